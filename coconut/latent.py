@@ -1,0 +1,188 @@
+"""The latent engine: a causal LM whose continuous thoughts feed back its last hidden state.
+
+At every `<|latent|>` position the input embedding is replaced by the last hidden state of the
+position before it (optionally through a learned projection). Thoughts depend on each other, so
+they are computed one column at a time, reusing the KV cache:
+
+    prefix pass  (columns [0, P))              -> hidden state of the <|start-latent|> column
+    thought pass (column P + j), j < n_max     -> one position each, cached
+    final pass   (columns [P + n_max, W))      -> the rest, cached
+
+Everything stays differentiable, so training back-propagates through the chain of thoughts.
+The batch is first moved by `align_thoughts` so that all thoughts share columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import DynamicCache
+
+from coconut.layout import LatentInputError, ThoughtLayout, align_thoughts
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class LatentOutput:
+    loss: torch.Tensor | None  # mean next-token cross entropy over labelled positions
+    logits: torch.Tensor  # (B, T, V), in the caller's layout
+    num_thoughts: torch.Tensor  # (B,)
+
+
+@dataclass
+class PrefillResult:
+    hidden: torch.Tensor  # (B, W, d): last hidden state of every aligned column
+    cache: DynamicCache
+    layout: ThoughtLayout
+    passes: int  # forward passes run for the whole batch
+
+
+class LatentReasoner(nn.Module):
+    """Wraps any Hugging Face causal LM to run COCONUT's continuous thoughts.
+
+    Args:
+        model: a `*ForCausalLM` model (its decoder, input embeddings and LM head are used).
+        latent_id, start_id, end_id: token ids of `<|latent|>`, `<|start-latent|>`, `<|end-latent|>`.
+        eos_id: end-of-sequence id; generation stops a row when it emits it.
+        pad_id: id written into padding and holes (defaults to `eos_id`); never attended.
+        latent_projection: learn a linear map (initialised to the identity) from the last hidden
+            state to the next input embedding, instead of feeding the hidden state as it is.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        latent_id: int,
+        start_id: int,
+        end_id: int,
+        eos_id: int,
+        pad_id: int | None = None,
+        latent_projection: bool = False,
+    ):
+        super().__init__()
+        ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
+        for name, value in ids.items():
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"LatentReasoner: {name} must be a non-negative token id, got {value!r}")
+        if len({latent_id, start_id, end_id}) != 3:
+            raise ValueError("LatentReasoner: latent_id, start_id and end_id must be three different tokens")
+        self.model = model
+        self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
+        self.pad_id = eos_id if pad_id is None else pad_id
+        width = model.get_input_embeddings().embedding_dim
+        self.projection: nn.Linear | None = None
+        if latent_projection:
+            self.projection = nn.Linear(width, width)
+            with torch.no_grad():
+                self.projection.weight.copy_(torch.eye(width))
+                self.projection.bias.zero_()
+
+    @classmethod
+    def from_tokenizer(cls, model: nn.Module, tokenizer, **kwargs) -> "LatentReasoner":
+        """Build the engine with the special-token ids of `tokenizer` (see `coconut.tokens`)."""
+        from coconut.tokens import latent_token_ids
+
+        ids = latent_token_ids(tokenizer)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids["eos_id"]
+        return cls(model, pad_id=kwargs.pop("pad_id", pad_id), **ids, **kwargs)
+
+    # -- the pieces of the model the engine drives ----------------------------------------------
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.model.get_decoder()
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(input_ids)
+
+    def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.get_output_embeddings()(hidden)
+
+    def thought_embedding(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The input embedding of a thought, from the last hidden state before it."""
+        return hidden if self.projection is None else self.projection(hidden)
+
+    def decode_step(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:
+        """One cached decoder pass; returns the last hidden states of the given positions."""
+        out = self.decoder(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=True,
+        )
+        return out.last_hidden_state
+
+    # -- the latent forward ---------------------------------------------------------------------
+
+    def prefill(self, input_ids, attention_mask, position_ids=None) -> PrefillResult:
+        """Run the prefix, thought and final passes over a batch; keep the cache for more."""
+        layout = align_thoughts(
+            input_ids, attention_mask, self.latent_id, self.start_id, self.end_id, self.pad_id, position_ids
+        )
+        ids, mask, pos = layout.input_ids, layout.attention_mask, layout.position_ids
+        embeds = self.embed(ids)  # (B, W, d)
+        cache = DynamicCache(config=self.model.config)
+        start, n_cols, width = layout.first_thought, layout.thought_columns, layout.width
+        if n_cols == 0:
+            hidden = self.decode_step(embeds, mask, pos, cache)
+            return PrefillResult(hidden, cache, layout, passes=1)
+
+        pieces = [self.decode_step(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
+        previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
+        for col in range(start, start + n_cols):
+            # Rows whose thoughts ended already read their ordinary token (a hole or the suffix).
+            thought = layout.is_thought[:, col : col + 1].unsqueeze(-1)
+            step_in = torch.where(thought, self.thought_embedding(previous), embeds[:, col : col + 1])
+            previous = self.decode_step(step_in, mask[:, : col + 1], pos[:, col : col + 1], cache)
+            pieces.append(previous)
+        rest = start + n_cols
+        if rest < width:
+            pieces.append(self.decode_step(embeds[:, rest:], mask, pos[:, rest:], cache))
+        return PrefillResult(torch.cat(pieces, dim=1), cache, layout, passes=len(pieces))
+
+    def forward(self, input_ids, attention_mask=None, labels=None, position_ids=None) -> LatentOutput:
+        """Latent forward pass; `labels` (-100 = ignored) give the next-token loss as in HF."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if labels is not None:
+            self._check_labels(input_ids, labels)
+        result = self.prefill(input_ids, attention_mask, position_ids)
+        hidden = result.hidden
+        if not result.layout.is_identity:  # back to the caller's columns (hidden is small; logits are not)
+            column = result.layout.column.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+            hidden = hidden.gather(1, column)
+        logits = self.lm_head(hidden)
+        loss = None if labels is None else causal_lm_loss(logits, labels)
+        return LatentOutput(loss=loss, logits=logits, num_thoughts=result.layout.num_thoughts)
+
+    def _check_labels(self, input_ids: torch.Tensor, labels: torch.Tensor) -> None:
+        if labels.shape != input_ids.shape:
+            raise ValueError(f"labels have shape {tuple(labels.shape)}, input_ids {tuple(input_ids.shape)}")
+        bad = (labels == self.latent_id) | ((input_ids == self.latent_id) & (labels != IGNORE_INDEX))
+        if bad.any():
+            row, pos = (int(i) for i in bad.nonzero()[0])
+            raise LatentInputError(
+                f"row {row}, position {pos}: a <|latent|> position is labelled; continuous thoughts "
+                f"have no token to predict, so mask them with {IGNORE_INDEX} in the labels"
+            )
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 64):
+        """Batched greedy decoding with thoughts; see `coconut.generate.generate`."""
+        from coconut.generate import generate
+
+        return generate(self, input_ids, attention_mask, max_new_tokens=max_new_tokens)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross entropy of logits[t] against labels[t + 1] over positions not equal to -100."""
+    # Shift the labels, not the logits: slicing the (B, T, V) logits would copy them.
+    targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX
+    )

@@ -1,0 +1,69 @@
+"""The special tokens of latent reasoning, and how a tokenizer and a model acquire them."""
+
+from __future__ import annotations
+
+START_LATENT = "<|start-latent|>"
+LATENT = "<|latent|>"
+END_LATENT = "<|end-latent|>"
+PAUSE = "<|pause|>"
+LATENT_TOKENS = (START_LATENT, LATENT, END_LATENT)
+
+
+def _token_id(tokenizer, token: str) -> int | None:
+    """The id of `token` if the tokenizer knows it as a single token, else None."""
+    vocab = tokenizer.get_vocab()
+    return vocab.get(token)
+
+
+def latent_token_ids(tokenizer) -> dict[str, int]:
+    """Ids of the three latent markers and EOS, with a clear error when any is missing."""
+    found = {token: _token_id(tokenizer, token) for token in LATENT_TOKENS}
+    missing = [token for token, idx in found.items() if idx is None]
+    if missing:
+        raise ValueError(
+            f"the tokenizer lacks the special token(s) {', '.join(missing)}; add them with "
+            "coconut.tokens.add_latent_tokens(tokenizer, model) before building a LatentReasoner"
+        )
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no eos_token; set tokenizer.eos_token before building a LatentReasoner")
+    return {
+        "start_id": found[START_LATENT],
+        "latent_id": found[LATENT],
+        "end_id": found[END_LATENT],
+        "eos_id": tokenizer.eos_token_id,
+    }
+
+
+def add_latent_tokens(tokenizer, model=None, init_token: str | None = None, pause: bool = False) -> list[int]:
+    """Add the latent markers (and `<|pause|>`) to `tokenizer`, and embeddings for them to `model`.
+
+    New embedding rows (and output rows, when untied) copy the embedding of `init_token`
+    (default: the EOS token), as the paper initialises its new tokens from an existing one.
+    Returns the ids of the added tokens.
+    """
+    tokens = list(LATENT_TOKENS) + ([PAUSE] if pause else [])
+    new = [t for t in tokens if _token_id(tokenizer, t) is None]
+    if new:
+        tokenizer.add_special_tokens({"additional_special_tokens": new})
+    ids = [_token_id(tokenizer, t) for t in tokens]
+    if model is not None:
+        _init_new_embeddings(tokenizer, model, ids, init_token or tokenizer.eos_token)
+    return ids
+
+
+def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> None:
+    import torch
+
+    source = _token_id(tokenizer, init_token)
+    if source is None:
+        raise ValueError(f"init_token {init_token!r} is not a single token of this tokenizer")
+    if max(ids) >= model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    with torch.no_grad():
+        tables = [model.get_input_embeddings().weight]
+        output = model.get_output_embeddings()
+        if output is not None and output.weight is not tables[0]:
+            tables.append(output.weight)
+        for table in tables:
+            for idx in ids:
+                table[idx] = table[source]

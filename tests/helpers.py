@@ -1,0 +1,108 @@
+"""Tiny random models, ragged latent batches and a naive no-cache reference for the tests."""
+
+from __future__ import annotations
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+VOCAB = 40
+EOS, START, LATENT, END, PAD = 1, 2, 3, 4, 0
+ORDINARY = range(5, VOCAB)  # token ids that are plain text
+
+
+def tiny_model(arch: str, seed: int = 0, **overrides):
+    """A tiny float32 causal LM with random weights (dropout off so passes are deterministic)."""
+    torch.manual_seed(seed)
+    if arch == "gpt2":
+        cfg = dict(n_layer=2, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=128,
+                   bos_token_id=EOS, eos_token_id=EOS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        cfg.update(overrides)
+        model = GPT2LMHeadModel(GPT2Config(**cfg))
+    elif arch == "llama":
+        cfg = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=64, vocab_size=VOCAB, max_position_embeddings=128,
+                   bos_token_id=EOS, eos_token_id=EOS, pad_token_id=PAD, tie_word_embeddings=False)
+        cfg.update(overrides)
+        model = LlamaForCausalLM(LlamaConfig(**cfg))
+    else:
+        raise ValueError(arch)
+    return model.float().eval()
+
+
+def make_example(gen: torch.Generator, question_len: int, thoughts: int, answer_len: int):
+    """(tokens, labels) of `question <bot> <latent>*n <eot> answer <eos>`, labels on the answer."""
+    def words(n):
+        return torch.randint(ORDINARY.start, ORDINARY.stop, (n,), generator=gen).tolist()
+
+    question = words(question_len)
+    answer = words(answer_len) + [EOS]
+    if thoughts > 0:
+        marked = [START] + [LATENT] * thoughts + [END]
+    else:
+        marked = [START, END] if torch.rand((), generator=gen) < 0.5 else []
+    tokens = question + marked + answer
+    labels = [-100] * (len(question) + len(marked)) + answer
+    return tokens, labels
+
+
+def pad_batch(examples, side: str):
+    """Stack (tokens, labels) pairs into padded ids, mask and labels, padding on `side`."""
+    width = max(len(t) for t, _ in examples)
+    ids, mask, labels = [], [], []
+    for tokens, labs in examples:
+        gap = width - len(tokens)
+        if side == "left":
+            ids.append([PAD] * gap + tokens); mask.append([0] * gap + [1] * len(tokens)); labels.append([-100] * gap + labs)
+        else:
+            ids.append(tokens + [PAD] * gap); mask.append([1] * len(tokens) + [0] * gap); labels.append(labs + [-100] * gap)
+    return torch.tensor(ids), torch.tensor(mask), torch.tensor(labels)
+
+
+def ragged_batch(seed: int, batch: int = 5, side: str = "right", max_thoughts: int = 4):
+    gen = torch.Generator().manual_seed(seed)
+    examples = []
+    for _ in range(batch):
+        q = int(torch.randint(3, 12, (), generator=gen))
+        n = int(torch.randint(0, max_thoughts + 1, (), generator=gen))
+        a = int(torch.randint(1, 6, (), generator=gen))
+        examples.append(make_example(gen, q, n, a))
+    return examples, pad_batch(examples, side)
+
+
+def reference_forward(model, tokens: list[int], projection=None):
+    """Logits of one unpadded example, recomputing the whole prefix from scratch for each thought."""
+    ids = torch.tensor([tokens])
+    embeds = model.get_input_embeddings()(ids)  # (1, T, d)
+    for t in range(len(tokens)):
+        if tokens[t] == LATENT:
+            hidden = model.get_decoder()(inputs_embeds=embeds[:, :t], use_cache=False).last_hidden_state
+            fed = hidden[:, -1] if projection is None else projection(hidden[:, -1])
+            embeds = torch.cat([embeds[:, :t], fed.unsqueeze(1), embeds[:, t + 1 :]], dim=1)
+    hidden = model.get_decoder()(inputs_embeds=embeds, use_cache=False).last_hidden_state
+    return model.get_output_embeddings()(hidden)[0]  # (T, V)
+
+
+def reference_loss(model, examples, projection=None):
+    """Mean next-token loss over all labelled tokens of the batch, example by example."""
+    total, count, logits = 0.0, 0, []
+    for tokens, labels in examples:
+        out = reference_forward(model, tokens, projection)
+        logits.append(out)
+        targets = torch.tensor(labels[1:])
+        keep = targets != -100
+        total = total + torch.nn.functional.cross_entropy(out[:-1][keep], targets[keep], reduction="sum")
+        count += int(keep.sum())
+    return total / count, logits
+
+
+def reference_greedy(model, tokens: list[int], max_new_tokens: int):
+    """Greedy tokens for one prompt, recomputing everything (thoughts included) at every step."""
+    out = []
+    for _ in range(max_new_tokens):
+        logits = reference_forward(model, tokens + out)[-1]
+        logits[LATENT] = float("-inf")  # language mode never emits a thought
+        token = int(logits.argmax())
+        out.append(token)
+        if token == EOS:
+            break
+    return out

@@ -1,0 +1,88 @@
+"""Batched cached generation equals one-at-a-time generation and a no-cache reference."""
+
+import pytest
+import torch
+
+from coconut import LatentReasoner
+from helpers import END, EOS, LATENT, PAD, START, make_example, pad_batch, reference_greedy, tiny_model
+
+MAX_NEW = 10
+
+
+def engine_for(model):
+    return LatentReasoner(model, latent_id=LATENT, start_id=START, end_id=END, eos_id=EOS, pad_id=PAD)
+
+
+def eos_prone_model(arch):
+    """A random model nudged towards EOS, so that rows stop after different numbers of tokens."""
+    model = tiny_model(arch, seed=7)
+    with torch.no_grad():
+        model.get_output_embeddings().weight[EOS] *= 3.0
+        if arch == "llama":
+            model.get_output_embeddings().weight[EOS] += 0.3 * model.get_output_embeddings().weight[10]
+    return model
+
+
+def prompts(seed, count=7, max_thoughts=3):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        q = int(torch.randint(2, 10, (), generator=gen))
+        n = int(torch.randint(0, max_thoughts + 1, (), generator=gen))
+        tokens, _ = make_example(gen, q, n, 0)
+        out.append(tokens[:-1])  # the prompt ends after <|end-latent|> (or the question)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_batched_equals_single_equals_reference(arch, side):
+    model = eos_prone_model(arch)
+    engine = engine_for(model)
+    batch_prompts = prompts(seed=11)
+    ids, mask, _ = pad_batch([(p, p) for p in batch_prompts], side)
+    batched = engine.generate(ids, mask, max_new_tokens=MAX_NEW)
+
+    lengths = set()
+    for row, prompt in enumerate(batch_prompts):
+        single = engine.generate(torch.tensor([prompt]), max_new_tokens=MAX_NEW)
+        n = int(batched.num_generated[row])
+        lengths.add(n)
+        tokens = batched.sequences[row, :n].tolist()
+        assert tokens == single.sequences[0].tolist() == reference_greedy(model, prompt, MAX_NEW)
+        assert bool((batched.sequences[row, n:] == PAD).all()), "padding after EOS"
+        assert int(single.num_generated[0]) == n
+        assert int(batched.num_thoughts[row]) == prompt.count(LATENT)
+        assert int(batched.num_forward_passes[row]) == int(single.num_forward_passes[0])
+    assert len(lengths) > 1, "the test needs rows that stop at different lengths"
+
+
+def test_forward_pass_count_is_the_number_of_decoder_calls():
+    model = eos_prone_model("gpt2")
+    engine = engine_for(model)
+    calls = []
+    hook = model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        for prompt in prompts(seed=12, count=4):
+            calls.clear()
+            out = engine.generate(torch.tensor([prompt]), max_new_tokens=MAX_NEW)
+            assert int(out.num_forward_passes[0]) == len(calls)
+            assert int(out.paper_token_count[0]) == int(out.num_generated[0]) + prompt.count(LATENT)
+    finally:
+        hook.remove()
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_zero_thoughts_matches_hugging_face_greedy(arch):
+    model = eos_prone_model(arch)
+    engine = engine_for(model)
+    batch_prompts = prompts(seed=13, max_thoughts=0)
+    ids, mask, _ = pad_batch([(p, p) for p in batch_prompts], "left")
+    ours = engine.generate(ids, mask, max_new_tokens=MAX_NEW)
+    theirs = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW, do_sample=False,
+        eos_token_id=EOS, pad_token_id=PAD, suppress_tokens=[LATENT],
+    )[:, ids.shape[1]:]
+    width = min(theirs.shape[1], ours.sequences.shape[1])
+    assert torch.equal(ours.sequences[:, :width], theirs[:, :width])
+    assert bool((theirs[:, width:] == PAD).all()) and bool((ours.sequences[:, width:] == PAD).all())

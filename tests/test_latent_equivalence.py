@@ -1,0 +1,89 @@
+"""The cached, aligned latent forward equals a naive recompute without any cache."""
+
+import pytest
+import torch
+
+from coconut import LatentReasoner
+from helpers import END, EOS, LATENT, PAD, START, pad_batch, ragged_batch, reference_loss, tiny_model
+
+TOL = 1e-5
+
+
+def engine_for(model, **kwargs):
+    return LatentReasoner(model, latent_id=LATENT, start_id=START, end_id=END, eos_id=EOS, pad_id=PAD, **kwargs)
+
+
+def grads(model):
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
+    model = tiny_model(arch, seed=seed)
+    engine = engine_for(model)
+    examples, (ids, mask, labels) = ragged_batch(seed, batch=5, side=side)
+    assert len({int((row == LATENT).sum()) for row in ids}) > 1, "the batch should be ragged in thoughts"
+
+    out = engine(ids, mask, labels)
+    out.loss.backward()
+    got = grads(model)
+    model.zero_grad()
+
+    ref_loss, ref_logits = reference_loss(model, examples)
+    ref_loss.backward()
+    want = grads(model)
+
+    assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
+    for row, logits in enumerate(ref_logits):
+        real = mask[row].bool()
+        assert torch.allclose(out.logits[row][real], logits, atol=TOL, rtol=0), f"row {row}"
+    assert got.keys() == want.keys()
+    for name in want:
+        assert torch.allclose(got[name], want[name], atol=TOL, rtol=1e-4), name
+    assert out.num_thoughts.tolist() == [sum(t == LATENT for t in toks) for toks, _ in examples]
+
+
+def test_learned_projection_is_applied_and_trained():
+    model = tiny_model("llama", seed=3)
+    engine = engine_for(model, latent_projection=True)
+    assert torch.equal(engine.projection.weight, torch.eye(32)), "starts as the identity"
+    with torch.no_grad():
+        engine.projection.weight.add_(0.1 * torch.randn(32, 32))
+        engine.projection.bias.normal_(0, 0.1)
+    examples, (ids, mask, labels) = ragged_batch(3, batch=4, side="left")
+
+    out = engine(ids, mask, labels)
+    out.loss.backward()
+    got = engine.projection.weight.grad.clone()
+    engine.zero_grad()
+    ref_loss, _ = reference_loss(model, examples, projection=engine.projection)
+    ref_loss.backward()
+
+    assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
+    assert got.abs().sum() > 0
+    assert torch.allclose(got, engine.projection.weight.grad, atol=TOL, rtol=1e-4)
+
+
+def test_thoughts_are_hidden_states_not_token_embeddings():
+    """Sanity check of the test itself: feeding the <|latent|> embedding would change the logits."""
+    model = tiny_model("gpt2")
+    engine = engine_for(model)
+    examples, (ids, mask, labels) = ragged_batch(0, batch=5, side="right")
+    plain = model(input_ids=ids, attention_mask=mask).logits
+    latent = engine(ids, mask).logits
+    after_thoughts = mask.bool() & (ids == EOS).cumsum(1).eq(0) & (ids != LATENT)
+    assert (plain - latent)[after_thoughts].abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_zero_thoughts_is_the_plain_model(arch):
+    model = tiny_model(arch)
+    engine = engine_for(model)
+    ids, mask, labels = pad_batch([([5, 6, 7, 8, EOS], [-100, -100, 7, 8, EOS]), ([9, 10, EOS], [-100, 10, EOS])], "left")
+    position_ids = (mask.cumsum(1) - 1).clamp(min=0)
+    want = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, labels=labels)
+    got = engine(ids, mask, labels)
+    assert torch.allclose(got.logits, want.logits, atol=1e-6)
+    assert torch.allclose(got.loss, want.loss, atol=1e-6)

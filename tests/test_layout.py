@@ -1,0 +1,52 @@
+"""align_thoughts moves tokens so thoughts share columns, without losing or reordering any."""
+
+import torch
+
+from coconut.layout import align_thoughts, left_align
+from helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
+
+
+def aligned(ids, mask):
+    return align_thoughts(ids, mask, LATENT, START, END, PAD)
+
+
+def test_thoughts_start_in_one_column_and_tokens_keep_their_order():
+    _, (ids, mask, _) = ragged_batch(4, batch=6, side="right")
+    layout = aligned(ids, mask)
+    for row in range(ids.shape[0]):
+        n = int(layout.num_thoughts[row])
+        if n:
+            cols = layout.is_thought[row].nonzero().flatten().tolist()
+            assert cols == list(range(layout.first_thought, layout.first_thought + n))
+        # every original token is found at its new column, in the same order
+        assert torch.equal(layout.input_ids[row, layout.column[row]], ids[row])
+        assert torch.equal(layout.attention_mask[row, layout.column[row]], mask[row])
+        assert bool((layout.column[row].diff() > 0).all())
+        # real tokens get positions 0, 1, 2, ... whatever holes lie between them
+        real = layout.attention_mask[row].bool()
+        assert layout.position_ids[row][real].tolist() == list(range(int(mask[row].sum())))
+    assert not layout.is_identity
+
+
+def test_left_aligned_prompts_end_in_the_last_column():
+    _, (ids, mask, _) = ragged_batch(5, batch=6, side="right")
+    ids, mask = left_align(ids, mask, PAD)
+    assert bool(mask[:, -1].all())
+    layout = aligned(ids, mask)
+    assert bool(layout.attention_mask[:, -1].all())
+
+
+def test_a_pre_aligned_batch_is_not_moved():
+    tokens = [[5, 6, START, LATENT, LATENT, END, 7], [8, 9, START, LATENT, LATENT, END, 10]]
+    ids, mask, _ = pad_batch([(t, t) for t in tokens], "right")
+    layout = aligned(ids, mask)
+    assert layout.is_identity and layout.first_thought == 3 and layout.thought_columns == 2
+    assert torch.equal(layout.input_ids, ids)
+
+
+def test_left_align_rolls_right_padding_to_the_front():
+    ids = torch.tensor([[5, 6, PAD], [7, 8, 9]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    new_ids, new_mask = left_align(ids, mask, PAD)
+    assert new_ids.tolist() == [[PAD, 5, 6], [7, 8, 9]]
+    assert new_mask.tolist() == [[0, 1, 1], [1, 1, 1]]
