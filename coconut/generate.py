@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from coconut.cache import inference_cache
 from coconut.layout import left_align
 
 
@@ -39,8 +40,9 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64) -
         raise ValueError("generate: every prompt needs at least one attended token")
     # The next token of every row must come from the same (last) column.
     input_ids, attention_mask = left_align(input_ids, attention_mask, engine.pad_id)
-    prefill = engine.prefill(input_ids, attention_mask)
-    layout, cache = prefill.layout, prefill.cache
+    cache = inference_cache(engine.model.config, spare=max_new_tokens)
+    prefill = engine.prefill(input_ids, attention_mask, cache=cache)
+    layout = prefill.layout
     batch, device = input_ids.shape[0], input_ids.device
 
     # Passes a lone example needs for its prompt: prefix, one per thought, and the rest if any.

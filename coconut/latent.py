@@ -119,14 +119,14 @@ class LatentReasoner(nn.Module):
 
     # -- the latent forward ---------------------------------------------------------------------
 
-    def prefill(self, input_ids, attention_mask, position_ids=None) -> PrefillResult:
+    def prefill(self, input_ids, attention_mask, position_ids=None, cache=None) -> PrefillResult:
         """Run the prefix, thought and final passes over a batch; keep the cache for more."""
         layout = align_thoughts(
             input_ids, attention_mask, self.latent_id, self.start_id, self.end_id, self.pad_id, position_ids
         )
         ids, mask, pos = layout.input_ids, layout.attention_mask, layout.position_ids
         embeds = self.embed(ids)  # (B, W, d)
-        cache = DynamicCache(config=self.model.config)
+        cache = DynamicCache(config=self.model.config) if cache is None else cache
         start, n_cols, width = layout.first_thought, layout.thought_columns, layout.width
         if n_cols == 0:
             hidden = self.decode_step(embeds, mask, pos, cache)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from coconut.reference import recompute_logits
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 VOCAB = 40
@@ -71,15 +72,7 @@ def ragged_batch(seed: int, batch: int = 5, side: str = "right", max_thoughts: i
 
 def reference_forward(model, tokens: list[int], projection=None):
     """Logits of one unpadded example, recomputing the whole prefix from scratch for each thought."""
-    ids = torch.tensor([tokens])
-    embeds = model.get_input_embeddings()(ids)  # (1, T, d)
-    for t in range(len(tokens)):
-        if tokens[t] == LATENT:
-            hidden = model.get_decoder()(inputs_embeds=embeds[:, :t], use_cache=False).last_hidden_state
-            fed = hidden[:, -1] if projection is None else projection(hidden[:, -1])
-            embeds = torch.cat([embeds[:, :t], fed.unsqueeze(1), embeds[:, t + 1 :]], dim=1)
-    hidden = model.get_decoder()(inputs_embeds=embeds, use_cache=False).last_hidden_state
-    return model.get_output_embeddings()(hidden)[0]  # (T, V)
+    return recompute_logits(model, tokens, LATENT, projection)
 
 
 def reference_loss(model, examples, projection=None):

@@ -1,0 +1,37 @@
+"""The command line: fast help, and a tiny benchmark whose figures are consistent."""
+
+import json
+import subprocess
+import sys
+
+from coconut.bench import format_table, run_bench
+from coconut.bench_args import BenchConfig
+from coconut.cli import main
+
+
+def test_help_does_not_import_torch():
+    probe = "import sys\ntry:\n    from coconut.cli import main; main(['bench', '--help'])\nexcept SystemExit:\n    pass\nprint('torch loaded:', 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "usage: coconut bench" in out.stdout and "torch loaded: False" in out.stdout
+
+
+def test_tiny_bench_reports_every_figure(capsys):
+    cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=2, after=3,
+                      repeats=1, generate_questions=3)
+    result = run_bench(cfg, progress=False)
+    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single",
+                "peak_memory_ratio_vs_plain", "max_abs_diff_vs_recompute"):
+        assert result[key] > 0 or key == "max_abs_diff_vs_recompute"
+    assert result["max_abs_diff_vs_recompute"] < 1e-5
+    assert result["generate_batched_equals_single"] is True
+    assert result["sequence_length"] == 6 + 2 + 2 + 3
+    table = format_table(result)
+    assert "| train_step_ratio_vs_plain |" in table and "max_abs_diff_vs_recompute" in table
+
+
+def test_bench_json_is_one_object(capsys):
+    args = ["bench", "--json", "--layers", "1", "--width", "16", "--heads", "2", "--vocab", "32", "--batch", "2",
+            "--question", "4", "--thoughts", "1", "--after", "2", "--repeats", "1", "--generate-questions", "2"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["thoughts"] == 1 and "peak_memory_ratio_vs_plain" in result
