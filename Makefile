@@ -9,7 +9,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench clean
+.PHONY: help install test test-fast bench readme-bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,3 +34,7 @@ bench: $(VENV)/.installed  ## benchmark the latent engine against a plain model 
 clean:  ## remove build outputs and caches (keeps .venv and runs/)
 	rm -rf build dist *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in README.md (about 3 minutes)
+	$(PY) tools/readme_bench.py default
+	$(PY) tools/readme_bench.py vocab64 --vocab 64
