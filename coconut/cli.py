@@ -20,6 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     from coconut.bench_args import add_bench_arguments
 
     add_bench_arguments(bench)
+    data = commands.add_parser(
+        "data", help="generate data sets, convert formats, print statistics",
+        description="Generate ProsQA/ProntoQA-style data, convert formats, compare statistics.",
+    )
+    from coconut.data.cli import add_data_commands
+
+    add_data_commands(data)
     return parser
 
 
@@ -33,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "data":
+        from coconut.data.cli import run
+
+        return run(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

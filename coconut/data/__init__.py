@@ -1,0 +1,1 @@
+"""Data: record formats, generators, tokenisation and the collator."""

@@ -1,0 +1,57 @@
+"""Batching samples: padding, attention masks, and thoughts lined up for the latent engine.
+
+Training batches are padded on the left just enough that every row's first `<|latent|>` falls in
+the same column, and on the right to a common length. When the rows also have the same number of
+thoughts (the usual case within a stage) the engine's `align_thoughts` then has nothing to move.
+Generation prompts are padded on the left so every prompt ends in the last column.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from coconut.curriculum import IGNORE_INDEX, Sample
+
+
+def _first(tokens: list[int], token: int) -> int | None:
+    try:
+        return tokens.index(token)
+    except ValueError:
+        return None
+
+
+class LatentCollator:
+    """Turns a list of `Sample`s into the tensors `LatentReasoner.forward` takes."""
+
+    def __init__(self, pad_id: int, latent_id: int):
+        self.pad_id, self.latent_id = pad_id, latent_id
+
+    def __call__(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
+        anchors = [_first(s.input_ids, self.latent_id) for s in samples]
+        reach = max((a for a in anchors if a is not None), default=0)
+        left = [0 if a is None else reach - a for a in anchors]
+        width = max(l + len(s.input_ids) for l, s in zip(left, samples))
+        ids, mask, labels = [], [], []
+        for l, s in zip(left, samples):
+            right = width - l - len(s.input_ids)
+            ids.append([self.pad_id] * l + s.input_ids + [self.pad_id] * right)
+            mask.append([0] * l + [1] * len(s.input_ids) + [0] * right)
+            labels.append([IGNORE_INDEX] * l + s.labels + [IGNORE_INDEX] * right)
+        return {
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(mask),
+            "labels": torch.tensor(labels),
+            "stage": torch.tensor([s.stage for s in samples]),
+            "num_thoughts": torch.tensor([s.num_thoughts for s in samples]),
+        }
+
+    def prompts(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
+        """Left-padded generation prompts, with the targets right-padded for scoring."""
+        width = max(len(s.prompt) for s in samples)
+        target_width = max(len(s.target) for s in samples)
+        return {
+            "input_ids": torch.tensor([[self.pad_id] * (width - len(s.prompt)) + s.prompt for s in samples]),
+            "attention_mask": torch.tensor([[0] * (width - len(s.prompt)) + [1] * len(s.prompt) for s in samples]),
+            "target_ids": torch.tensor([s.target + [IGNORE_INDEX] * (target_width - len(s.target)) for s in samples]),
+            "num_thoughts": torch.tensor([s.num_thoughts for s in samples]),
+        }

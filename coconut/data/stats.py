@@ -1,0 +1,97 @@
+"""`coconut data stats`: the statistics of a records file, beside a reference file if given.
+
+So a user can see that generated data matches the real thing: sizes, step counts, and for
+graph records (ProsQA) the graph's shape.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, deque
+
+
+def _distribution(values, top: int = 5) -> str:
+    counts = Counter(values)
+    total = sum(counts.values())
+    common = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return ", ".join(f"{k}: {100 * v / total:.0f} %" for k, v in sorted(common))
+
+
+def _summary(values) -> str:
+    values = list(values)
+    if not values:
+        return "-"
+    return f"{statistics.mean(values):.2f} ({min(values)}-{max(values)}, median {statistics.median(values):g})"
+
+
+def _count_shortest_paths(edges, source: int, target: int) -> int:
+    children: dict[int, list[int]] = {}
+    for u, v in edges:
+        children.setdefault(u, []).append(v)
+    dist, ways = {source: 0}, {source: 1}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for w in children.get(u, []):
+            if w not in dist:
+                dist[w], ways[w] = dist[u] + 1, ways[u]
+                queue.append(w)
+            elif dist[w] == dist[u] + 1:
+                ways[w] += ways[u]
+    return ways.get(target, 0)
+
+
+def compute_stats(records: list[dict]) -> dict[str, str]:
+    """Name -> formatted value, in display order."""
+    out = {
+        "records": str(len(records)),
+        "words per question": _summary(len(r["question"].split()) for r in records),
+        "steps": _summary(len(r["steps"]) for r in records),
+        "steps distribution": _distribution(len(r["steps"]) for r in records),
+        "words per step": _summary(len(s.split()) for r in records for s in r["steps"]),
+        "answers": _distribution((r["answer"] for r in records), top=4) if len({r["answer"] for r in records}) <= 4 else f"{len({r['answer'] for r in records})} distinct",
+    }
+    graphs = [r for r in records if "edges" in r and "idx_to_symbol" in r]
+    if graphs:
+        nodes = [len(r["idx_to_symbol"]) for r in graphs]
+        people, leaves, indegree, paths, first = [], [], [], [], []
+        for r in graphs:
+            n = len(r["idx_to_symbol"])
+            ins, outs = Counter(v for _, v in r["edges"]), Counter(u for u, _ in r["edges"])
+            people.append(sum(1 for v in range(n) if ins[v] == 0))
+            leaves.append(sum(1 for v in range(n) if outs[v] == 0))
+            indegree.extend(ins[v] for v in range(n) if ins[v] > 0)
+            if "root" in r and "target" in r:
+                paths.append(_count_shortest_paths(r["edges"], r["root"], r["target"]))
+                target_name = r["idx_to_symbol"][r["target"]]
+                tail = r["question"].rsplit("?", 1)[0] if "?" in r["question"][-2:] else r["question"]
+                first.append(_first_option_is(r["question"], target_name, r["idx_to_symbol"][r["neg_target"]]))
+        out.update({
+            "nodes": _summary(nodes),
+            "edges": _summary(len(r["edges"]) for r in graphs),
+            "people per graph": _distribution(people, top=4),
+            "leaves": _summary(leaves),
+            "in-degree of concepts": _distribution(indegree, top=4),
+        })
+        if paths:
+            out["shortest paths subject->target"] = f"{statistics.mean(paths):.2f} ({_distribution(paths, top=3)})"
+            out["correct option first"] = f"{100 * statistics.mean(first):.0f} %"
+    return out
+
+
+def _first_option_is(question: str, target: str, neg: str) -> bool:
+    tail = question[-120:]
+    return tail.rfind(target) < tail.rfind(neg)
+
+
+def format_stats(records: list[dict], name: str, reference: list[dict] | None = None, reference_name: str = "") -> str:
+    ours = compute_stats(records)
+    rows = ["| statistic | " + name + (" | " + reference_name if reference is not None else "") + " |"]
+    rows.append("|---|---|" + ("---|" if reference is not None else ""))
+    theirs = compute_stats(reference) if reference is not None else {}
+    for key in list(ours) + [k for k in theirs if k not in ours]:
+        row = f"| {key} | {ours.get(key, '-')} |"
+        if reference is not None:
+            row += f" {theirs.get(key, '-')} |"
+        rows.append(row)
+    return "\n".join(rows)
