@@ -67,3 +67,23 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
         for table in tables:
             for idx in ids:
                 table[idx] = table[source]
+
+
+def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None, trust_remote_code: bool = False):
+    """A Hugging Face tokenizer (hub id or local folder) with the latent and pause tokens added.
+
+    Models without a padding token (GPT-2) pad with EOS; padding is always masked out.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise ValueError(
+            f"cannot load the tokenizer {name_or_path!r}: not a local folder, and not in the Hugging Face cache "
+            f"for offline use ({err.__class__.__name__}); download it once with network access, or give a local path"
+        ) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    add_latent_tokens(tokenizer, model, init_token=init_token, pause=True)
+    return tokenizer

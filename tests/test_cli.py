@@ -35,3 +35,21 @@ def test_bench_json_is_one_object(capsys):
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["config"]["thoughts"] == 1 and "peak_memory_ratio_vs_plain" in result
+
+
+def test_data_commands_generate_convert_and_compare(tmp_path, capsys):
+    out = tmp_path / "mini.jsonl"
+    assert main(["data", "prosqa-mini", "--n", "20", "--seed", "1", "--out", str(out)]) == 0
+    assert main(["data", "convert", str(out), str(tmp_path / "mini.json")]) == 0
+    assert main(["data", "stats", str(tmp_path / "mini.json"), "--against", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| steps distribution |" in table and table.count("| records | 20 | 20 |") == 1
+    assert main(["data", "prontoqa", "--n", "3", "--out", str(tmp_path / "p.json")]) == 0
+
+
+def test_data_errors_are_one_line_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"question": "q", "steps": [1], "answer": "a"}]')
+    assert main(["data", "stats", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"coconut data: {bad}: record 0: field 'steps[0]': expected a string, got int"

@@ -1,0 +1,120 @@
+"""Hand-checked samples of every method at stages 0, 1 and past the maximum."""
+
+import random
+from collections import Counter
+
+import pytest
+
+from coconut.curriculum import (
+    METHODS, MethodConfig, SpecialIds, TokenizedRecord, build_sample, latent_plan, longest_sample_length,
+    stage_for_epoch,
+)
+
+IDS = SpecialIds(start=2, latent=3, end=4, eos=1, pause=5)
+REC = TokenizedRecord(question=[10, 11], steps=[[20, 21], [22], [23, 24]], answer=[30])
+M = -100
+
+
+def sample(name, stage, **kw):
+    kw.setdefault("max_latent_stage", 2)
+    return build_sample(REC, MethodConfig(name=name, **kw), stage, IDS)
+
+
+def check(s, tokens, hidden, thoughts=0):
+    """tokens; the first `hidden` are unlabelled; labels equal tokens after."""
+    assert s.input_ids == tokens
+    assert s.labels == [M] * hidden + tokens[hidden:]
+    assert s.prompt == tokens[:hidden] and s.target == tokens[hidden:]
+    assert s.num_thoughts == thoughts
+
+
+@pytest.mark.parametrize("stage, tokens, hidden, thoughts", [
+    (0, [10, 11, 2, 4, 20, 21, 22, 23, 24, 30, 1], 4, 0),
+    (1, [10, 11, 2, 3, 4, 22, 23, 24, 30, 1], 5, 1),
+    (2, [10, 11, 2, 3, 3, 4, 23, 24, 30, 1], 6, 2),
+    (3, [10, 11, 2, 3, 3, 4, 30, 1], 6, 2),  # past the maximum: every step removed, thoughts stay at 2
+    (9, [10, 11, 2, 3, 3, 4, 30, 1], 6, 2),
+])
+def test_coconut(stage, tokens, hidden, thoughts):
+    check(sample("coconut", stage), tokens, hidden, thoughts)
+
+
+def test_coconut_two_thoughts_per_step():
+    check(sample("coconut", 1, thoughts_per_step=2), [10, 11, 2, 3, 3, 4, 22, 23, 24, 30, 1], 6, 2)
+    check(sample("coconut", 3, thoughts_per_step=2), [10, 11, 2, 3, 3, 3, 3, 4, 30, 1], 8, 4)
+
+
+def test_coconut_pad_latent_to_max_and_short_records():
+    check(sample("coconut", 1, pad_latent_to_max=True), [10, 11, 2, 3, 3, 4, 22, 23, 24, 30, 1], 6, 2)
+    short = TokenizedRecord(question=[10], steps=[[20]], answer=[30])
+    s = build_sample(short, MethodConfig(max_latent_stage=3), 2, IDS)  # more stages than steps: one thought
+    check(s, [10, 2, 3, 4, 30, 1], 4, 1)
+    assert latent_plan(num_steps=1, stage=2, method=MethodConfig(max_latent_stage=3)) == (1, 1)
+
+
+@pytest.mark.parametrize("name, stage, tokens, hidden", [
+    ("cot", 0, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
+    ("cot", 5, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
+    ("no_cot", 0, [10, 11, 30, 1], 2),
+    ("no_cot", 3, [10, 11, 30, 1], 2),
+    ("icot", 0, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
+    ("icot", 1, [10, 11, 22, 23, 24, 30, 1], 2),
+    ("icot", 3, [10, 11, 30, 1], 2),  # 6 tokens to remove, 5 exist
+    ("pause", 0, [10, 11, 5, 5, 30, 1], 4),
+    ("pause", 3, [10, 11, 5, 5, 30, 1], 4),
+    ("pause_as_thought", 0, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
+    ("pause_as_thought", 1, [10, 11, 5, 22, 23, 24, 30, 1], 3),
+    ("pause_as_thought", 3, [10, 11, 5, 5, 30, 1], 4),
+    ("no_thought", 0, [10, 11, 2, 4, 20, 21, 22, 23, 24, 30, 1], 4),
+    ("no_thought", 1, [10, 11, 2, 4, 22, 23, 24, 30, 1], 4),
+    ("no_thought", 3, [10, 11, 2, 4, 30, 1], 4),
+])
+def test_baselines_and_ablations(name, stage, tokens, hidden):
+    check(sample(name, stage, num_pause=2, icot_tokens_per_stage=2), tokens, hidden)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 3])
+def test_no_curriculum_is_the_final_stage_from_the_start(stage):
+    check(sample("no_curriculum", stage), [10, 11, 2, 3, 3, 4, 30, 1], 6, 2)
+
+
+def test_every_method_has_a_test_above():
+    tested = {"coconut", "cot", "no_cot", "icot", "pause", "pause_as_thought", "no_thought", "no_curriculum"}
+    assert tested == set(METHODS)
+
+
+def test_uniform_mixing_trains_other_stages_at_the_given_rate():
+    rng = random.Random(0)
+    method = MethodConfig(uniform_prob=0.3, max_latent_stage=6)
+    stages = Counter(build_sample(REC, method, 2, IDS, rng).stage for _ in range(4000))
+    mixed = 1 - stages[2] / 4000
+    # a mixed sample lands on one of the 4 stages 0..3 uniformly, so 2 stays 2 a quarter of the time
+    assert abs(mixed - 0.3 * 0.75) < 0.03
+    assert set(stages) == {0, 1, 2, 3}
+    assert build_sample(REC, method, 2, IDS).stage == 2, "no mixing without rng (evaluation)"
+
+
+def test_icot_removal_smoothing_follows_exp_minus_lambda():
+    rng = random.Random(0)
+    long = TokenizedRecord(question=[10], steps=[list(range(100, 160))], answer=[30])
+    method = MethodConfig(name="icot", icot_tokens_per_stage=8, icot_smoothing=1.0)
+    offsets = Counter(60 - (len(build_sample(long, method, 1, IDS, rng).target) - 2) - 8 for _ in range(5000))
+    ratio = offsets[1] / offsets[0]
+    assert abs(ratio - 0.3679) < 0.05  # P(o=1)/P(o=0) = exp(-1)
+    assert min(offsets) == 0
+
+
+def test_stage_schedule_and_length_bound():
+    assert [stage_for_epoch(e, 3) for e in range(7)] == [0, 0, 0, 1, 1, 1, 2]
+    method = MethodConfig(max_latent_stage=2)
+    bound = longest_sample_length(REC, method)
+    assert all(len(build_sample(REC, method, k, IDS).input_ids) <= bound for k in range(5))
+
+
+def test_bad_method_settings():
+    with pytest.raises(ValueError, match="unknown method 'latent'.*coconut"):
+        MethodConfig(name="latent")
+    with pytest.raises(ValueError, match="uniform_prob"):
+        MethodConfig(uniform_prob=1.5)
+    with pytest.raises(ValueError, match="<\\|pause\\|>"):
+        build_sample(REC, MethodConfig(name="pause"), 0, SpecialIds(2, 3, 4, 1))

@@ -1,0 +1,132 @@
+"""Generated ProsQA and ProntoQA data: invariants, determinism, and statistics against the real data."""
+
+import re
+import statistics
+from collections import Counter, deque
+
+import pytest
+
+from coconut.data import prontoqa, prosqa
+from coconut.data.records import check_record, load_records
+from coconut.data.stats import compute_stats, format_stats
+from shared_data import shared_file
+
+
+@pytest.fixture(scope="module")
+def prosqa_records():
+    return prosqa.generate(1500, seed=0)
+
+
+def reach(edges, source):
+    children = {}
+    for u, v in edges:
+        children.setdefault(u, []).append(v)
+    dist, queue = {source: 0}, deque([source])
+    while queue:
+        u = queue.popleft()
+        for w in children.get(u, []):
+            if w not in dist:
+                dist[w] = dist[u] + 1
+                queue.append(w)
+    return dist
+
+
+def test_prosqa_is_deterministic_by_seed():
+    assert prosqa.generate(5, seed=3) == prosqa.generate(5, seed=3)
+    assert prosqa.generate(5, seed=3) != prosqa.generate(5, seed=4)
+
+
+def test_prosqa_graph_invariants(prosqa_records):
+    for i, r in enumerate(prosqa_records):
+        check_record(r, "generated", i)
+        names, edges = r["idx_to_symbol"], r["edges"]
+        assert all(u < v for u, v in edges), "node ids in creation order"
+        assert {x for e in edges for x in e} == set(range(len(names))), "no isolated nodes"
+        assert len(set(names)) == len(names)
+        other = 1 - r["root"]
+        mine, theirs = reach(edges, r["root"]), reach(edges, other)
+        assert r["target"] in mine and r["target"] not in theirs
+        assert r["neg_target"] in theirs and r["neg_target"] not in mine
+        assert all(u != r["target"] and u != r["neg_target"] for u, _ in edges), "both options are leaves"
+        # the steps are one shortest path, an edge per sentence, and the target is the farthest such leaf
+        assert len(r["steps"]) == mine[r["target"]]
+        leaves = {v for v in range(len(names)) if all(u != v for u, _ in edges)} - {0, 1}
+        assert mine[r["target"]] == max(mine[v] for v in leaves if v in mine and v not in theirs)
+        sentence = {(u, v): (f"{names[u]} is a {names[v]}." if u in (0, 1) or all(w != u for _, w in edges)
+                             else f"Every {names[u]} is a {names[v]}.") for u, v in edges}
+        assert all(s in sentence.values() for s in r["steps"])
+        assert r["answer"] == f"{names[r['root']]} is a {names[r['target']]}."
+        assert r["question"].endswith("?") and all(s in r["question"] for s in sentence.values())
+
+
+def test_prosqa_statistics_match_the_released_data(prosqa_records):
+    # Reference figures measured on the 800 official valid+test records (shared/data/README.md).
+    steps = Counter(len(r["steps"]) for r in prosqa_records)
+    n = len(prosqa_records)
+    for k, share in {3: 0.41, 4: 0.44, 5: 0.13, 6: 0.02}.items():
+        assert abs(steps[k] / n - share) < 0.04, (k, steps[k] / n)
+    assert abs(statistics.mean(len(r["idx_to_symbol"]) for r in prosqa_records) - 22.8) < 0.8
+    assert abs(statistics.mean(len(r["edges"]) for r in prosqa_records) - 36.0) < 2.0
+    assert abs(statistics.mean(len(r["question"].split()) for r in prosqa_records) - 179) < 10
+    people = Counter(sum(1 for v in range(len(r["idx_to_symbol"])) if all(e[1] != v for e in r["edges"]))
+                     for r in prosqa_records)
+    assert abs(people[2] / n - 0.58) < 0.06 and abs(people[3] / n - 0.32) < 0.06
+    first = statistics.mean(r["question"].rfind(r["idx_to_symbol"][r["target"]]) < r["question"].rfind(r["idx_to_symbol"][r["neg_target"]]) for r in prosqa_records)
+    assert abs(first - 0.5) < 0.05
+
+
+def test_prosqa_statistics_against_the_shared_file(prosqa_records):
+    reference = load_records(shared_file("prosqa_valid.json"))
+    ours, theirs = compute_stats(prosqa_records), compute_stats(reference)
+    assert set(ours) == set(theirs)
+
+    def mean_of(value):
+        return float(value.split()[0])
+
+    for key in ("nodes", "edges", "steps", "leaves", "words per step"):
+        assert abs(mean_of(ours[key]) - mean_of(theirs[key])) / mean_of(theirs[key]) < 0.07, key
+    assert "| steps distribution |" in format_stats(prosqa_records, "ours", reference, "official")
+
+
+def test_prosqa_mini_is_small_and_compact():
+    records = prosqa.generate(300, seed=1, cfg=prosqa.ProsQAConfig(**prosqa.MINI))
+    assert all(2 <= len(r["steps"]) <= 3 for r in records)
+    assert all(len(r["idx_to_symbol"]) <= 10 for r in records)
+    r = records[0]
+    assert re.fullmatch(r"([pc]\d+ [pc]\d+ ; )+\? p\d+ : c\d+ \| c\d+", r["question"])
+    assert all(re.fullmatch(r"[pc]\d+ c\d+ ;", s) for s in r["steps"])
+    assert r["answer"] == r["idx_to_symbol"][r["target"]]
+
+
+def test_prosqa_config_errors():
+    with pytest.raises(ValueError, match="render"):
+        prosqa.ProsQAConfig(render="pictures")
+    with pytest.raises(ValueError, match="min_steps"):
+        prosqa.ProsQAConfig(min_steps=4, max_steps=3)
+
+
+def test_prontoqa_shape_and_logic():
+    records = prontoqa.generate(400, seed=0)
+    assert prontoqa.generate(3, seed=5) == prontoqa.generate(3, seed=5)
+    answers = Counter(r["answer"] for r in records)
+    assert set(answers) == {"True", "False"} and abs(answers["True"] / 400 - 0.5) < 0.08
+    for r in records:
+        sentences = re.findall(r"[^.:]+[.:]", r["question"])
+        assert len(sentences) == 25 + 1 + 1  # 23 rules + 2 facts, "True or false:", the query
+        assert len(r["steps"]) == 6
+        assert all(len(re.findall(r"\.", s)) == 2 for s in r["steps"][:5])
+        rules = set(re.findall(r"[A-Z][^.]*\.", r["question"]))
+        assert all(s.split(". ", 1)[1] in rules for s in r["steps"][:5]), "steps quote the question's rules"
+        # the conclusion decides the answer
+        query = r["question"].rsplit("True or false: ", 1)[1]
+        assert (r["steps"][-1] == query) == (r["answer"] == "True")
+    words = statistics.mean(len(r["question"].split()) for r in records)
+    assert abs(words - 105) < 6
+
+
+def test_prontoqa_statistics_against_the_shared_file():
+    reference = load_records(shared_file("prontoqa_valid.json"))
+    ours, theirs = compute_stats(prontoqa.generate(400, seed=0)), compute_stats(reference)
+    for key in ("words per question", "words per step", "steps"):
+        a, b = float(ours[key].split()[0]), float(theirs[key].split()[0])
+        assert abs(a - b) / b < 0.05, key

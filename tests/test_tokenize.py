@@ -1,0 +1,102 @@
+"""Tokenisation (once, cached), the word tokenizer, context-length checks and the collator."""
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from coconut import LatentReasoner
+from coconut.curriculum import MethodConfig, SpecialIds, build_sample
+from coconut.data import prosqa
+from coconut.data.collate import LatentCollator
+from coconut.data.records import DataError, write_records
+from coconut.data.tokenize import WORD_FORMAT, as_tokenized_record, load_tokenized
+from coconut.data.word_tokenizer import build_word_tokenizer
+from coconut.layout import align_thoughts
+from coconut.tokens import LATENT, PAUSE, load_tokenizer
+from helpers import tiny_model
+
+
+@pytest.fixture(scope="module")
+def mini_records():
+    return prosqa.generate(40, seed=2, cfg=prosqa.ProsQAConfig(**prosqa.MINI))
+
+
+@pytest.fixture(scope="module")
+def word_tok(mini_records):
+    return build_word_tokenizer(mini_records, ["="])
+
+
+def test_word_tokenizer_one_token_per_word_and_reload(tmp_path, mini_records, word_tok):
+    text = mini_records[0]["question"]
+    ids = word_tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(text.split()) and word_tok.unk_token_id not in ids
+    word_tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(text, add_special_tokens=False)["input_ids"] == ids
+    assert again.convert_tokens_to_ids([LATENT, PAUSE]) == word_tok.convert_tokens_to_ids([LATENT, PAUSE])
+    assert again.eos_token == "<eos>" and again.pad_token == "<pad>"
+
+
+def test_tokenised_once_then_read_from_cache(tmp_path, mini_records, word_tok):
+    path = tmp_path / "mini.json"
+    write_records(mini_records, path)
+    first = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    cache_file = first.cache_files[-1]["filename"]
+    stamp = (tmp_path / cache_file).stat().st_mtime_ns
+    second = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    assert second.cache_files[-1]["filename"] == cache_file
+    assert (tmp_path / cache_file).stat().st_mtime_ns == stamp, "the cached arrow file was not rewritten"
+    row = second[0]
+    assert word_tok.decode(row["answer_ids"]) == "= " + mini_records[0]["answer"]
+    assert len(row["step_ids"]) == len(mini_records[0]["steps"])
+    assert row["idx_to_symbol"] == mini_records[0]["idx_to_symbol"], "metadata kept"
+
+
+def test_icot_text_is_converted_and_tokenised(tmp_path, word_tok):
+    path = tmp_path / "gsm.txt"
+    path.write_text("Add 2 and 3?||<<2+3=5>> #### 5\nDouble 4?||<<4*2=8>> #### 8\n")
+    tok = build_word_tokenizer([{"question": "Add 2 and 3? Double 4?", "steps": ["<<2+3=5>> <<4*2=8>>"], "answer": "5 8"}], ["="])
+    data = load_tokenized(path, tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    assert len(data) == 2 and data[1]["answer"] == "8"
+
+
+def test_too_long_examples_are_reported_or_dropped(tmp_path, mini_records, word_tok):
+    path = tmp_path / "mini.json"
+    write_records(mini_records, path)
+    lengths = [len(r["question"].split()) for r in mini_records]
+    limit = sorted(lengths)[len(lengths) // 2] + 8
+    with pytest.raises(DataError, match="record \\d+: field 'question': the example needs \\d+ tokens.*drop_too_long"):
+        load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "c", max_length=limit)
+    kept = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "c", max_length=limit, drop_too_long=True)
+    assert 0 < len(kept) < len(mini_records)
+
+
+def test_collated_stage_batch_needs_no_realignment_and_trains(tmp_path, mini_records, word_tok):
+    path = tmp_path / "mini.json"
+    write_records(mini_records, path)
+    data = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    ids = SpecialIds.from_tokenizer(word_tok)
+    method = MethodConfig(max_latent_stage=2, pad_latent_to_max=True)
+    samples = [build_sample(as_tokenized_record(row), method, 1, ids) for row in data.select(range(6))]
+    collate = LatentCollator(pad_id=word_tok.pad_token_id, latent_id=ids.latent)
+    batch = collate(samples)
+    layout = align_thoughts(batch["input_ids"], batch["attention_mask"], ids.latent, ids.start, ids.end, word_tok.pad_token_id)
+    assert layout.is_identity, "same thought count: the collator already lined the thoughts up"
+    assert len({len(s.prompt) for s in samples}) > 1, "questions of different lengths were lined up"
+    model = tiny_model("llama", vocab_size=len(word_tok))
+    engine = LatentReasoner.from_tokenizer(model, word_tok)
+    loss = engine(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
+    assert torch.isfinite(loss)
+    prompts = collate.prompts(samples)
+    assert bool(prompts["attention_mask"][:, -1].all()), "prompts are left padded"
+    out = engine.generate(prompts["input_ids"], prompts["attention_mask"], max_new_tokens=3)
+    assert out.num_thoughts.tolist() == [2] * 6
+
+
+def test_pretrained_tokenizer_from_a_local_folder(tmp_path, word_tok):
+    word_tok.save_pretrained(tmp_path / "tok")
+    model = tiny_model("gpt2", vocab_size=len(word_tok))
+    tokenizer = load_tokenizer(str(tmp_path / "tok"), model)
+    assert LatentReasoner.from_tokenizer(model, tokenizer).latent_id == tokenizer.convert_tokens_to_ids(LATENT)
+    with pytest.raises(ValueError, match="cannot load the tokenizer 'no/such-model'"):
+        load_tokenizer("no/such-model")
