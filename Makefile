@@ -9,10 +9,14 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench clean
+.PHONY: help install test test-fast bench readme-bench clean demo tensorboard train-prosqa train-prontoqa train-gsm8k
+GPUS   ?= 1
+METHOD ?= coconut
+# More than one GPU means DDP; the experiment files default to 4 GPUs with DDP.
+TRAIN_ARGS = trainer.devices=$(GPUS) $(if $(filter 1,$(GPUS)),trainer.strategy=auto,trainer.strategy=ddp)
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,3 +42,18 @@ clean:  ## remove build outputs and caches (keeps .venv and runs/)
 readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in README.md (about 3 minutes)
 	$(PY) tools/readme_bench.py default
 	$(PY) tools/readme_bench.py vocab64 --vocab 64
+
+demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: prosqa-mini, CoT -> COCONUT, No-CoT; runs/demo/results.md
+	$(VENV)/bin/coconut demo
+
+tensorboard: $(VENV)/.installed  ## TensorBoard over runs/ (curriculum stages, losses, accuracy, samples)
+	$(VENV)/bin/tensorboard --logdir runs --bind_all
+
+train-prosqa: $(VENV)/.installed  ## paper reproduction on GPUs: make train-prosqa [METHOD=coconut] [GPUS=4]
+	$(VENV)/bin/coconut train prosqa_$(METHOD) $(TRAIN_ARGS)
+
+train-prontoqa: $(VENV)/.installed  ## paper reproduction on GPUs: make train-prontoqa [METHOD=...] [GPUS=4]
+	$(VENV)/bin/coconut train prontoqa_$(METHOD) $(TRAIN_ARGS)
+
+train-gsm8k: $(VENV)/.installed  ## paper reproduction on GPUs (needs data/gsm8k/*.txt): make train-gsm8k [GPUS=4]
+	$(VENV)/bin/coconut train gsm8k_$(METHOD) $(TRAIN_ARGS)

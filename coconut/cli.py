@@ -27,6 +27,28 @@ def build_parser() -> argparse.ArgumentParser:
     from coconut.data.cli import add_data_commands
 
     add_data_commands(data)
+
+    train = commands.add_parser(
+        "train", help="train an experiment (experiments/NAME.yaml) with key=value overrides",
+        description="Train an experiment. Overrides: group=option (model=gpt2, trainer=ddp) or key=value "
+                    "(optim.lr=1e-4, trainer.devices=4). resume=PATH continues from a checkpoint.",
+    )
+    train.add_argument("experiment", help="a name under experiments/ or a yaml path")
+    train.add_argument("overrides", nargs="*", metavar="key=value")
+    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a checkpoint: coconut eval EXPERIMENT ckpt=PATH [stage=K] [split=test|val]",
+        description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split.",
+    )
+    evaluate.add_argument("experiment")
+    evaluate.add_argument("overrides", nargs="*", metavar="key=value")
+    evaluate.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+    demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
+                               description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
+                                           "print and save the results table.")
+    demo.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every demo run")
     return parser
 
 
@@ -40,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.bench import main as bench_main
 
         return bench_main(args)
+    if args.command in ("train", "eval", "demo"):
+        from coconut.run_cli import run_command
+
+        return run_command(args)
     if args.command == "data":
         from coconut.data.cli import run
 

@@ -1,0 +1,144 @@
+"""The LightningDataModule: records tokenised once, the stage's samples rebuilt when the stage changes.
+
+The stage is a pure function of the epoch (`stage_for_epoch`), so a resumed run lands on the same
+stage without extra state. Everything random in an epoch (shuffling, uniform stage mixing, iCoT
+smoothing) is seeded by (seed, epoch), so an interrupted epoch replays identically.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from coconut.config import RunConfig
+from coconut.curriculum import SpecialIds, build_sample, stage_for_epoch
+from coconut.data.collate import LatentCollator
+from coconut.data.records import DataError, load_records, write_records
+from coconut.data.tokenize import PRETRAINED_FORMAT, WORD_FORMAT, TextFormat, as_tokenized_record, load_tokenized
+
+
+def data_files(cfg: RunConfig) -> dict[str, Path]:
+    d = Path(cfg.data.data_dir)
+    return {
+        "train": Path(cfg.data.train_file) if cfg.data.train_file else d / "train.json",
+        "val": Path(cfg.data.val_file) if cfg.data.val_file else d / "val.json",
+        "test": Path(cfg.data.test_file) if cfg.data.test_file else d / "test.json",
+    }
+
+
+def ensure_data(cfg: RunConfig) -> dict[str, Path]:
+    """Generate missing split files when a generator is set; else insist they exist."""
+    files = data_files(cfg)
+    sizes = {"train": cfg.data.train_size, "val": cfg.data.val_size, "test": cfg.data.test_size}
+    for offset, (split, path) in enumerate(files.items()):
+        if path.exists():
+            continue
+        if cfg.data.generator is None:
+            if split == "test":
+                continue
+            raise DataError(path, None, None, f"no such file (data.{split}_file), and data.generator is null")
+        from coconut.data.cli import generate
+
+        # Different seeds per split keep the splits apart.
+        write_records(generate(cfg.data.generator, sizes[split], cfg.data.seed * 1000 + offset, progress=True), path)
+    return files
+
+
+def text_format(cfg: RunConfig) -> TextFormat:
+    return WORD_FORMAT if cfg.data.text_format == "word" else PRETRAINED_FORMAT
+
+
+def answer_marker(cfg: RunConfig) -> str:
+    return text_format(cfg).answer_prefix
+
+
+class EvalCollator:
+    """Validation/test batches: the training form (for the loss) and the prompts (for generation)."""
+
+    def __init__(self, collate: LatentCollator):
+        self.collate = collate
+
+    def __call__(self, items):
+        samples = [s for s, _ in items]
+        batch = self.collate(samples)
+        prompts = self.collate.prompts(samples)
+        batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "num_thoughts"})
+        batch["answers"] = [answer for _, answer in items]
+        return batch
+
+
+class CurriculumDataModule(L.LightningDataModule):
+    def __init__(self, cfg: RunConfig, tokenizer, max_length: int | None = None):
+        super().__init__()
+        self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
+        self.ids = SpecialIds.from_tokenizer(tokenizer)
+        self.collate = LatentCollator(pad_id=tokenizer.pad_token_id, latent_id=self.ids.latent)
+        self.splits: dict[str, list] = {}
+        self.answers: dict[str, list[str]] = {}
+        self.eval_stage: int | None = None  # set by `coconut eval`; else the epoch's stage
+
+    def prepare_data(self) -> None:
+        ensure_data(self.cfg)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        files = ensure_data(self.cfg)
+        cache = Path(self.cfg.data.data_dir) / ".cache"
+        for split, path in files.items():
+            if not path.exists():
+                continue
+            rows = load_tokenized(path, self.tokenizer, text_format(self.cfg), cache_dir=cache,
+                                  max_length=self.max_length, method=self.cfg.method,
+                                  drop_too_long=self.cfg.data.drop_too_long)
+            self.splits[split] = [as_tokenized_record(r) for r in rows]
+            self.answers[split] = list(rows["answer"])
+
+    # -- the stage ---------------------------------------------------------------------------
+
+    def current_stage(self) -> int:
+        if self.eval_stage is not None:
+            return self.eval_stage
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return stage_for_epoch(epoch, self.cfg.trainer.epochs_per_stage)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    # -- loaders -----------------------------------------------------------------------------
+
+    def train_dataloader(self) -> DataLoader:
+        stage, epoch = self.current_stage(), self._epoch()
+        rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
+        records = self.splits["train"]
+        if self.cfg.data.fresh_train_every_epoch and self.cfg.data.generator and epoch > 0:
+            records = self._fresh_records(epoch)
+        samples = [build_sample(r, self.cfg.method, stage, self.ids, rng) for r in records]
+        order = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=True, generator=order,
+                          collate_fn=self.collate, num_workers=self.cfg.data.num_workers, drop_last=True)
+
+    def _fresh_records(self, epoch: int) -> list:
+        from coconut.data.cli import generate
+        from coconut.data.tokenize import tokenize_record
+
+        records = generate(self.cfg.data.generator, self.cfg.data.train_size, self.cfg.data.seed * 1000 + 100 + epoch)
+        fmt = text_format(self.cfg)
+        return [as_tokenized_record(tokenize_record(r, self.tokenizer, fmt)) for r in records]
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        stage = self.current_stage()
+        items = [(build_sample(r, self.cfg.method, stage, self.ids), answer)
+                 for r, answer in zip(self.splits[split], self.answers[split])]
+        return DataLoader(items, batch_size=self.cfg.data.eval_batch_size, shuffle=False,
+                          collate_fn=EvalCollator(self.collate), num_workers=self.cfg.data.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test" if "test" in self.splits else "val")

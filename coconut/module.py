@@ -1,0 +1,159 @@
+"""The LightningModule around `LatentReasoner`: loss, AdamW, batched generation and metrics."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torchmetrics import MaxMetric, MeanMetric
+
+from coconut.config import RunConfig
+from coconut.curriculum import IGNORE_INDEX, stage_for_epoch
+from coconut.latent import LatentReasoner
+from coconut.scoring import answer_correct
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: training stops, the last good checkpoint stays."""
+
+
+class EvalMetrics(torch.nn.Module):
+    """Accuracy, CoT exact match, generated tokens (the paper's count), thoughts and forward passes."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes"):
+            setattr(self, name, MeanMetric())
+
+    def names(self):
+        return ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
+
+
+class CoconutModule(L.LightningModule):
+    def __init__(self, engine: LatentReasoner, tokenizer, cfg: RunConfig):
+        super().__init__()
+        self.engine, self.tokenizer, self.cfg = engine, tokenizer, cfg
+        from coconut.datamodule import answer_marker
+
+        self.marker = answer_marker(cfg)
+        self.val_metrics, self.test_metrics = EvalMetrics(), EvalMetrics()
+        self.val_loss, self.val_acc_best = MeanMetric(), MaxMetric()
+        self.samples: list[dict] = []  # a few generations of the last validation, for TensorBoard
+        from omegaconf import OmegaConf
+
+        self.save_hyperparameters(OmegaConf.to_container(OmegaConf.structured(cfg)))
+
+    @property
+    def stage(self) -> int:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None:
+            return dm.current_stage()
+        return stage_for_epoch(self.current_epoch, self.cfg.trainer.epochs_per_stage)
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        return self.engine(input_ids, attention_mask, labels)
+
+    # -- training -------------------------------------------------------------------------------
+
+    def training_step(self, batch, batch_idx):
+        out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
+        if not torch.isfinite(out.loss):
+            raise NonFiniteLossError(
+                f"the training loss became {out.loss.item()} at global step {self.global_step} "
+                f"(epoch {self.current_epoch}, curriculum stage {self.stage}); stopping. The last good checkpoint "
+                "is kept; try a lower optim.lr or optim.grad_clip"
+            )
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return out.loss
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def _evaluate(self, batch, metrics: EvalMetrics, keep_samples: bool):
+        gen = self.engine.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"],
+                                   max_new_tokens=self.cfg.eval.max_new_tokens)
+        texts = self.tokenizer.batch_decode(
+            [seq[:n].tolist() for seq, n in zip(gen.sequences, gen.num_generated)], skip_special_tokens=True
+        )
+        correct = torch.tensor([answer_correct(t, a, self.marker) for t, a in zip(texts, batch["answers"])],
+                               dtype=torch.float32, device=self.device)
+        targets = batch["prompt_target_ids"]
+        cot = []
+        for row, (seq, n) in enumerate(zip(gen.sequences, gen.num_generated)):
+            want = targets[row][targets[row] != IGNORE_INDEX]
+            cot.append(float(int(n) == len(want) and torch.equal(seq[:n], want)))
+        metrics.acc.update(correct)
+        metrics.cot_match.update(torch.tensor(cot, device=self.device))
+        metrics.tokens.update(gen.paper_token_count.float())
+        metrics.language_tokens.update(gen.num_generated.float())
+        metrics.thoughts.update(gen.num_thoughts.float())
+        metrics.passes.update(gen.num_forward_passes.float())
+        if keep_samples and len(self.samples) < self.cfg.eval.samples_to_log:
+            prompts = self.tokenizer.batch_decode(batch["prompt_input_ids"], skip_special_tokens=False)
+            for p, t, a, c in zip(prompts, texts, batch["answers"], correct.tolist()):
+                if len(self.samples) < self.cfg.eval.samples_to_log:
+                    self.samples.append({"prompt": p.replace(self.tokenizer.pad_token, "").strip(),
+                                         "generated": t, "answer": a, "correct": bool(c)})
+
+    def validation_step(self, batch, batch_idx):
+        out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
+        self.val_loss.update(out.loss)
+        self._evaluate(batch, self.val_metrics, keep_samples=True)
+
+    def on_validation_epoch_start(self):
+        self.samples = []
+
+    def on_validation_epoch_end(self):
+        self._log_metrics("val", self.val_metrics)
+        self.log("val/loss", self.val_loss.compute(), sync_dist=False)
+        self.val_loss.reset()
+        acc = self.trainer.callback_metrics["val/acc"]
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(acc)
+            self.log("val/acc_best", self.val_acc_best.compute())
+        self.log("curriculum/eval_stage", float(self.stage))
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, self.test_metrics, keep_samples=False)
+
+    def on_test_epoch_end(self):
+        self._log_metrics("test", self.test_metrics)
+
+    def _log_metrics(self, prefix: str, metrics: EvalMetrics):
+        for name in metrics.names():
+            metric = getattr(metrics, name)
+            self.log(f"{prefix}/{name}", metric.compute(), prog_bar=name in ("acc", "tokens"))
+            metric.reset()
+
+    # -- optimisation ---------------------------------------------------------------------------
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        decay, no_decay = [], []
+        for name, p in self.engine.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=o.lr, betas=tuple(o.betas),
+        )
+        if o.schedule == "constant" and o.warmup_steps == 0:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _lr_factor(self, step: int) -> float:
+        """Warmup then constant or cosine; restarted at each stage when the optimizer is reset there."""
+        o, t = self.cfg.optim, self.cfg.trainer
+        per_epoch = max(1, self.trainer.num_training_batches // max(1, t.accumulate_grad_batches))
+        if o.reset_each_stage:
+            span = per_epoch * t.epochs_per_stage
+            step = step % span
+        else:
+            span = per_epoch * t.max_epochs
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - o.warmup_steps) / max(1, span - o.warmup_steps))
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,92 @@
+"""Configuration: every shipped file loads against the schema; bad keys and values fail with the key named."""
+
+from pathlib import Path
+
+import pytest
+
+from coconut.cli import main
+from coconut.config import CONF_DIR, EXPERIMENTS_DIR, GROUPS, ConfigError, group_options, load_config
+
+EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_loads(name):
+    cfg = load_config(name)
+    assert cfg.name == name
+    text = (EXPERIMENTS_DIR / f"{name}.yaml").read_text()
+    assert text.startswith("#") and "Run:" in text and "Hardware:" in text, "header: hardware, time, command"
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in group_options(g)])
+def test_every_group_option_loads(group, option):
+    cfg = load_config("demo_coconut", [f"{group}={option}"])
+    assert cfg is not None
+
+
+def test_paper_settings_reach_the_config():
+    cfg = load_config("prosqa_coconut")
+    assert (cfg.method.name, cfg.method.thoughts_per_step, cfg.method.max_latent_stage) == ("coconut", 1, 6)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.trainer.epochs_per_stage) == (1e-4, 0.01, 5)
+    assert cfg.model.name_or_path == "openai-community/gpt2"
+    gsm = load_config("gsm8k_coconut")
+    assert (gsm.method.thoughts_per_step, gsm.method.max_latent_stage) == (2, 3)
+
+
+def test_overrides_and_group_switches():
+    cfg = load_config("prosqa_coconut", ["trainer=ddp_cpu", "trainer.devices=3", "optim.lr=0.5", "method=cot"])
+    assert (cfg.trainer.strategy, cfg.trainer.devices, cfg.optim.lr, cfg.method.name) == ("ddp_spawn", 3, 0.5, "cot")
+    assert cfg.data.data_dir == "data/prosqa", "interpolation resolved"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["bogus=1"], "Key 'bogus' not in 'RunConfig'"),
+    (["optim.lrr=1"], "Key 'lrr' not in 'OptimConfig'"),
+    (["optim.lr=fast"], "key: optim.lr"),
+    (["trainer.max_epochs=1.5"], "key: trainer.max_epochs"),
+    (["model=gpt5"], "model=gpt5: no file"),
+    (["method.name=latent"], "unknown method 'latent'"),
+    (["optim.schedule=linear"], "optim.schedule"),
+    (["model.hidden=65"], "divisible by model.heads"),
+    (["lr"], "not key=value"),
+])
+def test_bad_settings_name_the_key(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("demo_coconut", overrides)
+    assert message in str(err.value)
+
+
+def test_unknown_experiment_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="unknown experiment 'nope'; known: .*prosqa_coconut"):
+        load_config("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("defaults: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(bad))
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("defaults:\n  modle: gpt2\n")
+    with pytest.raises(ConfigError, match="unknown group\\(s\\) modle"):
+        load_config(str(odd))
+
+
+def test_dry_run_prints_the_resolved_config(capsys):
+    assert main(["train", "prosqa_coconut", "trainer.devices=2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "devices: 2" in out and "max_latent_stage: 6" in out
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert main(["train", "demo_coconut", "optim.lr=fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
+    assert main(["eval", "demo_coconut"]) == 2
+    assert "needs ckpt=PATH" in capsys.readouterr().err
+
+
+def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["train", "prosqa_coconut", "output_dir=/nonexistent/never-created"]) == 2
+    assert "no CUDA GPU is visible" in capsys.readouterr().err
