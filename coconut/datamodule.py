@@ -11,7 +11,6 @@ import random
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
 from coconut.config import RunConfig
@@ -118,8 +117,10 @@ class CurriculumDataModule(L.LightningDataModule):
         if self.cfg.data.fresh_train_every_epoch and self.cfg.data.generator and epoch > 0:
             records = self._fresh_records(epoch)
         samples = [build_sample(r, self.cfg.method, stage, self.ids, rng) for r in records]
-        order = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-        return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=True, generator=order,
+        # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
+        # iterator, which differs between a fresh and a resumed run.
+        rng.shuffle(samples)
+        return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=False,
                           collate_fn=self.collate, num_workers=self.cfg.data.num_workers, drop_last=True)
 
     def _fresh_records(self, epoch: int) -> list:

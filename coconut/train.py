@@ -112,6 +112,7 @@ def check_hardware(cfg: RunConfig) -> None:
 def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict:
     """Train, test the chosen checkpoint, export it; returns the results written to results.json."""
     import lightning as L
+    import torch
 
     from coconut.callbacks import write_json
     from coconut.checkpoints import check_checkpoint
@@ -123,16 +124,16 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
         check_checkpoint(resume)
     module, datamodule, tokenizer = build_system(cfg, run_dir)
     trainer = build_trainer(cfg, run_dir, extra_callbacks)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir)}
     best = trainer.checkpoint_callbacks[1].best_model_path if len(trainer.checkpoint_callbacks) > 1 else ""
     chosen = best or str(run_dir / "checkpoints" / "last.ckpt")
     results["checkpoint"] = chosen
-    if trainer.is_global_zero:
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=chosen, weights_only=False, verbose=False)
+    # Test at the chosen checkpoint's own stage (after fit the epoch counter points past the last stage).
+    datamodule.eval_stage = checkpoint_stage(torch.load(chosen, map_location="cpu", weights_only=True), cfg)
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=chosen, weights_only=True, verbose=False)
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
-    results["test_stage"] = datamodule.current_stage()
+    results["test_stage"] = datamodule.eval_stage
     if trainer.is_global_zero:
         export(module, tokenizer, run_dir / "export", cfg)
         write_json(run_dir / "results.json", results)

@@ -1,0 +1,143 @@
+"""Tiny end-to-end runs on CPU: curriculum, TensorBoard, checkpoints, export, resume after kill -9, NaN stop."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from coconut.config import load_config
+from coconut.train import train
+from integration.tiny_run import tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    cfg = load_config("demo_coconut", tiny_overrides(root))
+    return root, cfg, train(cfg)
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_full_curriculum_shows_stage_transitions_in_tensorboard(finished):
+    root, cfg, results = finished
+    stages = scalars(cfg.run_dir, "curriculum/stage")
+    assert sorted({int(v) for _, v in stages}) == [0, 1, 2, 3]
+    steps_per_epoch = 64 // 16
+    for step, value in stages:  # stage k starts at step k * steps_per_epoch, on the losses' step axis
+        assert step // steps_per_epoch in (int(value), int(value) + 1)
+    for tag in ("train/loss", "val/loss", "val/acc", "val/tokens", "val/acc_best", "val/thoughts"):
+        assert scalars(cfg.run_dir, tag), tag
+    thoughts = [v for _, v in scalars(cfg.run_dir, "val/thoughts")]
+    assert thoughts == [0.0, 1.0, 2.0, 2.0], "stage k evaluates with k thoughts, capped at max_latent_stage"
+
+
+def test_run_folder_has_everything(finished):
+    root, cfg, results = finished
+    run = cfg.run_dir
+    for name in ("config.yaml", "git_commit.txt", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png",
+                 "checkpoints/last.ckpt", "checkpoints/best.ckpt", "checkpoints/stage0.ckpt", "checkpoints/stage3.ckpt",
+                 "tokenizer/tokenizer.json", "export/model.safetensors", "export/coconut.json"):
+        assert (run / name).exists(), name
+    rows = list(csv.DictReader((run / "accuracy_vs_tokens.csv").open()))
+    assert [int(r["stage"]) for r in rows] == [0, 1, 2, 3]
+    saved = json.loads((run / "results.json").read_text())
+    assert 0.0 <= saved["test"]["test/acc"] <= 1.0 and saved["test_stage"] == 3
+    assert "best.ckpt" in saved["checkpoint"], "the best checkpoint of the final stage is tested"
+    state = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert state["epoch"] == 3, "best is chosen among final-stage epochs only"
+
+
+def test_export_reloads_with_plain_transformers(finished):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from coconut import LatentReasoner
+    from coconut.checkpoints import check_checkpoint, load_weights
+    from coconut.train import build_system
+
+    root, cfg, _ = finished
+    folder = cfg.run_dir / "export"
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    engine = LatentReasoner.from_tokenizer(model, tokenizer)
+    module, _, _ = build_system(cfg, cfg.run_dir)
+    load_weights(module, check_checkpoint(json.loads((cfg.run_dir / "results.json").read_text())["checkpoint"]), "best")
+    ids = tokenizer("p1 c2 ; ? p1 : c2 | c3 <|start-latent|> <|latent|> <|latent|> <|end-latent|>", return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(engine(ids["input_ids"]).logits, module.engine(ids["input_ids"]).logits, atol=1e-6)
+
+
+def test_eval_command_scores_a_checkpoint_at_its_stage(finished, capsys):
+    from coconut.cli import main
+
+    root, cfg, results = finished
+    args = ["eval", "demo_coconut", *tiny_overrides(root), f"ckpt={cfg.run_dir / 'checkpoints' / 'stage1.ckpt'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "stage: 1" in out and "test/thoughts: 1.0" in out
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(finished, tmp_path):
+    _, reference_cfg, reference = finished
+    script = Path(__file__).parent / "tiny_run.py"
+    env_path = str(Path(__file__).parents[1])
+    kill_step = 64 // 16 * 2 + 2  # in the middle of epoch 2 (stage 2)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), str(kill_step)], cwd=env_path,
+                          env={**__import__("os").environ, "PYTHONPATH": env_path}, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path))
+    last = cfg.run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1, "the last checkpoint is from the end of epoch 1"
+    resumed = train(cfg, resume=str(last))
+    assert resumed["test"] == reference["test"]
+    rows = list(csv.DictReader((cfg.run_dir / "accuracy_vs_tokens.csv").open()))
+    want = list(csv.DictReader((reference_cfg.run_dir / "accuracy_vs_tokens.csv").open()))
+    assert [(r["epoch"], r["stage"], r["val_acc"], r["val_loss"]) for r in rows] == \
+           [(r["epoch"], r["stage"], r["val_acc"], r["val_loss"]) for r in want]
+
+
+def test_nan_loss_stops_with_step_and_stage_and_keeps_the_last_good_checkpoint(tmp_path):
+    import lightning as L
+
+    from coconut.module import NonFiniteLossError
+
+    class Poison(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                with torch.no_grad():
+                    next(pl_module.engine.parameters()).fill_(float("nan"))
+
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path))
+    with pytest.raises(NonFiniteLossError, match=r"global step 5 \(epoch 1, curriculum stage 1\)"):
+        train(cfg, extra_callbacks=[Poison()])
+    state = torch.load(cfg.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+def test_missing_data_corrupt_checkpoint_and_offline_model_are_one_line_errors(tmp_path, capsys):
+    from coconut.cli import main
+
+    base = ["train", "demo_coconut", *tiny_overrides(tmp_path)]
+    assert main(base + ["data.generator=null", f"data.train_file={tmp_path / 'nope.json'}"]) == 2
+    assert "nope.json: no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["eval", "demo_coconut", *tiny_overrides(tmp_path), f"ckpt={bad}"]) == 2
+    assert "cannot be read safely" in capsys.readouterr().err
+    assert main(["eval", "demo_coconut", *tiny_overrides(tmp_path), f"ckpt={tmp_path / 'gone.ckpt'}"]) == 2
+    assert "gone.ckpt: no such file" in capsys.readouterr().err
+    assert main(base + ["model.name_or_path=no-such-org/no-such-model", "data.tokenizer=word"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # progress bars of data generation come first
+    assert last.startswith("coconut train: model.name_or_path='no-such-org/no-such-model' cannot be loaded")
