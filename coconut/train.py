@@ -112,10 +112,9 @@ def check_hardware(cfg: RunConfig) -> None:
 def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict:
     """Train, test the chosen checkpoint, export it; returns the results written to results.json."""
     import lightning as L
-    import torch
 
     from coconut.callbacks import write_json
-    from coconut.checkpoints import check_checkpoint
+    from coconut.checkpoints import check_checkpoint, load_weights
 
     check_hardware(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -126,17 +125,23 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     trainer = build_trainer(cfg, run_dir, extra_callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir)}
+    if not trainer.is_global_zero:
+        return results  # rank 0 alone tests, exports and writes the results
     best = trainer.checkpoint_callbacks[1].best_model_path if len(trainer.checkpoint_callbacks) > 1 else ""
     chosen = best or str(run_dir / "checkpoints" / "last.ckpt")
     results["checkpoint"] = chosen
-    # Test at the chosen checkpoint's own stage (after fit the epoch counter points past the last stage).
-    datamodule.eval_stage = checkpoint_stage(torch.load(chosen, map_location="cpu", weights_only=True), cfg)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=chosen, weights_only=True, verbose=False)
+    # One device, no logger: the test set is small, and a second fit-time logger would overwrite the
+    # training CSV under ddp_spawn. The metrics go to results.json.
+    state = check_checkpoint(chosen)
+    load_weights(module, state, chosen)
+    datamodule.eval_stage = checkpoint_stage(state, cfg)  # the chosen checkpoint's own stage
+    tester = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
+                       enable_progress_bar=cfg.trainer.progress_bar, precision=cfg.trainer.precision)
+    test = tester.test(module, datamodule=datamodule, verbose=False)
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_stage"] = datamodule.eval_stage
-    if trainer.is_global_zero:
-        export(module, tokenizer, run_dir / "export", cfg)
-        write_json(run_dir / "results.json", results)
+    export(module, tokenizer, run_dir / "export", cfg)
+    write_json(run_dir / "results.json", results)
     return results
 
 
