@@ -1,0 +1,41 @@
+"""Answer scoring, the stage-aware learning-rate schedule and checkpoint selection rules."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from coconut.callbacks import final_stage
+from coconut.config import load_config
+from coconut.module import CoconutModule
+from coconut.scoring import answer_correct, extract_answer, normalize
+
+
+def test_answer_after_the_last_marker_whitespace_insensitive():
+    assert answer_correct("Tom is a terpus .\n### Tom is a lempus .", "Tom is a lempus.", "### ")
+    assert answer_correct("p1 c2 ; c2 c7 ; = c7", "c7", "= ")
+    assert not answer_correct("p1 c2 ; = c3", "c7", "= ")
+    assert not answer_correct("c7", "c7", "= "), "no marker, no answer"
+    assert extract_answer("a = b = c", "=") == " c"
+    assert normalize(" a  b\n.") == "ab."
+
+
+def test_final_stage_per_method():
+    assert final_stage(load_config("prosqa_coconut")) == 7
+    assert final_stage(load_config("prosqa_cot")) == 0
+    assert final_stage(load_config("gsm8k_coconut")) == 4
+
+
+def lr_factor(cfg, step, batches=10):
+    fake = SimpleNamespace(cfg=cfg, trainer=SimpleNamespace(num_training_batches=batches))
+    return CoconutModule._lr_factor(fake, step)
+
+
+def test_learning_rate_restarts_at_each_stage_when_the_optimizer_resets():
+    cfg = load_config("demo_coconut", ["optim.warmup_steps=5", "trainer.epochs_per_stage=2"])
+    span = 10 * 2
+    assert lr_factor(cfg, 0) == pytest.approx(0.2)
+    assert lr_factor(cfg, 4) == pytest.approx(1.0)
+    assert lr_factor(cfg, span - 1) == pytest.approx(cfg.optim.min_lr_ratio, abs=0.02)
+    assert lr_factor(cfg, span) == lr_factor(cfg, 0), "warmup again at the next stage"
+    flat = load_config("demo_coconut", ["optim=paper"])
+    assert {lr_factor(flat, s) for s in (0, 7, 100)} == {1.0}
