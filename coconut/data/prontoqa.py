@@ -25,23 +25,23 @@ def article(noun: str) -> str:
     return "an" if noun[0] in "aeiou" else "a"
 
 
-def subsumption(rng: random.Random, a: str, b: str) -> str:
+def rule(rng: random.Random, subject: str, singular: str, plural_form: str) -> str:
+    """`subject` is `singular` in one of the three forms of the released data (25 / 25 / 50 %)."""
     form = rng.random()
     if form < 0.25:
-        return f"Every {a} is {article(b)} {b}."
+        return f"Every {subject} is {singular}."
     if form < 0.5:
-        return f"Each {a} is {article(b)} {b}."
-    return f"{plural(a).capitalize()} are {plural(b)}."
+        return f"Each {subject} is {singular}."
+    return f"{plural(subject).capitalize()} are {plural_form}."
+
+
+def subsumption(rng: random.Random, a: str, b: str) -> str:
+    return rule(rng, a, f"{article(b)} {b}", plural(b))
 
 
 def property_rule(rng: random.Random, a: str, prop: str, negated: bool) -> str:
-    neg = "not " if negated else ""
-    form = rng.random()
-    if form < 0.25:
-        return f"Every {a} is {neg}{prop}."
-    if form < 0.5:
-        return f"Each {a} is {neg}{prop}."
-    return f"{plural(a).capitalize()} are {neg}{prop}."
+    value = ("not " if negated else "") + prop
+    return rule(rng, a, value, value)
 
 
 def make_record(rng: random.Random) -> dict:
