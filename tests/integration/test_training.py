@@ -44,6 +44,20 @@ def test_full_curriculum_shows_stage_transitions_in_tensorboard(finished):
     assert thoughts == [0.0, 1.0, 2.0, 2.0], "stage k evaluates with k thoughts, capped at max_latent_stage"
 
 
+def test_tensorboard_has_sample_generations_and_hyperparameters(finished):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root, cfg, _ = finished
+    events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    texts = events.Tensors("val/samples/text_summary")
+    assert len(texts) == 4, "one table of sample generations per validation"
+    table = texts[-1].tensor_proto.string_val[0].decode()
+    assert table.startswith("| prompt | generated | answer | correct |") and "<|latent|>" in table
+    hparams = (cfg.run_dir / "csv" / "hparams.yaml").read_text()
+    assert "max_latent_stage: 2" in hparams and "lr: 0.003" in hparams
+
+
 def test_run_folder_has_everything(finished):
     root, cfg, results = finished
     run = cfg.run_dir
