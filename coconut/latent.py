@@ -51,6 +51,10 @@ class LatentReasoner(nn.Module):
         pad_id: id written into padding and holes (defaults to `eos_id`); never attended.
         latent_projection: learn a linear map (initialised to the identity) from the last hidden
             state to the next input embedding, instead of feeding the hidden state as it is.
+        thought_scale: multiply the fed-back state by this factor. The last hidden state comes out
+            of the final norm (norm ~ sqrt(width)), while token embeddings of a model trained from
+            scratch are far smaller; scaling the thought to the embeddings' size keeps it from
+            swamping the residual stream (see `thought_scale_for`).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class LatentReasoner(nn.Module):
         eos_id: int,
         pad_id: int | None = None,
         latent_projection: bool = False,
+        thought_scale: float = 1.0,
     ):
         super().__init__()
         ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
@@ -74,6 +79,8 @@ class LatentReasoner(nn.Module):
         self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
         self.pad_id = eos_id if pad_id is None else pad_id
         width = model.get_input_embeddings().embedding_dim
+        # A buffer, so the scale travels with checkpoints and state dicts.
+        self.register_buffer("thought_scale", torch.tensor(float(thought_scale)), persistent=True)
         self.projection: nn.Linear | None = None
         if latent_projection:
             self.projection = nn.Linear(width, width)
@@ -104,7 +111,18 @@ class LatentReasoner(nn.Module):
 
     def thought_embedding(self, hidden: torch.Tensor) -> torch.Tensor:
         """The input embedding of a thought, from the last hidden state before it."""
-        return hidden if self.projection is None else self.projection(hidden)
+        fed = hidden if self.projection is None else self.projection(hidden)
+        return fed * self.thought_scale.to(fed.dtype)
+
+    @torch.no_grad()
+    def thought_scale_for(self, input_ids, attention_mask=None) -> float:
+        """The factor that brings last hidden states to the mean norm of the batch's token embeddings."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        real = attention_mask.bool()
+        embeds = self.embed(input_ids)[real]
+        hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[real]
+        return float(embeds.norm(dim=-1).mean() / hidden.norm(dim=-1).mean().clamp(min=1e-12))
 
     def decode_step(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:
         """One cached decoder pass; returns the last hidden states of the given positions."""

@@ -45,6 +45,22 @@ def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
     assert out.num_thoughts.tolist() == [sum(t == LATENT for t in toks) for toks, _ in examples]
 
 
+def test_thought_scale_is_applied_and_measured():
+    model = tiny_model("gpt2", seed=4)
+    engine = engine_for(model, thought_scale=0.25)
+    examples, (ids, mask, labels) = ragged_batch(4, batch=4, side="right")
+    out = engine(ids, mask, labels)
+    ref_loss, ref_logits = reference_loss(model, examples, projection=engine.thought_embedding)
+    assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
+    _, unscaled = reference_loss(model, examples)
+    assert max((a - b).abs().max().item() for a, b in zip(ref_logits, unscaled)) > 1e-3, "the scale matters"
+    assert "thought_scale" in engine.state_dict()
+    scale = engine.thought_scale_for(ids, mask)
+    emb = model.get_input_embeddings()(ids)[mask.bool()].norm(dim=-1).mean()
+    hid = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()].norm(dim=-1).mean()
+    assert scale == pytest.approx(float(emb / hid), rel=1e-5)
+
+
 def test_learned_projection_is_applied_and_trained():
     model = tiny_model("llama", seed=3)
     engine = engine_for(model, latent_projection=True)
