@@ -30,8 +30,10 @@ class CurriculumCallback(L.Callback):
     (seed, epoch), so an epoch interrupted and replayed after a resume draws the same dropout masks.
     """
 
-    def __init__(self, epochs_per_stage: int, reset_optimizer: bool, seed: int):
+    def __init__(self, epochs_per_stage: int, reset_optimizer: bool, seed: int, auto_thought_scale: bool = False):
         self.epochs_per_stage, self.reset_optimizer, self.seed = epochs_per_stage, reset_optimizer, seed
+        self.auto_thought_scale = auto_thought_scale
+        self.scale_measured = False
         self.stage: int | None = None
         self.transitions: list[dict] = []
 
@@ -49,6 +51,19 @@ class CurriculumCallback(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         self._log_stage(trainer, self.stage)
 
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not self.auto_thought_scale or self.scale_measured or not bool((batch["num_thoughts"] > 0).any()):
+            return
+        # First batch with thoughts: scale them to the size of token embeddings, averaged over ranks.
+        engine = pl_module.engine
+        engine.thought_scale.fill_(1.0)
+        scale = engine.thought_scale_for(batch["input_ids"], batch["attention_mask"])
+        scale = trainer.strategy.reduce(torch.tensor(scale, device=pl_module.device), reduce_op="mean")
+        engine.thought_scale.fill_(float(scale))
+        self.scale_measured = True
+        for logger in trainer.loggers:
+            logger.log_metrics({"curriculum/thought_scale": float(scale)}, step=trainer.global_step)
+
     @staticmethod
     def _log_stage(trainer, stage):
         # Logged straight to the loggers at the global step, so stage switches line up with the losses.
@@ -56,11 +71,12 @@ class CurriculumCallback(L.Callback):
             logger.log_metrics({"curriculum/stage": float(stage)}, step=trainer.global_step)
 
     def state_dict(self):
-        return {"stage": self.stage, "transitions": self.transitions}
+        return {"stage": self.stage, "transitions": self.transitions, "scale_measured": self.scale_measured}
 
     def load_state_dict(self, state_dict):
         self.stage = state_dict.get("stage")
         self.transitions = state_dict.get("transitions", [])
+        self.scale_measured = state_dict.get("scale_measured", False)
 
 
 class FinalStageCheckpoint(ModelCheckpoint):

@@ -42,6 +42,8 @@ class ModelConfig:
     tie_embeddings: bool = True
     embedding_init_std: float = 0.02
     latent_projection: bool = False  # learned map hidden -> next input embedding, initialised to identity
+    thought_scale: float = 1.0  # factor on the fed-back hidden state
+    auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     init_token: Optional[str] = None  # new special tokens copy this token's embedding (default: EOS)
     trust_remote_code: bool = False
 

@@ -39,6 +39,9 @@ class MethodConfig:
     max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
     pad_latent_to_max: bool = False  # always max_latent_stage*c thoughts, even when a record has fewer steps
     uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
+    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
+    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
+    eot_at_stage0: bool = True
     num_pause: int = 6  # pause: <|pause|> tokens between question and answer
     icot_tokens_per_stage: int = 8  # icot: CoT tokens removed per stage
     icot_smoothing: float = 4.0  # icot: lambda of the removal smoothing P(o) ~ exp(-lambda*o); 0 turns it off
@@ -155,7 +158,8 @@ def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids:
     if name == "pause_as_thought":
         prefix = q + [_pause_id(ids)] * count
         return _assemble(prefix, len(prefix), rest, stage, 0)
-    prefix = q + [ids.start] + [ids.latent] * count + [ids.end]
+    closing = [] if count == 0 and removed == 0 and not method.eot_at_stage0 else [ids.end]
+    prefix = q + [ids.start] + [ids.latent] * count + closing
     return _assemble(prefix, len(prefix), rest, stage, count)
 
 

@@ -56,7 +56,8 @@ def build_system(cfg: RunConfig, run_dir: Path):
 
     tokenizer = load_or_build_tokenizer(cfg, run_dir)
     model = build_model(cfg, tokenizer)
-    engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=cfg.model.latent_projection)
+    engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=cfg.model.latent_projection,
+                                           thought_scale=cfg.model.thought_scale)
     max_length = cfg.data.max_length or context_length(model)
     datamodule = CurriculumDataModule(cfg, tokenizer, max_length=max_length)
     return CoconutModule(engine, tokenizer, cfg), datamodule, tokenizer
@@ -74,7 +75,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
     t = cfg.trainer
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [
-        CurriculumCallback(t.epochs_per_stage, cfg.optim.reset_each_stage, cfg.seed),
+        CurriculumCallback(t.epochs_per_stage, cfg.optim.reset_each_stage, cfg.seed, cfg.model.auto_thought_scale),
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False),
         FinalStageCheckpoint(final_stage(cfg), t.epochs_per_stage, dirpath=ckpt_dir, filename="best",
                              monitor="val/acc", mode="max", save_top_k=1, enable_version_counter=False),

@@ -39,6 +39,11 @@ def test_coconut(stage, tokens, hidden, thoughts):
     check(sample("coconut", stage), tokens, hidden, thoughts)
 
 
+def test_stage0_without_the_closing_marker():
+    check(sample("coconut", 0, eot_at_stage0=False), [10, 11, 2, 20, 21, 22, 23, 24, 30, 1], 3, 0)
+    check(sample("coconut", 1, eot_at_stage0=False), [10, 11, 2, 3, 4, 22, 23, 24, 30, 1], 5, 1)
+
+
 def test_coconut_two_thoughts_per_step():
     check(sample("coconut", 1, thoughts_per_step=2), [10, 11, 2, 3, 3, 4, 22, 23, 24, 30, 1], 6, 2)
     check(sample("coconut", 3, thoughts_per_step=2), [10, 11, 2, 3, 3, 3, 3, 4, 30, 1], 8, 4)

@@ -122,6 +122,16 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(finished, tmp_path):
            [(r["epoch"], r["stage"], r["val_acc"], r["val_loss"]) for r in want]
 
 
+def test_auto_thought_scale_is_measured_once_and_kept(tmp_path):
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "model.auto_thought_scale=true", "trainer.max_epochs=3"))
+    train(cfg)
+    measured = scalars(cfg.run_dir, "curriculum/thought_scale")
+    assert len(measured) == 1 and measured[0][0] == 64 // 16, "measured at the first step of stage 1"
+    state = torch.load(cfg.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["state_dict"]["engine.thought_scale"].item() == pytest.approx(measured[0][1])
+    assert 0 < measured[0][1] < 0.5, "embeddings of a model trained from scratch are far smaller than hidden states"
+
+
 def test_nan_loss_stops_with_step_and_stage_and_keeps_the_last_good_checkpoint(tmp_path):
     import lightning as L
 
