@@ -9,7 +9,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench clean demo tensorboard train-prosqa train-prontoqa train-gsm8k
+.PHONY: help install test test-fast bench readme-bench readme-demo clean demo tensorboard train-prosqa train-prontoqa train-gsm8k
 GPUS   ?= 1
 METHOD ?= coconut
 # More than one GPU means DDP; the experiment files default to 4 GPUs with DDP.
@@ -40,8 +40,11 @@ clean:  ## remove build outputs and caches (keeps .venv and runs/)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in README.md (about 3 minutes)
-	$(PY) tools/readme_bench.py default
-	$(PY) tools/readme_bench.py vocab64 --vocab 64
+	$(PY) tools/update_readme.py bench default
+	$(PY) tools/update_readme.py bench vocab64 --vocab 64
+
+readme-demo: $(VENV)/.installed  ## copy the last make demo's results table into README.md
+	$(PY) tools/update_readme.py demo
 
 demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: prosqa-mini, CoT -> COCONUT, No-CoT; runs/demo/results.md
 	$(VENV)/bin/coconut demo

@@ -10,7 +10,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from coconut.curriculum import stage_for_epoch
+from coconut.config import stage_schedule
+from coconut.curriculum import StageSchedule
 
 
 def final_stage(cfg) -> int:
@@ -18,7 +19,7 @@ def final_stage(cfg) -> int:
     if cfg.method.name in ("coconut", "no_thought", "pause_as_thought"):
         return cfg.method.max_latent_stage + 1
     if cfg.method.name == "icot":
-        return cfg.trainer.max_epochs // cfg.trainer.epochs_per_stage
+        return stage_schedule(cfg).stage(cfg.trainer.max_epochs - 1)
     return 0
 
 
@@ -30,8 +31,8 @@ class CurriculumCallback(L.Callback):
     (seed, epoch), so an epoch interrupted and replayed after a resume draws the same dropout masks.
     """
 
-    def __init__(self, epochs_per_stage: int, reset_optimizer: bool, seed: int, auto_thought_scale: bool = False):
-        self.epochs_per_stage, self.reset_optimizer, self.seed = epochs_per_stage, reset_optimizer, seed
+    def __init__(self, schedule: StageSchedule, reset_optimizer: bool, seed: int, auto_thought_scale: bool = False):
+        self.schedule, self.reset_optimizer, self.seed = schedule, reset_optimizer, seed
         self.auto_thought_scale = auto_thought_scale
         self.scale_measured = False
         self.stage: int | None = None
@@ -39,7 +40,7 @@ class CurriculumCallback(L.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch)
-        stage = stage_for_epoch(trainer.current_epoch, self.epochs_per_stage)
+        stage = self.schedule.stage(trainer.current_epoch)
         if self.stage is not None and stage != self.stage:
             self.transitions.append({"epoch": trainer.current_epoch, "step": trainer.global_step, "from": self.stage, "to": stage})
             if self.reset_optimizer:
@@ -86,12 +87,12 @@ class FinalStageCheckpoint(ModelCheckpoint):
     curriculum produced. `last.ckpt` comes from a separate plain `ModelCheckpoint` (see train.py).
     """
 
-    def __init__(self, final_stage: int, epochs_per_stage: int, **kwargs):
+    def __init__(self, final_stage: int, schedule: StageSchedule, **kwargs):
         super().__init__(**kwargs)
-        self.final, self.epochs_per_stage = final_stage, epochs_per_stage
+        self.final, self.schedule = final_stage, schedule
 
     def _save_topk_checkpoint(self, trainer, monitor_candidates):
-        if stage_for_epoch(trainer.current_epoch, self.epochs_per_stage) >= self.final:
+        if self.schedule.stage(trainer.current_epoch) >= self.final:
             super()._save_topk_checkpoint(trainer, monitor_candidates)
 
 
@@ -171,10 +172,11 @@ def write_json(path: Path, data) -> None:
 class StageCheckpoint(L.Callback):
     """Saves `checkpoints/stage{k}.ckpt` at the end of every stage, to evaluate each stage afterwards."""
 
-    def __init__(self, run_dir: Path, epochs_per_stage: int):
-        self.dir, self.epochs_per_stage = Path(run_dir) / "checkpoints", epochs_per_stage
+    def __init__(self, run_dir: Path, schedule: StageSchedule):
+        self.dir, self.schedule = Path(run_dir) / "checkpoints", schedule
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if (trainer.current_epoch + 1) % self.epochs_per_stage == 0:
-            stage = stage_for_epoch(trainer.current_epoch, self.epochs_per_stage)
+        last = trainer.current_epoch == trainer.max_epochs - 1
+        if self.schedule.ends_stage(trainer.current_epoch) or last:
+            stage = self.schedule.stage(trainer.current_epoch)
             trainer.save_checkpoint(self.dir / f"stage{stage}.ckpt")  # collective under DDP: every rank calls it

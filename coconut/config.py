@@ -92,6 +92,7 @@ class TrainerConfig:
     precision: str = "32-true"
     max_epochs: int = 10
     epochs_per_stage: int = 1
+    first_stage_epochs: Optional[int] = None  # stage 0 (CoT) may train longer; None = epochs_per_stage
     accumulate_grad_batches: int = 1
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
@@ -209,10 +210,16 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"data.text_format must be word or pretrained, got {cfg.data.text_format!r}")
     if cfg.optim.schedule not in ("constant", "cosine"):
         raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
-    if cfg.trainer.epochs_per_stage < 1:
-        raise ConfigError("trainer.epochs_per_stage must be >= 1")
+    if cfg.trainer.epochs_per_stage < 1 or (cfg.trainer.first_stage_epochs or 1) < 1:
+        raise ConfigError("trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
     if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:
         raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1")
+
+
+def stage_schedule(cfg: RunConfig):
+    from coconut.curriculum import StageSchedule
+
+    return StageSchedule(cfg.trainer.epochs_per_stage, cfg.trainer.first_stage_epochs)
 
 
 def to_yaml(cfg: RunConfig) -> str:

@@ -37,7 +37,7 @@ class MethodConfig:
     name: str = "coconut"
     thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
     max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
-    pad_latent_to_max: bool = False  # always max_latent_stage*c thoughts, even when a record has fewer steps
+    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
     uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
     # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
     # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
@@ -109,7 +109,10 @@ def latent_plan(num_steps: int, stage: int, method: MethodConfig) -> tuple[int, 
     """(steps removed, steps replaced by thoughts) for a record with `num_steps` steps at `stage`."""
     top = method.max_latent_stage
     removed = num_steps if stage > top else min(stage, num_steps)
-    replaced = top if method.pad_latent_to_max else min(num_steps, min(stage, top))
+    wanted = min(stage, top)  # thoughts the stage calls for
+    # pad_latent_to_max: a record with fewer steps still gets all of them, so every sample of a stage
+    # (and of the final stage) has the same number of thoughts.
+    replaced = wanted if method.pad_latent_to_max else min(num_steps, wanted)
     return removed, replaced
 
 
@@ -169,11 +172,34 @@ def _pause_id(ids: SpecialIds) -> int:
     return ids.pause
 
 
-def stage_for_epoch(epoch: int, epochs_per_stage: int) -> int:
-    """The curriculum stage of a (0-based) epoch."""
-    if epochs_per_stage < 1:
-        raise ValueError(f"epochs_per_stage must be >= 1, got {epochs_per_stage}")
-    return epoch // epochs_per_stage
+@dataclass(frozen=True)
+class StageSchedule:
+    """Which curriculum stage each epoch trains: stage 0 may last longer (GSM8k: 6 epochs, then 3 per stage)."""
+
+    epochs_per_stage: int
+    first_stage_epochs: int | None = None  # epochs of stage 0; None = epochs_per_stage
+
+    def __post_init__(self):
+        if self.epochs_per_stage < 1 or (self.first_stage_epochs is not None and self.first_stage_epochs < 1):
+            raise ValueError(f"stages need at least one epoch, got {self}")
+
+    @property
+    def first(self) -> int:
+        return self.epochs_per_stage if self.first_stage_epochs is None else self.first_stage_epochs
+
+    def stage(self, epoch: int) -> int:
+        """The stage of a (0-based) epoch."""
+        return 0 if epoch < self.first else 1 + (epoch - self.first) // self.epochs_per_stage
+
+    def start(self, stage: int) -> int:
+        """The first epoch of a stage."""
+        return 0 if stage == 0 else self.first + (stage - 1) * self.epochs_per_stage
+
+    def length(self, stage: int) -> int:
+        return self.first if stage == 0 else self.epochs_per_stage
+
+    def ends_stage(self, epoch: int) -> bool:
+        return self.stage(epoch + 1) != self.stage(epoch)
 
 
 def longest_sample_length(record: TokenizedRecord, method: MethodConfig) -> int:

@@ -1,6 +1,6 @@
 """The LightningDataModule: records tokenised once, the stage's samples rebuilt when the stage changes.
 
-The stage is a pure function of the epoch (`stage_for_epoch`), so a resumed run lands on the same
+The stage is a pure function of the epoch (`StageSchedule.stage`), so a resumed run lands on the same
 stage without extra state. Everything random in an epoch (shuffling, uniform stage mixing, iCoT
 smoothing) is seeded by (seed, epoch), so an interrupted epoch replays identically.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from coconut.config import RunConfig
-from coconut.curriculum import SpecialIds, build_sample, stage_for_epoch
+from coconut.config import RunConfig, stage_schedule
+from coconut.curriculum import SpecialIds, build_sample
 from coconut.data.collate import LatentCollator
 from coconut.data.records import DataError, load_records, write_records
 from coconut.data.tokenize import PRETRAINED_FORMAT, WORD_FORMAT, TextFormat, as_tokenized_record, load_tokenized
@@ -103,7 +103,7 @@ class CurriculumDataModule(L.LightningDataModule):
         if self.eval_stage is not None:
             return self.eval_stage
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        return stage_for_epoch(epoch, self.cfg.trainer.epochs_per_stage)
+        return stage_schedule(self.cfg).stage(epoch)
 
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0

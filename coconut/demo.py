@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from coconut.config import load_config
+from coconut.config import load_config, stage_schedule
 
 
 def margin95(acc: float, n: int) -> float:
@@ -34,7 +34,7 @@ def run_demo(overrides: list[str] = ()) -> dict:
     train(coconut_cfg)
     coconut_seconds = time.time() - t0
     n_test = coconut_cfg.data.test_size
-    last_stage = coconut_cfg.trainer.max_epochs // coconut_cfg.trainer.epochs_per_stage - 1
+    last_stage = stage_schedule(coconut_cfg).stage(coconut_cfg.trainer.max_epochs - 1)
     for stage in range(last_stage + 1):
         ckpt = coconut_cfg.run_dir / "checkpoints" / f"stage{stage}.ckpt"
         m = evaluate(coconut_cfg, str(ckpt), stage=stage)

@@ -8,8 +8,8 @@ import lightning as L
 import torch
 from torchmetrics import MaxMetric, MeanMetric
 
-from coconut.config import RunConfig
-from coconut.curriculum import IGNORE_INDEX, stage_for_epoch
+from coconut.config import RunConfig, stage_schedule
+from coconut.curriculum import IGNORE_INDEX
 from coconut.latent import LatentReasoner
 from coconut.scoring import answer_correct
 
@@ -49,7 +49,7 @@ class CoconutModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None:
             return dm.current_stage()
-        return stage_for_epoch(self.current_epoch, self.cfg.trainer.epochs_per_stage)
+        return stage_schedule(self.cfg).stage(self.current_epoch)
 
     def forward(self, input_ids, attention_mask=None, labels=None):
         return self.engine(input_ids, attention_mask, labels)
@@ -147,8 +147,10 @@ class CoconutModule(L.LightningModule):
         o, t = self.cfg.optim, self.cfg.trainer
         per_epoch = max(1, self.trainer.num_training_batches // max(1, t.accumulate_grad_batches))
         if o.reset_each_stage:
-            span = per_epoch * t.epochs_per_stage
-            step = step % span
+            schedule = stage_schedule(self.cfg)
+            stage = schedule.stage(step // per_epoch)
+            step -= schedule.start(stage) * per_epoch
+            span = per_epoch * schedule.length(stage)
         else:
             span = per_epoch * t.max_epochs
         if o.warmup_steps and step < o.warmup_steps:

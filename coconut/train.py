@@ -68,18 +68,20 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from coconut.config import stage_schedule
     from coconut.callbacks import (
         AccuracyVsTokensLogger, CurriculumCallback, FinalStageCheckpoint, StageCheckpoint, final_stage,
     )
 
     t = cfg.trainer
+    schedule = stage_schedule(cfg)
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [
-        CurriculumCallback(t.epochs_per_stage, cfg.optim.reset_each_stage, cfg.seed, cfg.model.auto_thought_scale),
+        CurriculumCallback(schedule, cfg.optim.reset_each_stage, cfg.seed, cfg.model.auto_thought_scale),
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False),
-        FinalStageCheckpoint(final_stage(cfg), t.epochs_per_stage, dirpath=ckpt_dir, filename="best",
+        FinalStageCheckpoint(final_stage(cfg), schedule, dirpath=ckpt_dir, filename="best",
                              monitor="val/acc", mode="max", save_top_k=1, enable_version_counter=False),
-        StageCheckpoint(run_dir, t.epochs_per_stage),
+        StageCheckpoint(run_dir, schedule),
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
@@ -182,9 +184,9 @@ def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "
 
 
 def checkpoint_stage(state: dict, cfg: RunConfig) -> int:
-    from coconut.curriculum import stage_for_epoch
+    from coconut.config import stage_schedule
 
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("CurriculumCallback") and value.get("stage") is not None:
             return int(value["stage"])
-    return stage_for_epoch(int(state.get("epoch", 0)), cfg.trainer.epochs_per_stage)
+    return stage_schedule(cfg).stage(int(state.get("epoch", 0)))

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from coconut.curriculum import (
-    METHODS, MethodConfig, SpecialIds, TokenizedRecord, build_sample, latent_plan, longest_sample_length,
-    stage_for_epoch,
+    METHODS, MethodConfig, SpecialIds, StageSchedule, TokenizedRecord, build_sample, latent_plan,
+    longest_sample_length,
 )
 
 IDS = SpecialIds(start=2, latent=3, end=4, eos=1, pause=5)
@@ -50,10 +50,17 @@ def test_coconut_two_thoughts_per_step():
 
 
 def test_coconut_pad_latent_to_max_and_short_records():
-    check(sample("coconut", 1, pad_latent_to_max=True), [10, 11, 2, 3, 3, 4, 22, 23, 24, 30, 1], 6, 2)
+    padded = dict(pad_latent_to_max=True)
+    check(sample("coconut", 0, **padded), [10, 11, 2, 4, 20, 21, 22, 23, 24, 30, 1], 4, 0)  # stage 0 stays CoT
+    check(sample("coconut", 1, **padded), [10, 11, 2, 3, 4, 22, 23, 24, 30, 1], 5, 1)
+    check(sample("coconut", 3, **padded), [10, 11, 2, 3, 3, 4, 30, 1], 6, 2)
     short = TokenizedRecord(question=[10], steps=[[20]], answer=[30])
     s = build_sample(short, MethodConfig(max_latent_stage=3), 2, IDS)  # more stages than steps: one thought
     check(s, [10, 2, 3, 4, 30, 1], 4, 1)
+    s = build_sample(short, MethodConfig(max_latent_stage=3, pad_latent_to_max=True), 2, IDS)  # padded: two
+    check(s, [10, 2, 3, 3, 4, 30, 1], 5, 2)
+    s = build_sample(short, MethodConfig(max_latent_stage=3, pad_latent_to_max=True), 5, IDS)  # final: three
+    check(s, [10, 2, 3, 3, 3, 4, 30, 1], 6, 3)
     assert latent_plan(num_steps=1, stage=2, method=MethodConfig(max_latent_stage=3)) == (1, 1)
 
 
@@ -110,7 +117,13 @@ def test_icot_removal_smoothing_follows_exp_minus_lambda():
 
 
 def test_stage_schedule_and_length_bound():
-    assert [stage_for_epoch(e, 3) for e in range(7)] == [0, 0, 0, 1, 1, 1, 2]
+    assert [StageSchedule(3).stage(e) for e in range(7)] == [0, 0, 0, 1, 1, 1, 2]
+    gsm8k = StageSchedule(epochs_per_stage=3, first_stage_epochs=6)  # the paper's GSM8k schedule
+    assert [gsm8k.stage(e) for e in range(13)] == [0] * 6 + [1] * 3 + [2] * 3 + [3]
+    assert (gsm8k.start(2), gsm8k.length(0), gsm8k.length(2)) == (9, 6, 3)
+    assert [e for e in range(12) if gsm8k.ends_stage(e)] == [5, 8, 11]
+    with pytest.raises(ValueError):
+        StageSchedule(0)
     method = MethodConfig(max_latent_stage=2)
     bound = longest_sample_length(REC, method)
     assert all(len(build_sample(REC, method, k, IDS).input_ids) <= bound for k in range(5))

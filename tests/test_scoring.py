@@ -37,5 +37,9 @@ def test_learning_rate_restarts_at_each_stage_when_the_optimizer_resets():
     assert lr_factor(cfg, 4) == pytest.approx(1.0)
     assert lr_factor(cfg, span - 1) == pytest.approx(cfg.optim.min_lr_ratio, abs=0.02)
     assert lr_factor(cfg, span) == lr_factor(cfg, 0), "warmup again at the next stage"
+    longer_first = load_config("demo_coconut", ["optim.warmup_steps=5", "trainer.epochs_per_stage=2",
+                                                "trainer.first_stage_epochs=3"])
+    assert lr_factor(longer_first, 20) < 1.0 and lr_factor(longer_first, 30) == pytest.approx(0.2), \
+        "stage 0 lasts 3 epochs (30 steps); stage 1 warms up again from step 30"
     flat = load_config("demo_coconut", ["optim=paper"])
     assert {lr_factor(flat, s) for s in (0, 7, 100)} == {1.0}

@@ -90,7 +90,7 @@ def test_collated_stage_batch_needs_no_realignment_and_trains(tmp_path, mini_rec
     prompts = collate.prompts(samples)
     assert bool(prompts["attention_mask"][:, -1].all()), "prompts are left padded"
     out = engine.generate(prompts["input_ids"], prompts["attention_mask"], max_new_tokens=3)
-    assert out.num_thoughts.tolist() == [2] * 6
+    assert out.num_thoughts.tolist() == [1] * 6
 
 
 def test_pretrained_tokenizer_from_a_local_folder(tmp_path, word_tok):

@@ -52,7 +52,7 @@ class ProsQAConfig:
 
 
 MINI = dict(  # small graphs that a tiny model learns on 2 CPU cores (make demo)
-    node_mean=8.0, node_sd=1.2, min_nodes=6, max_nodes=10, min_steps=2, max_steps=3, person_prob=0.0, step_accept=None,
+    node_mean=7.0, node_sd=1.0, min_nodes=5, max_nodes=9, min_steps=2, max_steps=3, person_prob=0.0, step_accept=None,
     render="compact",
     people=tuple(f"p{i}" for i in range(8)), concepts=tuple(f"c{i}" for i in range(24)),
 )
