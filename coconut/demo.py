@@ -39,12 +39,12 @@ def run_demo(overrides: list[str] = ()) -> dict:
         ckpt = coconut_cfg.run_dir / "checkpoints" / f"stage{stage}.ckpt"
         m = evaluate(coconut_cfg, str(ckpt), stage=stage)
         label = "CoT (curriculum stage 0)" if stage == 0 else "COCONUT"
-        rows.append(_row(label, stage, m, n_test))
+        rows.append(_row(label, stage, m, n_test, _steps(ckpt)))
 
     t0 = time.time()
     base = train(baseline_cfg)
     baseline_seconds = time.time() - t0
-    rows.append(_row("No-CoT", 0, base["test"], n_test))
+    rows.append(_row("No-CoT", 0, base["test"], n_test, _steps(base["checkpoint"])))
 
     results = {
         "rows": rows,
@@ -64,10 +64,17 @@ def run_demo(overrides: list[str] = ()) -> dict:
     return results
 
 
-def _row(method: str, stage: int, metrics: dict, n: int) -> dict:
+def _steps(ckpt) -> int:
+    """Optimizer steps the checkpoint had taken (the whole curriculum up to that stage)."""
+    import torch
+
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+
+
+def _row(method: str, stage: int, metrics: dict, n: int, steps: int) -> dict:
     acc = float(metrics["test/acc"])
     return {
-        "method": method, "stage": stage, "accuracy": round(acc, 4), "margin95": round(margin95(acc, n), 4),
+        "method": method, "stage": stage, "train_steps": steps, "accuracy": round(acc, 4), "margin95": round(margin95(acc, n), 4),
         "tokens": round(float(metrics["test/tokens"]), 2), "thoughts": round(float(metrics["test/thoughts"]), 2),
         "language_tokens": round(float(metrics["test/language_tokens"]), 2),
     }
@@ -79,10 +86,10 @@ def format_table(results: dict) -> str:
         f"mean generated tokens = language tokens + continuous thoughts. "
         f"Wall time {results['seconds']['total']} s.",
         "",
-        "| method | stage | accuracy | generated tokens (language + thoughts) |",
-        "|---|---|---|---|",
+        "| method | stage | training steps so far | accuracy | generated tokens (language + thoughts) |",
+        "|---|---|---|---|---|",
     ]
     for r in results["rows"]:
-        lines.append(f"| {r['method']} | {r['stage']} | {r['accuracy']:.3f} +- {r['margin95']:.3f} | "
+        lines.append(f"| {r['method']} | {r['stage']} | {r['train_steps']} | {r['accuracy']:.3f} +- {r['margin95']:.3f} | "
                      f"{r['tokens']:.1f} ({r['language_tokens']:.1f} + {r['thoughts']:.1f}) |")
     return "\n".join(lines)

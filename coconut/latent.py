@@ -97,6 +97,25 @@ class LatentReasoner(nn.Module):
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids["eos_id"]
         return cls(model, pad_id=kwargs.pop("pad_id", pad_id), **ids, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, folder, **model_kwargs) -> "LatentReasoner":
+        """Load an exported run (`runs/NAME/export`): the plain HF model plus the latent settings."""
+        import json
+        from pathlib import Path
+
+        from transformers import AutoModelForCausalLM
+
+        folder = Path(folder)
+        settings = json.loads((folder / "coconut.json").read_text())
+        model = AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
+        engine = cls(model, latent_id=settings["latent_id"], start_id=settings["start_id"], end_id=settings["end_id"],
+                     eos_id=settings["eos_id"], pad_id=settings["pad_id"],
+                     latent_projection=settings.get("latent_projection", False),
+                     thought_scale=settings.get("thought_scale", 1.0))
+        if engine.projection is not None:
+            engine.projection.load_state_dict(torch.load(folder / "latent_projection.pt", weights_only=True))
+        return engine
+
     # -- the pieces of the model the engine drives ----------------------------------------------
 
     @property

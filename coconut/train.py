@@ -86,10 +86,14 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
     ]
+    strategy = t.strategy
+    if cfg.model.latent_projection and strategy in ("ddp", "ddp_spawn"):
+        # The projection gets no gradient at stage 0 (no thoughts yet): DDP must expect unused parameters.
+        strategy = f"{strategy}_find_unused_parameters_true"
     loggers = [TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
                CSVLogger(run_dir, name="csv", version="")]
     return L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, max_epochs=t.max_epochs, accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=cfg.optim.grad_clip, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, check_val_every_n_epoch=t.val_every_n_epochs,
@@ -156,6 +160,7 @@ def export(module, tokenizer, folder: Path, cfg: RunConfig) -> None:
     tokenizer.save_pretrained(folder)
     settings = {"latent_id": engine.latent_id, "start_id": engine.start_id, "end_id": engine.end_id,
                 "eos_id": engine.eos_id, "pad_id": engine.pad_id, "latent_projection": engine.projection is not None,
+                "thought_scale": float(engine.thought_scale),
                 "method": cfg.method.name, "thoughts_per_step": cfg.method.thoughts_per_step,
                 "max_latent_stage": cfg.method.max_latent_stage}
     (folder / "coconut.json").write_text(json.dumps(settings, indent=2) + "\n")

@@ -31,7 +31,7 @@ def lr_factor(cfg, step, batches=10):
 
 
 def test_learning_rate_restarts_at_each_stage_when_the_optimizer_resets():
-    cfg = load_config("demo_coconut", ["optim.warmup_steps=5", "trainer.epochs_per_stage=2"])
+    cfg = load_config("demo_coconut", ["optim.warmup_steps=5", "trainer.epochs_per_stage=2", "trainer.first_stage_epochs=null"])
     span = 10 * 2
     assert lr_factor(cfg, 0) == pytest.approx(0.2)
     assert lr_factor(cfg, 4) == pytest.approx(1.0)

@@ -18,11 +18,14 @@ def test_demo_pipeline_writes_the_results_table(tmp_path, capsys):
     assert methods == [("CoT (curriculum stage 0)", 0), ("COCONUT", 1), ("COCONUT", 2), ("No-CoT", 0)]
     thoughts = [r["thoughts"] for r in results["rows"]]
     assert thoughts == [0.0, 1.0, 2.0, 0.0]
+    steps = [r["train_steps"] for r in results["rows"]]
+    assert steps[:3] == [4, 8, 12], "64 samples / 16 = 4 steps an epoch, a checkpoint at the end of each stage"
+    assert steps[3] in (4, 8, 12), "No-CoT: the best validation checkpoint"
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert saved["rows"] == results["rows"] and saved["test_questions"] == 20
     table = (tmp_path / "demo" / "results.md").read_text()
     assert table.strip() == format_table(results) and "| No-CoT | 0 |" in table
-    assert "| method | stage | accuracy |" in capsys.readouterr().out
+    assert "| method | stage | training steps so far | accuracy |" in capsys.readouterr().out
 
 
 def test_margin_is_the_normal_95_interval():

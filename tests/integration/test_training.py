@@ -83,14 +83,18 @@ def test_export_reloads_with_plain_transformers(finished):
 
     root, cfg, _ = finished
     folder = cfg.run_dir / "export"
-    model = AutoModelForCausalLM.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)  # the language model alone: plain transformers
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    engine = LatentReasoner.from_tokenizer(model, tokenizer)
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    engine = LatentReasoner.from_pretrained(folder)  # plus the latent settings: projection, thought scale
     module, _, _ = build_system(cfg, cfg.run_dir)
     load_weights(module, check_checkpoint(json.loads((cfg.run_dir / "results.json").read_text())["checkpoint"]), "best")
     ids = tokenizer("p1 c2 ; ? p1 : c2 | c3 <|start-latent|> <|latent|> <|latent|> <|end-latent|>", return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(engine(ids["input_ids"]).logits, module.engine(ids["input_ids"]).logits, atol=1e-6)
+        plain = model(input_ids=ids["input_ids"][:, :6]).logits
+        assert torch.allclose(plain, module.engine.model(input_ids=ids["input_ids"][:, :6]).logits, atol=1e-6)
+    assert engine.projection is not None and float(engine.thought_scale) == float(module.engine.thought_scale)
 
 
 def test_eval_command_scores_a_checkpoint_at_its_stage(finished, capsys):

@@ -8,7 +8,8 @@ from pathlib import Path
 TINY = [
     "model.layers=1", "model.hidden=16", "model.heads=2", "model.intermediate=32", "model.max_positions=128",
     "data.train_size=64", "data.val_size=24", "data.test_size=24", "data.batch_size=16", "data.eval_batch_size=12",
-    "method.max_latent_stage=2", "trainer.max_epochs=4", "trainer.epochs_per_stage=1", "trainer.progress_bar=false",
+    "method.max_latent_stage=2", "trainer.max_epochs=4", "trainer.epochs_per_stage=1", "trainer.first_stage_epochs=null",
+    "trainer.progress_bar=false",
     "trainer.log_every_n_steps=1", "eval.max_new_tokens=12", "optim.warmup_steps=2",
 ]
 
