@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from coconut.config import RunConfig, stage_schedule
 from coconut.curriculum import SpecialIds, build_sample
 from coconut.data.collate import LatentCollator
-from coconut.data.records import DataError, load_records, write_records
+from coconut.data.records import DataError, write_records
 from coconut.data.tokenize import PRETRAINED_FORMAT, WORD_FORMAT, TextFormat, as_tokenized_record, load_tokenized
 
 

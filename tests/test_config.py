@@ -1,11 +1,10 @@
 """Configuration: every shipped file loads against the schema; bad keys and values fail with the key named."""
 
-from pathlib import Path
 
 import pytest
 
 from coconut.cli import main
-from coconut.config import CONF_DIR, EXPERIMENTS_DIR, GROUPS, ConfigError, group_options, load_config
+from coconut.config import EXPERIMENTS_DIR, GROUPS, ConfigError, group_options, load_config
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 

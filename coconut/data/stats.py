@@ -64,7 +64,6 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
             if "root" in r and "target" in r:
                 paths.append(_count_shortest_paths(r["edges"], r["root"], r["target"]))
                 target_name = r["idx_to_symbol"][r["target"]]
-                tail = r["question"].rsplit("?", 1)[0] if "?" in r["question"][-2:] else r["question"]
                 first.append(_first_option_is(r["question"], target_name, r["idx_to_symbol"][r["neg_target"]]))
         out.update({
             "nodes": _summary(nodes),
