@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache
 
-from coconut.layout import LatentInputError, ThoughtLayout, align_thoughts
+from coconut.layout import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 
 IGNORE_INDEX = -100
 
@@ -140,7 +140,9 @@ class LatentReasoner(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         real = attention_mask.bool()
         embeds = self.embed(input_ids)[real]
-        hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[real]
+        positions = positions_from_mask(attention_mask)  # batches may be left padded
+        hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=positions).last_hidden_state[real]
         return float(embeds.norm(dim=-1).mean() / hidden.norm(dim=-1).mean().clamp(min=1e-12))
 
     def decode_step(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:

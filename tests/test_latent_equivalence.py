@@ -57,7 +57,9 @@ def test_thought_scale_is_applied_and_measured():
     assert "thought_scale" in engine.state_dict()
     scale = engine.thought_scale_for(ids, mask)
     emb = model.get_input_embeddings()(ids)[mask.bool()].norm(dim=-1).mean()
-    hid = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()].norm(dim=-1).mean()
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    hid = model.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state[mask.bool()]
+    hid = hid.norm(dim=-1).mean()
     assert scale == pytest.approx(float(emb / hid), rel=1e-5)
 
 
