@@ -68,7 +68,6 @@ class DataConfig:
     num_workers: int = 0
     max_length: Optional[int] = None  # default: the model's context
     drop_too_long: bool = False
-    fresh_train_every_epoch: bool = False  # generator data: new training records every epoch (seed + epoch)
 
 
 @dataclass

@@ -113,23 +113,12 @@ class CurriculumDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         stage, epoch = self.current_stage(), self._epoch()
         rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
-        records = self.splits["train"]
-        if self.cfg.data.fresh_train_every_epoch and self.cfg.data.generator and epoch > 0:
-            records = self._fresh_records(epoch)
-        samples = [build_sample(r, self.cfg.method, stage, self.ids, rng) for r in records]
+        samples = [build_sample(r, self.cfg.method, stage, self.ids, rng) for r in self.splits["train"]]
         # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
         # iterator, which differs between a fresh and a resumed run.
         rng.shuffle(samples)
         return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=False,
                           collate_fn=self.collate, num_workers=self.cfg.data.num_workers, drop_last=True)
-
-    def _fresh_records(self, epoch: int) -> list:
-        from coconut.data.cli import generate
-        from coconut.data.tokenize import tokenize_record
-
-        records = generate(self.cfg.data.generator, self.cfg.data.train_size, self.cfg.data.seed * 1000 + 100 + epoch)
-        fmt = text_format(self.cfg)
-        return [as_tokenized_record(tokenize_record(r, self.tokenizer, fmt)) for r in records]
 
     def _eval_loader(self, split: str) -> DataLoader:
         stage = self.current_stage()

@@ -21,13 +21,12 @@ class NonFiniteLossError(RuntimeError):
 class EvalMetrics(torch.nn.Module):
     """Accuracy, CoT exact match, generated tokens (the paper's count), thoughts and forward passes."""
 
+    NAMES = ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
+
     def __init__(self):
         super().__init__()
-        for name in ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes"):
+        for name in self.NAMES:
             setattr(self, name, MeanMetric())
-
-    def names(self):
-        return ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
 
 
 class CoconutModule(L.LightningModule):
@@ -120,7 +119,7 @@ class CoconutModule(L.LightningModule):
         self._log_metrics("test", self.test_metrics)
 
     def _log_metrics(self, prefix: str, metrics: EvalMetrics):
-        for name in metrics.names():
+        for name in metrics.NAMES:
             metric = getattr(metrics, name)
             self.log(f"{prefix}/{name}", metric.compute(), prog_bar=name in ("acc", "tokens"))
             metric.reset()
