@@ -2,8 +2,9 @@
 
 The prompt (question, `<|start-latent|>`, thoughts, `<|end-latent|>`, padded on either side) is
 prefilled by the latent engine; then every row decodes one cached step at a time until it emits
-EOS. Decoding is in language mode: `<|latent|>` has no meaning there, so it is never chosen. Rows that finished keep receiving padding so the batch stays rectangular; their output is
-padding from then on.
+EOS. Decoding is in language mode: `<|latent|>` has no meaning there, so it is never chosen. Rows
+that finished keep receiving padding so the batch stays rectangular; their output is padding from
+then on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from coconut.cache import inference_cache
+from coconut.decoding import DecodeConfig, InputMixer
 from coconut.layout import left_align
 
 
@@ -22,6 +24,7 @@ class GenerateOutput:
     num_generated: torch.Tensor  # (B,) language tokens generated, EOS included (the paper's count)
     num_thoughts: torch.Tensor  # (B,) continuous thoughts in the prompt
     num_forward_passes: torch.Tensor  # (B,) passes this example needs when run on its own
+    soft_inputs: torch.Tensor | None = None  # (B,) tokens fed back as continuous mixtures (soft decoding)
 
     @property
     def paper_token_count(self) -> torch.Tensor:
@@ -30,8 +33,18 @@ class GenerateOutput:
 
 
 @torch.no_grad()
-def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64) -> GenerateOutput:
-    """Greedy decoding of a batch of prompts with `engine` (a `LatentReasoner`)."""
+def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, decode: DecodeConfig | None = None,
+             learned_stop: bool = False, max_thoughts: int = 0, stop_threshold: float = 0.5,
+             leave_ids=()) -> GenerateOutput:
+    """Greedy decoding of a batch of prompts with `engine` (a `LatentReasoner`).
+
+    decode: what each row reads back after a token (greedy: the token; see `coconut.decoding`).
+    learned_stop: prompts end with `<|start-latent|>`; each row keeps adding continuous thoughts
+        until the engine's stop classifier says stop (probability >= stop_threshold) or it has
+        `max_thoughts`, then reads `<|end-latent|>` and decodes language. Rows think and speak
+        side by side in one batch: each column is a thought for some rows, a token for others.
+    leave_ids: tokens that end a row's continuous decoding phase (the answer marker, EOS).
+    """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     if attention_mask is None:
@@ -40,7 +53,10 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64) -
         raise ValueError("generate: every prompt needs at least one attended token")
     # The next token of every row must come from the same (last) column.
     input_ids, attention_mask = left_align(input_ids, attention_mask, engine.pad_id)
-    cache = inference_cache(engine.model.config, spare=max_new_tokens)
+    if learned_stop:
+        _check_learned_stop(engine, input_ids, max_thoughts)
+    spare = max_new_tokens + (max_thoughts + 1 if learned_stop else 0)
+    cache = inference_cache(engine.model.config, spare=spare)
     prefill = engine.prefill(input_ids, attention_mask, cache=cache)
     layout = prefill.layout
     batch, device = input_ids.shape[0], input_ids.device
@@ -50,29 +66,68 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64) -
     has_thoughts = layout.num_thoughts > 0
     passes = torch.where(has_thoughts, 1 + layout.num_thoughts + int(after_thoughts), torch.ones_like(layout.num_thoughts))
 
-    logits = engine.lm_head(prefill.hidden[:, -1])  # (B, V)
+    mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids)
+    hidden = prefill.hidden[:, -1]  # (B, d)
     mask = layout.attention_mask
     position = layout.position_ids[:, -1:]  # (B, 1)
+    thinking = torch.full((batch,), learned_stop, dtype=torch.bool, device=device)
+    learned = torch.zeros(batch, dtype=torch.long, device=device)  # thoughts added while decoding
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     generated = torch.zeros(batch, dtype=torch.long, device=device)
-    tokens = []
-    for step in range(max_new_tokens):
+    soft_inputs = torch.zeros(batch, dtype=torch.long, device=device)  # tokens read back as mixtures
+    end = torch.full((batch,), engine.end_id, dtype=torch.long, device=device)
+    tokens, spoken = [], []
+    while True:
+        logits = engine.lm_head(hidden)  # (B, V)
         logits[:, engine.latent_id] = float("-inf")
-        token = logits.argmax(dim=-1)
-        token = torch.where(finished, torch.full_like(token, engine.pad_id), token)
+        speaking = ~thinking & ~finished
+        token = torch.where(speaking, logits.argmax(dim=-1), torch.full_like(generated, engine.pad_id))
+        embeds = mixer(logits, token, speaking)
+        if bool(thinking.any()):
+            stop = (engine.stop_probability(hidden) >= stop_threshold) | (learned >= max_thoughts)
+            more, closing = thinking & ~stop, thinking & stop
+            embeds = torch.where(more.unsqueeze(-1), engine.thought_embedding(hidden).to(embeds.dtype), embeds)
+            embeds = torch.where(closing.unsqueeze(-1), engine.embed(end), embeds)
+            learned += more.long()
+            thinking &= ~closing
         tokens.append(token)
-        generated += (~finished).long()
-        finished |= token == engine.eos_id
-        if bool(finished.all()) or step == max_new_tokens - 1:
+        spoken.append(speaking)
+        generated += speaking.long()
+        finished |= speaking & ((token == engine.eos_id) | (generated >= max_new_tokens))
+        if bool(finished.all()):
             break
+        soft_inputs += (mixer.mixing & ~finished).long()
         passes += (~finished).long()
         mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
         position = position + 1
-        hidden = engine.decode_step(engine.embed(token.unsqueeze(1)), mask, position, cache)
-        logits = engine.lm_head(hidden[:, -1])
+        hidden = engine.decode_step(embeds.unsqueeze(1), mask, position, cache)[:, -1]
     return GenerateOutput(
-        sequences=torch.stack(tokens, dim=1),
+        sequences=_compact(torch.stack(tokens, dim=1), torch.stack(spoken, dim=1), generated, engine.pad_id),
         num_generated=generated,
-        num_thoughts=layout.num_thoughts,
+        num_thoughts=layout.num_thoughts + learned,
         num_forward_passes=passes,
+        soft_inputs=soft_inputs,
     )
+
+
+def _compact(tokens: torch.Tensor, spoken: torch.Tensor, generated: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Each row's language tokens moved to the front (columns where it thought are dropped)."""
+    if bool(spoken.all()):
+        return tokens
+    out = torch.full((tokens.shape[0], int(generated.max())), pad_id, dtype=tokens.dtype, device=tokens.device)
+    for row in range(tokens.shape[0]):
+        kept = tokens[row][spoken[row]]
+        out[row, : kept.numel()] = kept
+    return out
+
+
+def _check_learned_stop(engine, input_ids: torch.Tensor, max_thoughts: int) -> None:
+    if engine.stop_head is None:
+        raise ValueError("learned_stop needs an engine with a stop classifier (model.stop_classifier=true)")
+    if max_thoughts < 0:
+        raise ValueError(f"max_thoughts must be >= 0, got {max_thoughts}")
+    ends = input_ids[:, -1] != engine.start_id
+    if bool(ends.any()):
+        row = int(ends.nonzero()[0])
+        raise ValueError(f"learned_stop: row {row} does not end with <|start-latent|>; the thoughts are decided "
+                         "while decoding, so prompts stop right after the start marker")

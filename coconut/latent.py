@@ -31,6 +31,7 @@ class LatentOutput:
     loss: torch.Tensor | None  # mean next-token cross entropy over labelled positions
     logits: torch.Tensor  # (B, T, V), in the caller's layout
     num_thoughts: torch.Tensor  # (B,)
+    hidden: torch.Tensor | None = None  # (B, T, d) last hidden states, in the caller's layout
 
 
 @dataclass
@@ -55,6 +56,8 @@ class LatentReasoner(nn.Module):
             of the final norm (norm ~ sqrt(width)), while token embeddings of a model trained from
             scratch are far smaller; scaling the thought to the embeddings' size keeps it from
             swamping the residual stream (see `thought_scale_for`).
+        stop_classifier: add a binary classifier on the continuous thoughts that decides when to
+            emit `<|end-latent|>` (see `stop_loss`, and `generate(..., learned_stop=True)`).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class LatentReasoner(nn.Module):
         pad_id: int | None = None,
         latent_projection: bool = False,
         thought_scale: float = 1.0,
+        stop_classifier: bool = False,
     ):
         super().__init__()
         ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
@@ -87,6 +91,7 @@ class LatentReasoner(nn.Module):
             with torch.no_grad():
                 self.projection.weight.copy_(torch.eye(width))
                 self.projection.bias.zero_()
+        self.stop_head: nn.Module | None = stop_classifier_head(width) if stop_classifier else None
 
     @classmethod
     def from_tokenizer(cls, model: nn.Module, tokenizer, **kwargs) -> "LatentReasoner":
@@ -111,9 +116,12 @@ class LatentReasoner(nn.Module):
         engine = cls(model, latent_id=settings["latent_id"], start_id=settings["start_id"], end_id=settings["end_id"],
                      eos_id=settings["eos_id"], pad_id=settings["pad_id"],
                      latent_projection=settings.get("latent_projection", False),
-                     thought_scale=settings.get("thought_scale", 1.0))
+                     thought_scale=settings.get("thought_scale", 1.0),
+                     stop_classifier=settings.get("stop_classifier", False))
         if engine.projection is not None:
             engine.projection.load_state_dict(torch.load(folder / "latent_projection.pt", weights_only=True))
+        if engine.stop_head is not None:
+            engine.stop_head.load_state_dict(torch.load(folder / "stop_classifier.pt", weights_only=True))
         return engine
 
     # -- the pieces of the model the engine drives ----------------------------------------------
@@ -197,7 +205,36 @@ class LatentReasoner(nn.Module):
             hidden = hidden.gather(1, column)
         logits = self.lm_head(hidden)
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return LatentOutput(loss=loss, logits=logits, num_thoughts=result.layout.num_thoughts)
+        return LatentOutput(loss=loss, logits=logits, num_thoughts=result.layout.num_thoughts, hidden=hidden)
+
+    # -- the learned stop -----------------------------------------------------------------------
+
+    def stop_probability(self, hidden: torch.Tensor) -> torch.Tensor:
+        """P(the thoughts end here) from the last hidden state of `<|start-latent|>` or of a thought."""
+        if self.stop_head is None:
+            raise ValueError("this engine has no stop classifier (build it with stop_classifier=True)")
+        return torch.sigmoid(self.stop_head(hidden).squeeze(-1).float())
+
+    def stop_targets(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Per position: 1 where `<|end-latent|>` follows, 0 where another thought follows, -1 elsewhere.
+
+        Only positions that are `<|start-latent|>` or a thought make the decision."""
+        here, after = input_ids[:, :-1], input_ids[:, 1:]
+        deciding = ((here == self.start_id) | (here == self.latent_id)) & ((after == self.latent_id) | (after == self.end_id))
+        targets = torch.where(deciding, (after == self.end_id).float(), torch.full_like(here, -1, dtype=torch.float))
+        return torch.cat([targets, targets.new_full((targets.shape[0], 1), -1.0)], dim=1)
+
+    def stop_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor | None:
+        """Binary cross entropy of the stop classifier on a batch; None when no position decides.
+
+        The hidden states are detached: the classifier reads the thoughts without changing them, so
+        the same model can be compared with a fixed and a learned number of thoughts."""
+        targets = self.stop_targets(input_ids)
+        deciding = targets >= 0
+        if not bool(deciding.any()):
+            return None
+        logits = self.stop_head(hidden.detach()[deciding]).squeeze(-1).float()
+        return F.binary_cross_entropy_with_logits(logits, targets[deciding])
 
     def _check_labels(self, input_ids: torch.Tensor, labels: torch.Tensor) -> None:
         if labels.shape != input_ids.shape:
@@ -211,11 +248,19 @@ class LatentReasoner(nn.Module):
             )
 
     @torch.no_grad()
-    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 64):
-        """Batched greedy decoding with thoughts; see `coconut.generate.generate`."""
+    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 64, **kwargs):
+        """Batched greedy decoding with thoughts; see `coconut.generate.generate` for the options."""
         from coconut.generate import generate
 
-        return generate(self, input_ids, attention_mask, max_new_tokens=max_new_tokens)
+        return generate(self, input_ids, attention_mask, max_new_tokens=max_new_tokens, **kwargs)
+
+
+def stop_classifier_head(width: int) -> nn.Module:
+    """A small MLP from a last hidden state to the logit of "the thoughts end here".
+
+    The layer norm matters: thoughts of models trained from scratch differ from one another mostly in
+    direction, by small margins, and a bare linear probe learns them slowly."""
+    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.GELU(), nn.Linear(width, 1))
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
