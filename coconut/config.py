@@ -17,11 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from coconut.curriculum import MethodConfig
+from coconut.decoding import DecodeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
-GROUPS = ("model", "data", "method", "optim", "trainer")
+GROUPS = ("model", "data", "method", "optim", "trainer", "decode")
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,8 @@ class ModelConfig:
     thought_scale: float = 1.0  # factor on the fed-back hidden state
     auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     init_token: Optional[str] = None  # new special tokens copy this token's embedding (default: EOS)
+    stop_classifier: bool = False  # learn when to stop thinking (a classifier on the thoughts; eval.thoughts=learned)
+    stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)
     trust_remote_code: bool = False
 
 
@@ -104,6 +107,8 @@ class TrainerConfig:
 @dataclass
 class EvalConfig:
     max_new_tokens: int = 64
+    thoughts: str = "fixed"  # fixed: the stage's k*c thoughts | learned: until the stop classifier says stop
+    stop_threshold: float = 0.5  # learned: stop when P(stop) reaches this
     samples_to_log: int = 4  # generations shown as text in TensorBoard at each validation
 
 
@@ -118,6 +123,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)  # what generation reads back after a token
 
     @property
     def run_dir(self) -> Path:
@@ -211,6 +217,10 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
     if cfg.trainer.epochs_per_stage < 1 or (cfg.trainer.first_stage_epochs or 1) < 1:
         raise ConfigError("trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
+    if cfg.eval.thoughts not in ("fixed", "learned"):
+        raise ConfigError(f"eval.thoughts must be fixed or learned, got {cfg.eval.thoughts!r}")
+    if cfg.eval.thoughts == "learned" and not cfg.model.stop_classifier:
+        raise ConfigError("eval.thoughts=learned needs a model trained with model.stop_classifier=true")
     if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:
         raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1")
 

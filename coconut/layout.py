@@ -163,3 +163,17 @@ def left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: in
     mask = attention_mask.gather(1, source)
     ids = torch.where(mask.bool(), ids, torch.full_like(ids, pad_id))
     return ids, mask
+
+
+def prompts_until_start(input_ids: torch.Tensor, attention_mask: torch.Tensor, start_id: int, pad_id: int):
+    """Each prompt cut right after its `<|start-latent|>` and left-aligned again (for a learned stop)."""
+    is_start = (input_ids == start_id) & attention_mask.bool()
+    missing = ~is_start.any(dim=1)
+    if bool(missing.any()):
+        raise LatentInputError(f"row {int(missing.nonzero()[0])}: no <|start-latent|> in the prompt; a learned "
+                               "number of thoughts needs prompts that open the latent mode")
+    cut = is_start.int().argmax(dim=1, keepdim=True)  # the first start marker of each row
+    keep = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) <= cut
+    mask = attention_mask * keep
+    ids = torch.where(mask.bool(), input_ids, torch.full_like(input_ids, pad_id))
+    return left_align(ids, mask, pad_id)

@@ -36,6 +36,9 @@ class CoconutModule(L.LightningModule):
         from coconut.datamodule import answer_marker
 
         self.marker = answer_marker(cfg)
+        # The continuous decoding phase of soft decoders ends at the answer marker or EOS.
+        marker_ids = tokenizer(self.marker.strip(), add_special_tokens=False)["input_ids"]
+        self.leave_ids = tuple(marker_ids[:1]) + (engine.eos_id,)
         self.val_metrics, self.test_metrics = EvalMetrics(), EvalMetrics()
         self.val_loss, self.val_acc_best = MeanMetric(), MaxMetric()
         self.samples: list[dict] = []  # a few generations of the last validation, for TensorBoard
@@ -57,20 +60,25 @@ class CoconutModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
-        if not torch.isfinite(out.loss):
+        loss = out.loss
+        if self.engine.stop_head is not None:
+            stop_loss = self.engine.stop_loss(out.hidden, batch["input_ids"])
+            if stop_loss is not None:
+                self.log("train/stop_loss", stop_loss, batch_size=batch["input_ids"].shape[0])
+                loss = loss + self.cfg.model.stop_loss_weight * stop_loss
+        if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the training loss became {out.loss.item()} at global step {self.global_step} "
                 f"(epoch {self.current_epoch}, curriculum stage {self.stage}); stopping. The last good checkpoint "
                 "is kept; try a lower optim.lr or optim.grad_clip"
             )
         self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
-        return out.loss
+        return loss
 
     # -- evaluation -----------------------------------------------------------------------------
 
     def _evaluate(self, batch, metrics: EvalMetrics, keep_samples: bool):
-        gen = self.engine.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"],
-                                   max_new_tokens=self.cfg.eval.max_new_tokens)
+        gen = self.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"])
         texts = self.tokenizer.batch_decode(
             [seq[:n].tolist() for seq, n in zip(gen.sequences, gen.num_generated)], skip_special_tokens=True
         )
@@ -93,6 +101,20 @@ class CoconutModule(L.LightningModule):
                 if len(self.samples) < self.cfg.eval.samples_to_log:
                     self.samples.append({"prompt": p.replace(self.tokenizer.pad_token, "").strip(),
                                          "generated": t, "answer": a, "correct": bool(c)})
+
+    def generate(self, input_ids, attention_mask):
+        """Generation as the config asks: decoding rule, fixed or learned number of thoughts."""
+        e = self.cfg.eval
+        learned = e.thoughts == "learned"
+        if learned:
+            from coconut.layout import prompts_until_start
+
+            input_ids, attention_mask = prompts_until_start(input_ids, attention_mask, self.engine.start_id,
+                                                            self.engine.pad_id)
+        max_thoughts = self.cfg.method.max_latent_stage * self.cfg.method.thoughts_per_step
+        return self.engine.generate(input_ids, attention_mask, max_new_tokens=e.max_new_tokens, decode=self.cfg.decode,
+                                    learned_stop=learned, max_thoughts=max_thoughts, stop_threshold=e.stop_threshold,
+                                    leave_ids=self.leave_ids)
 
     def validation_step(self, batch, batch_idx):
         out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])

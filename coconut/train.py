@@ -57,7 +57,8 @@ def build_system(cfg: RunConfig, run_dir: Path):
     tokenizer = load_or_build_tokenizer(cfg, run_dir)
     model = build_model(cfg, tokenizer)
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=cfg.model.latent_projection,
-                                           thought_scale=cfg.model.thought_scale)
+                                           thought_scale=cfg.model.thought_scale,
+                                           stop_classifier=cfg.model.stop_classifier)
     max_length = cfg.data.max_length or context_length(model)
     datamodule = CurriculumDataModule(cfg, tokenizer, max_length=max_length)
     return CoconutModule(engine, tokenizer, cfg), datamodule, tokenizer
@@ -87,8 +88,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
         *extra_callbacks,
     ]
     strategy = t.strategy
-    if cfg.model.latent_projection and strategy in ("ddp", "ddp_spawn"):
-        # The projection gets no gradient at stage 0 (no thoughts yet): DDP must expect unused parameters.
+    if (cfg.model.latent_projection or cfg.model.stop_classifier) and strategy in ("ddp", "ddp_spawn"):
+        # The projection and the stop classifier get no gradient at stage 0 (no thoughts yet): DDP must
+        # expect unused parameters.
         strategy = f"{strategy}_find_unused_parameters_true"
     loggers = [TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
                CSVLogger(run_dir, name="csv", version="")]
@@ -160,14 +162,16 @@ def export(module, tokenizer, folder: Path, cfg: RunConfig) -> None:
     tokenizer.save_pretrained(folder)
     settings = {"latent_id": engine.latent_id, "start_id": engine.start_id, "end_id": engine.end_id,
                 "eos_id": engine.eos_id, "pad_id": engine.pad_id, "latent_projection": engine.projection is not None,
-                "thought_scale": float(engine.thought_scale),
+                "thought_scale": float(engine.thought_scale), "stop_classifier": engine.stop_head is not None,
                 "method": cfg.method.name, "thoughts_per_step": cfg.method.thoughts_per_step,
                 "max_latent_stage": cfg.method.max_latent_stage}
     (folder / "coconut.json").write_text(json.dumps(settings, indent=2) + "\n")
-    if engine.projection is not None:
-        import torch
+    import torch
 
+    if engine.projection is not None:
         torch.save(engine.projection.state_dict(), folder / "latent_projection.pt")
+    if engine.stop_head is not None:
+        torch.save(engine.stop_head.state_dict(), folder / "stop_classifier.pt")
 
 
 def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "test") -> dict:

@@ -48,6 +48,10 @@ def test_overrides_and_group_switches():
     (["optim.schedule=linear"], "optim.schedule"),
     (["model.hidden=65"], "divisible by model.heads"),
     (["lr"], "not key=value"),
+    (["decode.name=beam"], "decode.name must be one of greedy, soft_thinking, mixture_of_inputs"),
+    (["decode=nucleus"], "decode=nucleus: no file"),
+    (["eval.thoughts=learned"], "needs a model trained with model.stop_classifier=true"),
+    (["eval.thoughts=some"], "eval.thoughts must be fixed or learned"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

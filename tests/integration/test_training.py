@@ -169,3 +169,21 @@ def test_missing_data_corrupt_checkpoint_and_offline_model_are_one_line_errors(t
     assert main(base + ["model.name_or_path=no-such-org/no-such-model", "data.tokenizer=word"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # progress bars of data generation come first
     assert last.startswith("coconut train: model.name_or_path='no-such-org/no-such-model' cannot be loaded")
+
+
+def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path, capsys):
+    """Records with 2 or 3 steps get 2 or 3 thoughts at the final stage; the classifier learns to stop."""
+    from coconut.cli import main
+
+    extra = ("model.stop_classifier=true", "method.pad_latent_to_max=false", "method.max_latent_stage=3",
+             "trainer.max_epochs=5")
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
+    train(cfg)
+    assert scalars(cfg.run_dir, "train/stop_loss"), "the stop loss is logged"
+    export = json.loads((cfg.run_dir / "export" / "coconut.json").read_text())
+    assert export["stop_classifier"] and (cfg.run_dir / "export" / "stop_classifier.pt").exists()
+    ckpt = cfg.run_dir / "checkpoints" / "last.ckpt"
+    for setting in (["eval.thoughts=learned"], ["decode=soft_thinking"], ["decode=mixture_of_inputs"]):
+        assert main(["eval", "demo_coconut", *tiny_overrides(tmp_path, *extra, *setting), f"ckpt={ckpt}"]) == 0
+        out = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if line.startswith("test/"))
+        assert 0 <= float(out["test/thoughts"]) <= 3 and 0 <= float(out["test/acc"]) <= 1
