@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("overrides", nargs="*", metavar="key=value")
     evaluate.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
+    analyze = commands.add_parser(
+        "analyze", help="look inside a checkpoint: latent search, decoding rules, learned stop",
+        description="Analyses of a checkpoint, written to RUN_DIR/analysis (JSON, PNG, TensorBoard images). "
+                    "Options: ckpt=PATH (required), what=search,decoding,stop (default all), questions=N, "
+                    "split=test|val, stage=K, prefix=WORD (the frontier probe's step prefix).",
+    )
+    analyze.add_argument("experiment")
+    analyze.add_argument("overrides", nargs="*", metavar="key=value")
+    analyze.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
                                description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
                                            "print and save the results table.")
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.bench import main as bench_main
 
         return bench_main(args)
-    if args.command in ("train", "eval", "demo"):
+    if args.command in ("train", "eval", "demo", "analyze"):
         from coconut.run_cli import run_command
 
         return run_command(args)

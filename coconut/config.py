@@ -201,6 +201,15 @@ def load_config(experiment: str | None = None, overrides: list[str] = ()) -> Run
     return run
 
 
+def load_group(group: str, option: str):
+    """One group option on its own, checked against the schema (e.g. a DecodeConfig)."""
+    schema = OmegaConf.structured(RunConfig)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(schema[group], _read_yaml(_group_file(group, option))))
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ConfigError(f"{group}={option}: {str(err).splitlines()[0]}") from err
+
+
 def check(cfg: RunConfig) -> None:
     """Checks that span several fields, with the keys named."""
     if cfg.model.name_or_path is None and cfg.model.arch not in ("llama", "gpt2"):

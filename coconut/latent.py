@@ -198,14 +198,19 @@ class LatentReasoner(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if labels is not None:
             self._check_labels(input_ids, labels)
-        result = self.prefill(input_ids, attention_mask, position_ids)
-        hidden = result.hidden
-        if not result.layout.is_identity:  # back to the caller's columns (hidden is small; logits are not)
-            column = result.layout.column.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
-            hidden = hidden.gather(1, column)
+        hidden, layout = self.hidden_states(input_ids, attention_mask, position_ids)
         logits = self.lm_head(hidden)
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return LatentOutput(loss=loss, logits=logits, num_thoughts=result.layout.num_thoughts, hidden=hidden)
+        return LatentOutput(loss=loss, logits=logits, num_thoughts=layout.num_thoughts, hidden=hidden)
+
+    def hidden_states(self, input_ids, attention_mask, position_ids=None) -> tuple[torch.Tensor, ThoughtLayout]:
+        """Last hidden states (B, T, d) in the caller's columns, without the LM head (logits are large)."""
+        result = self.prefill(input_ids, attention_mask, position_ids)
+        hidden = result.hidden
+        if not result.layout.is_identity:  # back to the caller's columns
+            column = result.layout.column.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+            hidden = hidden.gather(1, column)
+        return hidden, result.layout
 
     # -- the learned stop -----------------------------------------------------------------------
 

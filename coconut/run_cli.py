@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-RUN_KEYS = ("ckpt", "resume", "stage", "split")  # command options written as key=value beside the overrides
+RUN_KEYS = ("ckpt", "resume", "stage", "split", "what", "questions", "prefix")  # command options written as key=value beside the overrides
 
 
 def _split_options(overrides: list[str]) -> tuple[dict, list[str]]:
@@ -44,7 +44,17 @@ def run_command(args) -> int:
                   f"tokens {results['test'].get('test/tokens', float('nan')):.1f})")
             return 0
         if "ckpt" not in options:
-            raise ConfigError("coconut eval needs ckpt=PATH")
+            raise ConfigError(f"coconut {args.command} needs ckpt=PATH")
+        if args.command == "analyze":
+            from coconut.analysis.run import ANALYSES, analyze
+            from coconut.analysis.summary import format_analysis
+
+            results = analyze(cfg, options["ckpt"], what=tuple(options.get("what", ",".join(ANALYSES)).split(",")),
+                              questions=int(options["questions"]) if "questions" in options else None,
+                              split=options.get("split", "test"), prefix=options.get("prefix"),
+                              stage=int(options["stage"]) if "stage" in options else None)
+            print(format_analysis(results))
+            return 0
         from coconut.train import evaluate
 
         stage = int(options["stage"]) if "stage" in options else None

@@ -187,3 +187,21 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
         assert main(["eval", "demo_coconut", *tiny_overrides(tmp_path, *extra, *setting), f"ckpt={ckpt}"]) == 0
         out = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if line.startswith("test/"))
         assert 0 <= float(out["test/thoughts"]) <= 3 and 0 <= float(out["test/acc"]) <= 1
+    # The analyses of the same checkpoint: JSON, figures, TensorBoard images.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "questions=10"]) == 0
+    printed = capsys.readouterr().out
+    assert "forced thoughts on 10 questions" in printed and "| learned thoughts |" in printed
+    analysis = json.loads((cfg.run_dir / "analysis" / "analysis.json").read_text())
+    assert [r["k"] for r in analysis["search"]["forced_thoughts"]] == [0, 1, 2, 3]
+    for r in analysis["search"]["forced_thoughts"]:
+        assert sum(r["categories"].values()) == pytest.approx(1.0)
+    assert [r["label"] for r in analysis["decoding"]] == ["greedy", "soft_thinking", "mixture_of_inputs"]
+    assert [r["label"] for r in analysis["stop"]] == ["fixed thoughts", "learned thoughts"]
+    figures = ("forced_thoughts", "frontier_values", "case_study", "decoding", "stop")
+    assert all((cfg.run_dir / "analysis" / f"{name}.png").exists() for name in figures)
+    events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert {f"analysis/{name}" for name in figures} <= set(events.Tags()["images"])
+    assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "what=nothing"]) == 2
