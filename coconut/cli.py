@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("overrides", nargs="*", metavar="key=value")
     analyze.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
+    report = commands.add_parser(
+        "report", help="the paper's Table 1 from run folders: coconut report runs/...",
+        description="Accuracy (mean +- std over seeds) and generated tokens per method and data set, beside "
+                    "the paper's figures; written as Markdown, CSV and a plot.",
+    )
+    from coconut.report import add_report_arguments
+
+    add_report_arguments(report)
+
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
                                description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
                                            "print and save the results table.")
@@ -76,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.run_cli import run_command
 
         return run_command(args)
+    if args.command == "report":
+        from coconut.report import main as report_main
+
+        return report_main(args)
     if args.command == "data":
         from coconut.data.cli import run
 

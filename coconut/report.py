@@ -1,0 +1,219 @@
+"""`coconut report RUN_DIR...`: the paper's Table 1 for whatever runs exist.
+
+One row per method, for each data set the test accuracy (mean +- sample standard deviation over the
+runs that differ only in seed) and the mean generated tokens (language tokens + thoughts), beside
+the paper's figures. Written as Markdown, CSV and a plot of accuracy against generated tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+METHOD_LABELS = {  # the paper's row order
+    "cot": "CoT", "no_cot": "No-CoT", "icot": "iCoT", "pause": "Pause token", "coconut": "COCONUT",
+    "no_curriculum": "w/o curriculum", "no_thought": "w/o thought", "pause_as_thought": "pause as thought",
+}
+DATASET_ORDER = ("gsm8k", "prontoqa", "prosqa")
+# Table 1 of the paper (GPT-2 small): accuracy % / mean generated tokens.
+PAPER = {
+    "cot": {"gsm8k": (42.9, 25.0), "prontoqa": (98.8, 92.5), "prosqa": (77.5, 49.4)},
+    "no_cot": {"gsm8k": (16.5, 2.2), "prontoqa": (93.8, 3.0), "prosqa": (76.7, 8.2)},
+    "icot": {"gsm8k": (30.0, 2.2), "prontoqa": (99.8, 3.0), "prosqa": (98.2, 8.2)},
+    "pause": {"gsm8k": (16.4, 2.2), "prontoqa": (77.7, 3.0), "prosqa": (75.9, 8.2)},
+    "coconut": {"gsm8k": (34.1, 8.2), "prontoqa": (99.8, 9.0), "prosqa": (97.0, 14.2)},
+    "no_curriculum": {"gsm8k": (14.4, 8.2), "prontoqa": (52.4, 9.0), "prosqa": (76.1, 14.2)},
+    "no_thought": {"gsm8k": (21.6, 2.3), "prontoqa": (99.9, 3.0), "prosqa": (95.5, 8.2)},
+    "pause_as_thought": {"gsm8k": (24.1, 2.2), "prontoqa": (100.0, 3.0), "prosqa": (96.6, 8.2)},
+}
+
+
+class ReportError(ValueError):
+    """A run folder that cannot be reported, with the file and field named."""
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    dataset: str
+    method: str  # the method's name in the config
+    label: str  # the row: method plus any non-default decoding or stopping rule
+    seed: int
+    acc: float
+    tokens: float
+
+
+def read_run(run_dir: Path) -> RunResult:
+    from omegaconf import OmegaConf
+
+    results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
+    for path in (results_path, config_path):
+        if not path.exists():
+            raise ReportError(f"{path}: no such file; is {run_dir} a finished run (coconut train writes both)?")
+    try:
+        results = json.loads(results_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ReportError(f"{results_path}: not valid JSON ({err})") from err
+    cfg = OmegaConf.load(config_path)
+    test = results.get("test", {})
+    for key in ("test/acc", "test/tokens"):
+        if key not in test:
+            raise ReportError(f"{results_path}: field 'test' has no {key!r}; was the run's test interrupted?")
+    method = str(cfg.method.name)
+    label = METHOD_LABELS.get(method, method)
+    decode = OmegaConf.select(cfg, "decode.name", default="greedy")
+    if decode != "greedy":
+        label += f" ({decode.replace('_', ' ')})"
+    if OmegaConf.select(cfg, "eval.thoughts", default="fixed") == "learned":
+        label += " (learned stop)"
+    generator = cfg.data.generator
+    dataset = str(generator) if generator else Path(str(cfg.data.data_dir)).name
+    return RunResult(str(run_dir), dataset, method, label, int(cfg.seed), float(test["test/acc"]),
+                     float(test["test/tokens"]))
+
+
+def find_runs(paths) -> list[Path]:
+    """Run folders: each path is one, or a folder holding some (any depth)."""
+    found = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise ReportError(f"{p}: no such folder")
+        if (p / "results.json").exists():
+            found.append(p)
+        else:
+            inner = sorted(r.parent for r in p.rglob("results.json"))
+            if not inner:
+                raise ReportError(f"{p}: no results.json in it or below; nothing to report")
+            found += inner
+    return sorted(set(found))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize(runs: list[RunResult]) -> list[dict]:
+    """One entry per (data set, row label): accuracy % mean and std over seeds, mean tokens, paper figures."""
+    groups: dict[tuple[str, str], list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault((r.dataset, r.label), []).append(r)
+    method_rank = {m: i for i, m in enumerate(METHOD_LABELS)}
+    out = []
+    for (dataset, label), members in groups.items():
+        acc, acc_std = _mean_std([100 * r.acc for r in members])
+        tokens, tokens_std = _mean_std([r.tokens for r in members])
+        method = members[0].method
+        paper = PAPER.get(method, {}).get(dataset) if label == METHOD_LABELS.get(method) else None
+        out.append({"dataset": dataset, "method": label, "runs": len(members),
+                    "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
+                    "tokens": round(tokens, 2), "tokens_std": round(tokens_std, 2),
+                    "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None,
+                    "_order": (method_rank.get(method, 99), label)})
+    out.sort(key=lambda e: (_dataset_rank(e["dataset"]), e["_order"]))
+    for e in out:
+        del e["_order"]
+    return out
+
+
+def _dataset_rank(name: str):
+    return (DATASET_ORDER.index(name), name) if name in DATASET_ORDER else (len(DATASET_ORDER), name)
+
+
+def to_markdown(rows: list[dict]) -> str:
+    datasets = sorted({r["dataset"] for r in rows}, key=_dataset_rank)
+    methods = list(dict.fromkeys(r["method"] for r in sorted(rows, key=lambda r: _method_rank(r["method"]))))
+    cell = {(r["dataset"], r["method"]): r for r in rows}
+    head = ["method"] + [f"{d}: accuracy % (tokens) [runs]" for d in datasets]
+    paper = [d for d in datasets if d in DATASET_ORDER]
+    head += [f"paper {d}" for d in paper]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        cells = [m]
+        for d in datasets:
+            r = cell.get((d, m))
+            cells.append("" if r is None else f"{r['acc']:.1f} +- {r['acc_std']:.1f} ({r['tokens']:.1f}) [{r['runs']}]")
+        for d in paper:
+            r = cell.get((d, m))
+            cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f} ({r['paper_tokens']:.1f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _method_rank(label: str):
+    for i, name in enumerate(METHOD_LABELS.values()):
+        if label == name:
+            return (i, 0, label)
+        if label.startswith(name + " ("):
+            return (i, 1, label)
+    return (len(METHOD_LABELS), 0, label)
+
+
+CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens")
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "seeds": " ".join(map(str, r["seeds"]))})
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in rows}, key=_dataset_rank)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
+    for ax, d in zip(axes[0], datasets):
+        for i, r in enumerate(r for r in rows if r["dataset"] == d):
+            colour = f"C{i % 10}"
+            ax.errorbar(r["tokens"], r["acc"], yerr=r["acc_std"], fmt="o", color=colour, capsize=3)
+            ax.annotate(r["method"], (r["tokens"], r["acc"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            if r["paper_acc"] is not None:
+                ax.scatter([r["paper_tokens"]], [r["paper_acc"]], facecolors="none", edgecolors=colour, marker="s")
+        ax.set_xlabel("mean generated tokens (language + thoughts)")
+        ax.set_ylabel("test accuracy %")
+        ax.set_title(f"{d} (hollow squares: the paper)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(paths, out_dir: Path) -> dict:
+    """Read the runs, write results_table.{md,csv,png} into out_dir; returns rows and file paths."""
+    runs = [read_run(p) for p in find_runs(paths)]
+    rows = summarize(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"markdown": out_dir / "results_table.md", "csv": out_dir / "results_table.csv",
+             "plot": out_dir / "results_table.png"}
+    files["markdown"].write_text(to_markdown(rows) + "\n")
+    write_csv(rows, files["csv"])
+    plot(rows, files["plot"])
+    return {"rows": rows, "runs": [r.run_dir for r in runs], "files": {k: str(v) for k, v in files.items()}}
+
+
+def add_report_arguments(parser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding them")
+    parser.add_argument("--out", default=None, help="where to write results_table.* (default: runs/report)")
+
+
+def main(args) -> int:
+    import sys
+
+    try:
+        result = report(args.runs, Path(args.out) if args.out else Path("runs") / "report")
+    except ReportError as err:
+        print(f"coconut report: {err}", file=sys.stderr)
+        return 2
+    print(to_markdown(result["rows"]))
+    print(f"\n{len(result['runs'])} runs; written: " + ", ".join(result["files"].values()))
+    return 0
