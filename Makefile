@@ -9,9 +9,10 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench readme-demo clean demo tensorboard train-prosqa train-prontoqa train-gsm8k
+.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report
 GPUS   ?= 1
 METHOD ?= coconut
+SEEDS  ?= 0,1,2
 # More than one GPU means DDP; the experiment files default to 4 GPUs with DDP.
 TRAIN_ARGS = trainer.devices=$(GPUS) $(if $(filter 1,$(GPUS)),trainer.strategy=auto,trainer.strategy=ddp)
 
@@ -60,3 +61,19 @@ train-prontoqa: $(VENV)/.installed  ## paper reproduction on GPUs: make train-pr
 
 train-gsm8k: $(VENV)/.installed  ## paper reproduction on GPUs (needs data/gsm8k/*.txt): make train-gsm8k [GPUS=4]
 	$(VENV)/bin/coconut train gsm8k_$(METHOD) $(TRAIN_ARGS)
+
+table-prosqa: $(VENV)/.installed  ## every Table 1 row on ProsQA for each seed, then the report: make table-prosqa [SEEDS=0,1,2] [GPUS=4]
+	$(VENV)/bin/coconut table prosqa $(TRAIN_ARGS) --seeds $(SEEDS)
+
+table-prontoqa: $(VENV)/.installed  ## the same for ProntoQA
+	$(VENV)/bin/coconut table prontoqa $(TRAIN_ARGS) --seeds $(SEEDS)
+
+table-gsm8k: $(VENV)/.installed  ## the same for GSM8k (COCONUT starts from the same seed's CoT run)
+	$(VENV)/bin/coconut table gsm8k $(TRAIN_ARGS) --seeds $(SEEDS)
+
+report: $(VENV)/.installed  ## Table 1 from every finished run under runs/ (runs/report/results_table.*)
+	$(VENV)/bin/coconut report runs
+
+demo-analysis: $(VENV)/.installed  ## look inside the demo's thoughts: train demo_analysis (p=0.3 stage mixing) and analyse it (~10 min)
+	test -f runs/demo/demo_analysis/results.json || $(VENV)/bin/coconut train demo_analysis
+	$(VENV)/bin/coconut analyze demo_analysis ckpt=runs/demo/demo_analysis/checkpoints/stage3.ckpt

@@ -32,3 +32,24 @@ def load_weights(module, state: dict, path) -> None:
             f"checkpoint {path}: does not fit this model (missing {len(missing)} keys, e.g. {missing[:2]}; "
             f"unexpected {len(unexpected)}, e.g. {unexpected[:2]}); was it trained with another model config?"
         )
+
+
+# Parameters a run may add on top of the checkpoint it starts from (absent from a CoT run, say).
+NEW_HEADS = ("engine.projection.", "engine.stop_head.")
+
+
+def init_weights(module, path) -> None:
+    """Start a run from another run's weights (`model.init_from`); new latent heads keep their init."""
+    if not Path(path).exists():
+        raise CheckpointError(f"model.init_from={path}: no such file; train the run it comes from first "
+                              "(coconut table does so in order: CoT before COCONUT)")
+    state = check_checkpoint(path)
+    missing, unexpected = module.load_state_dict(state["state_dict"], strict=False)
+    missing = [k for k in missing if not k.startswith(NEW_HEADS)]
+    unexpected = [k for k in unexpected if not k.startswith(NEW_HEADS)]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"model.init_from={path}: does not fit this model (missing {len(missing)} keys, e.g. {missing[:2]}; "
+            f"unexpected {len(unexpected)}, e.g. {unexpected[:2]}); it must come from a run with the same model "
+            "and tokenizer"
+        )

@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_arguments(report)
 
+    table = commands.add_parser(
+        "table", help="train a data set's whole Table 1 for several seeds, then report (make table-prosqa)",
+        description="Every DATASET_METHOD experiment for each seed, one coconut train each (finished runs are "
+                    "skipped), then coconut report into OUTPUT_DIR/table_DATASET.",
+    )
+    from coconut.table import add_table_arguments
+
+    add_table_arguments(table)
+
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
                                description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
                                            "print and save the results table.")
@@ -85,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.run_cli import run_command
 
         return run_command(args)
+    if args.command == "table":
+        from coconut.table import main as table_main
+
+        return table_main(args)
     if args.command == "report":
         from coconut.report import main as report_main
 

@@ -131,6 +131,10 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     if resume:
         check_checkpoint(resume)
     module, datamodule, tokenizer = build_system(cfg, run_dir)
+    if cfg.model.init_from and not resume:  # a resumed run has its own weights in the checkpoint
+        from coconut.checkpoints import init_weights
+
+        init_weights(module, cfg.model.init_from)
     trainer = build_trainer(cfg, run_dir, extra_callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir)}

@@ -205,3 +205,26 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     events.Reload()
     assert {f"analysis/{name}" for name in figures} <= set(events.Tags()["images"])
     assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "what=nothing"]) == 2
+
+
+def test_init_from_loads_another_runs_weights_and_keeps_new_heads(tmp_path):
+    from coconut.checkpoints import CheckpointError, init_weights
+    from coconut.train import build_system, prepare_run_dir
+
+    def system(*extra):
+        cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
+        return build_system(cfg, prepare_run_dir(cfg))[0]
+
+    cot = system("method=cot", "model.latent_projection=false", "name=cot")
+    ckpt = tmp_path / "cot.ckpt"
+    torch.save({"state_dict": cot.state_dict()}, ckpt)
+    coconut = system("model.stop_classifier=true", "name=coconut")
+    projection = coconut.engine.projection.weight.detach().clone()
+    init_weights(coconut, ckpt)
+    for (name, a), b in zip(cot.engine.model.named_parameters(), coconut.engine.model.parameters()):
+        assert torch.equal(a, b), name
+    assert torch.equal(coconut.engine.projection.weight, projection), "a head the CoT run lacks keeps its init"
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        init_weights(system("model.layers=2", "name=other"), ckpt)
+    with pytest.raises(CheckpointError, match="no such file; train the run it comes from first"):
+        init_weights(coconut, tmp_path / "missing.ckpt")
