@@ -4,12 +4,14 @@
     decoding  greedy vs Soft Thinking vs Mixture of Inputs on the checkpoint, same prompts
     stop      a fixed number of thoughts vs the learned stop (models trained with model.stop_classifier)
 
-Each writes numbers into analysis.json and figures as PNG files and TensorBoard images (tag analysis/...).
+Each writes numbers into RUN_DIR/analysis/CHECKPOINT/analysis.json, and figures there as PNG files and into
+the run's TensorBoard as images (tags analysis/...).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
     use_gpu = torch.cuda.is_available() and cfg.trainer.accelerator not in ("cpu",)
     module.to("cuda" if use_gpu else "cpu").eval()
     stage = checkpoint_stage(state, cfg) if stage is None else stage
-    out_dir = run_dir / "analysis"
+    out_dir = run_dir / "analysis" / Path(ckpt).stem  # one folder per checkpoint analysed
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"checkpoint": str(ckpt), "stage": stage, "split": split}
     figures = {}
@@ -57,9 +59,13 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
         else:
             results["stop"] = _compare(module, loader, _stop_settings(cfg))
             figures["stop"] = _decoding_plot(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
-    write_json(out_dir / "analysis.json", results)
+    # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
+    previous = out_dir / "analysis.json"
+    kept = json.loads(previous.read_text()) if previous.exists() else {}
+    write_json(previous, {**(kept if kept.get("split") == split and kept.get("stage") == stage else {}), **results})
     _save_figures(figures, out_dir, run_dir)
     results["files"] = sorted(str(p) for p in out_dir.iterdir())
+    results["figures"] = [f"analysis/{name}" for name in figures]
     return results
 
 

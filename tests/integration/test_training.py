@@ -193,17 +193,21 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "questions=10"]) == 0
     printed = capsys.readouterr().out
     assert "forced thoughts on 10 questions" in printed and "| learned thoughts |" in printed
-    analysis = json.loads((cfg.run_dir / "analysis" / "analysis.json").read_text())
+    folder = cfg.run_dir / "analysis" / "last"
+    analysis = json.loads((folder / "analysis.json").read_text())
     assert [r["k"] for r in analysis["search"]["forced_thoughts"]] == [0, 1, 2, 3]
     for r in analysis["search"]["forced_thoughts"]:
         assert sum(r["categories"].values()) == pytest.approx(1.0)
     assert [r["label"] for r in analysis["decoding"]] == ["greedy", "soft_thinking", "mixture_of_inputs"]
     assert [r["label"] for r in analysis["stop"]] == ["fixed thoughts", "learned thoughts"]
     figures = ("forced_thoughts", "frontier_values", "case_study", "decoding", "stop")
-    assert all((cfg.run_dir / "analysis" / f"{name}.png").exists() for name in figures)
+    assert all((folder / f"{name}.png").exists() for name in figures)
     events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     assert {f"analysis/{name}" for name in figures} <= set(events.Tags()["images"])
+    assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "what=stop"]) == 0
+    again = json.loads((folder / "analysis.json").read_text())
+    assert again["search"] == analysis["search"], "an analysis of another kind keeps the earlier ones"
     assert main(["analyze", "demo_coconut", *tiny_overrides(tmp_path, *extra), f"ckpt={ckpt}", "what=nothing"]) == 2
 
 
