@@ -65,6 +65,8 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
     after_thoughts = (layout.first_thought + layout.thought_columns) < layout.width
     has_thoughts = layout.num_thoughts > 0
     passes = torch.where(has_thoughts, 1 + layout.num_thoughts + int(after_thoughts), torch.ones_like(layout.num_thoughts))
+    if engine.jacobi_iterations is not None:  # a few full-width passes, however many thoughts
+        passes = torch.where(has_thoughts, engine.jacobi_iterations + 1, 1)
 
     mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids)
     hidden = prefill.hidden[:, -1]  # (B, d)

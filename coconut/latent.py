@@ -58,6 +58,11 @@ class LatentReasoner(nn.Module):
             swamping the residual stream (see `thought_scale_for`).
         stop_classifier: add a binary classifier on the continuous thoughts that decides when to
             emit `<|end-latent|>` (see `stop_loss`, and `generate(..., learned_stop=True)`).
+        jacobi_iterations: compute the thoughts in parallel (PCCoT): start every thought from its
+            `<|latent|>` embedding, run the whole sequence, feed each thought the hidden state just
+            before it, and repeat. After n iterations the first n thoughts are exact, so with at least
+            as many iterations as thoughts the result equals the sequential engine; fewer iterations
+            trade exactness for fewer, wider passes. None: one cached pass per thought.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class LatentReasoner(nn.Module):
         latent_projection: bool = False,
         thought_scale: float = 1.0,
         stop_classifier: bool = False,
+        jacobi_iterations: int | None = None,
     ):
         super().__init__()
         ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
@@ -79,7 +85,10 @@ class LatentReasoner(nn.Module):
                 raise ValueError(f"LatentReasoner: {name} must be a non-negative token id, got {value!r}")
         if len({latent_id, start_id, end_id}) != 3:
             raise ValueError("LatentReasoner: latent_id, start_id and end_id must be three different tokens")
+        if jacobi_iterations is not None and jacobi_iterations < 1:
+            raise ValueError(f"LatentReasoner: jacobi_iterations must be >= 1 or None, got {jacobi_iterations}")
         self.model = model
+        self.jacobi_iterations = jacobi_iterations
         self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
         self.pad_id = eos_id if pad_id is None else pad_id
         width = model.get_input_embeddings().embedding_dim
@@ -117,7 +126,8 @@ class LatentReasoner(nn.Module):
                      eos_id=settings["eos_id"], pad_id=settings["pad_id"],
                      latent_projection=settings.get("latent_projection", False),
                      thought_scale=settings.get("thought_scale", 1.0),
-                     stop_classifier=settings.get("stop_classifier", False))
+                     stop_classifier=settings.get("stop_classifier", False),
+                     jacobi_iterations=settings.get("jacobi_iterations"))
         if engine.projection is not None:
             engine.projection.load_state_dict(torch.load(folder / "latent_projection.pt", weights_only=True))
         if engine.stop_head is not None:
@@ -178,6 +188,8 @@ class LatentReasoner(nn.Module):
         if n_cols == 0:
             hidden = self.decode_step(embeds, mask, pos, cache)
             return PrefillResult(hidden, cache, layout, passes=1)
+        if self.jacobi_iterations is not None:
+            return self._prefill_jacobi(embeds, layout, cache)
 
         pieces = [self.decode_step(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
         previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
@@ -191,6 +203,23 @@ class LatentReasoner(nn.Module):
         if rest < width:
             pieces.append(self.decode_step(embeds[:, rest:], mask, pos[:, rest:], cache))
         return PrefillResult(torch.cat(pieces, dim=1), cache, layout, passes=len(pieces))
+
+    def _prefill_jacobi(self, embeds, layout: ThoughtLayout, cache) -> PrefillResult:
+        """Thoughts by Jacobi iteration: a few full-width passes instead of one pass per thought."""
+        mask, pos = layout.attention_mask, layout.position_ids
+        start, n_cols = layout.first_thought, layout.thought_columns
+        cols = slice(start, start + n_cols)
+        thought = layout.is_thought[:, cols].unsqueeze(-1)  # (B, n, 1)
+        inputs = embeds  # the first guess of every thought: its <|latent|> token embedding
+        for _ in range(self.jacobi_iterations):
+            hidden = self.decoder(inputs_embeds=inputs, attention_mask=mask, position_ids=pos,
+                                  use_cache=False).last_hidden_state
+            # Column c's thought reads the hidden state of column c - 1, as in the sequential engine.
+            fed = self.thought_embedding(hidden[:, start - 1 : start - 1 + n_cols]).to(embeds.dtype)
+            block = torch.where(thought, fed, embeds[:, cols])
+            inputs = torch.cat([embeds[:, :start], block, embeds[:, start + n_cols :]], dim=1)
+        hidden = self.decode_step(inputs, mask, pos, cache)  # the final pass fills the cache for decoding
+        return PrefillResult(hidden, cache, layout, passes=self.jacobi_iterations + 1)
 
     def forward(self, input_ids, attention_mask=None, labels=None, position_ids=None) -> LatentOutput:
         """Latent forward pass; `labels` (-100 = ignored) give the next-token loss as in HF."""

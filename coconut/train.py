@@ -58,7 +58,8 @@ def build_system(cfg: RunConfig, run_dir: Path):
     model = build_model(cfg, tokenizer)
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=cfg.model.latent_projection,
                                            thought_scale=cfg.model.thought_scale,
-                                           stop_classifier=cfg.model.stop_classifier)
+                                           stop_classifier=cfg.model.stop_classifier,
+                                           jacobi_iterations=cfg.model.jacobi_iterations)
     max_length = cfg.data.max_length or context_length(model)
     datamodule = CurriculumDataModule(cfg, tokenizer, max_length=max_length)
     return CoconutModule(engine, tokenizer, cfg), datamodule, tokenizer
@@ -167,6 +168,7 @@ def export(module, tokenizer, folder: Path, cfg: RunConfig) -> None:
     settings = {"latent_id": engine.latent_id, "start_id": engine.start_id, "end_id": engine.end_id,
                 "eos_id": engine.eos_id, "pad_id": engine.pad_id, "latent_projection": engine.projection is not None,
                 "thought_scale": float(engine.thought_scale), "stop_classifier": engine.stop_head is not None,
+                "jacobi_iterations": engine.jacobi_iterations,
                 "method": cfg.method.name, "thoughts_per_step": cfg.method.thoughts_per_step,
                 "max_latent_stage": cfg.method.max_latent_stage}
     (folder / "coconut.json").write_text(json.dumps(settings, indent=2) + "\n")
