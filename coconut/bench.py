@@ -6,7 +6,11 @@ Figures (all medians of paired runs, so machine noise hits both sides alike):
 - generate_speedup_batched_vs_single: questions/s of batched cached generation over
   batch-size-1 generation of the same questions with the same engine;
 - peak_memory_ratio_vs_plain: peak live tensor bytes of a latent training step over a plain one;
-- max_abs_diff_vs_recompute: largest logit difference to a no-cache recompute (coconut.reference).
+- max_abs_diff_vs_recompute: largest logit difference to a no-cache recompute (coconut.reference);
+- with --jacobi-iterations N: jacobi_step_ratio_vs_sequential, the step time of thoughts computed by
+  N Jacobi iterations over the sequential engine's, and the loss difference between the two.
+On CUDA (--device cuda) the timings synchronise the device and peak memory also comes from
+torch.cuda.max_memory_allocated; --precision bf16 runs the steps under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import contextlib
 import time
 from dataclasses import asdict
 
@@ -64,26 +69,49 @@ def build_batch(cfg: BenchConfig):
     return latent_ids, plain_ids, labels, prompts
 
 
-def make_engine(model, cfg: BenchConfig) -> LatentReasoner:
+def make_engine(model, cfg: BenchConfig, jacobi_iterations: int | None = None) -> LatentReasoner:
     v = cfg.vocab
-    return LatentReasoner(model, latent_id=v - LATENT_OFFSET, start_id=v - START_OFFSET, end_id=v - END_OFFSET, eos_id=0)
+    return LatentReasoner(model, latent_id=v - LATENT_OFFSET, start_id=v - START_OFFSET, end_id=v - END_OFFSET, eos_id=0,
+                          jacobi_iterations=jacobi_iterations)
+
+
+def _autocast(cfg: BenchConfig):
+    if cfg.precision == "bf16":
+        return torch.autocast(device_type=cfg.device, dtype=torch.bfloat16)
+    if cfg.precision != "fp32":
+        raise ValueError(f"bench: precision must be fp32 or bf16, got {cfg.precision!r}")
+    return contextlib.nullcontext()
+
+
+def _timed(cfg: BenchConfig, step) -> float:
+    if cfg.device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    if cfg.device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
-    model = build_model(cfg)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("coconut bench: --device cuda but no CUDA GPU is visible")
+    model = build_model(cfg).to(cfg.device)
     engine = make_engine(model, cfg)
-    latent_ids, plain_ids, labels, prompts = build_batch(cfg)
+    latent_ids, plain_ids, labels, prompts = (t.to(cfg.device) for t in build_batch(cfg))
     mask = torch.ones_like(latent_ids)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
 
     def plain_step():
-        loss = model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss
+        with _autocast(cfg):
+            loss = model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    def latent_step():
-        loss = engine(latent_ids, mask, labels).loss
+    def latent_step(which=engine):
+        with _autocast(cfg):
+            loss = which(latent_ids, mask, labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -92,38 +120,41 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
     timings = {"plain": [], "latent": []}
     for i in range(cfg.repeats + 1):  # the first pair warms up caches and the optimizer state
         for name, step in (("plain", plain_step), ("latent", latent_step)) if i % 2 else (("latent", latent_step), ("plain", plain_step)):
-            t0 = time.perf_counter()
-            step()
+            elapsed = _timed(cfg, step)
             if i:
-                timings[name].append(time.perf_counter() - t0)
+                timings[name].append(elapsed)
             bar.update()
     ratios = [lat / pl for lat, pl in zip(timings["latent"], timings["plain"])]
 
-    peaks = {}
+    peaks, cuda_peaks = {}, {}
     for name, step in (("plain", plain_step), ("latent", latent_step)):
+        if cfg.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         with PeakTensorMemory() as tracker:
             step()
         peaks[name] = tracker.peak_bytes
+        if cfg.device == "cuda":
+            cuda_peaks[name] = torch.cuda.max_memory_allocated() / 2**20
         bar.update()
+    jacobi = _jacobi_figures(cfg, model, engine, latent_step, latent_ids, mask, labels) if cfg.jacobi_iterations else {}
 
     model.eval()
     questions = prompts[: cfg.generate_questions]
-    batched_runs = []
-    for _ in range(3):  # the batched run is short, so take the median of three
-        t0 = time.perf_counter()
-        batched = engine.generate(questions, max_new_tokens=cfg.after)
-        batched_runs.append(time.perf_counter() - t0)
-    batched_s = statistics.median(batched_runs)
-    bar.update()
-    t0 = time.perf_counter()
-    singles = [engine.generate(q.unsqueeze(0), max_new_tokens=cfg.after) for q in questions]
-    single_s = time.perf_counter() - t0
+    batched_runs, box = [], {}
+    with _autocast(cfg):
+        for _ in range(3):  # the batched run is short, so take the median of three
+            batched_runs.append(_timed(cfg, lambda: box.update(batched=engine.generate(questions, max_new_tokens=cfg.after))))
+        batched, batched_s = box["batched"], statistics.median(batched_runs)
+        bar.update()
+        single_s = _timed(cfg, lambda: box.update(singles=[engine.generate(q.unsqueeze(0), max_new_tokens=cfg.after)
+                                                           for q in questions]))
+        singles = box["singles"]
     bar.update()
     same_tokens = all(
         torch.equal(s.sequences[0], batched.sequences[i, : s.sequences.shape[1]]) for i, s in enumerate(singles)
     )
 
-    with torch.no_grad():
+    with torch.no_grad():  # in float32: the equivalence check is about the engine, not the precision
         logits = engine(latent_ids[:2], mask[:2]).logits
         diff = max(
             (logits[row] - recompute_logits(model, latent_ids[row].tolist(), engine.latent_id)).abs().max().item()
@@ -149,7 +180,28 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         "generate_speedup_batched_vs_single": single_s / batched_s,
         "generate_batched_equals_single": same_tokens,
         "max_abs_diff_vs_recompute": diff,
+        **({"cuda_plain_peak_mb": cuda_peaks["plain"], "cuda_latent_peak_mb": cuda_peaks["latent"],
+            "device_name": torch.cuda.get_device_name()} if cuda_peaks else {}),
+        **jacobi,
     }
+
+
+def _jacobi_figures(cfg: BenchConfig, model, engine, latent_step, latent_ids, mask, labels) -> dict:
+    """Step time of Jacobi thoughts over sequential ones (paired, median), and how far their losses differ."""
+    jacobi = make_engine(model, cfg, jacobi_iterations=cfg.jacobi_iterations)
+    ratios = []
+    for i in range(cfg.repeats + 1):
+        pair = {}
+        for name, which in (("seq", engine), ("jac", jacobi)) if i % 2 else (("jac", jacobi), ("seq", engine)):
+            pair[name] = _timed(cfg, lambda: latent_step(which))
+        if i:
+            ratios.append(pair["jac"] / pair["seq"])
+    model.eval()  # no dropout: the two engines must see the same network
+    with torch.no_grad():
+        loss_diff = abs(float(jacobi(latent_ids, mask, labels).loss) - float(engine(latent_ids, mask, labels).loss))
+    model.train()
+    return {"jacobi_iterations": cfg.jacobi_iterations, "jacobi_step_ratio_vs_sequential": statistics.median(ratios),
+            "jacobi_loss_diff_vs_sequential": loss_diff}
 
 
 TARGETS = {  # issue 2's targets at the default shape on a 2-core machine
@@ -165,7 +217,8 @@ def format_table(result: dict) -> str:
     lines = [
         f"coconut bench: {c['arch']} {c['layers']} layers x {c['width']}, vocab {c['vocab']}, batch {c['batch']}, "
         f"{c['question']} question tokens + {c['thoughts']} thoughts + {c['after']} after "
-        f"(length {result['sequence_length']}), {result['threads']} threads",
+        f"(length {result['sequence_length']}), {c['device']} {c['precision']}"
+        + (f" ({result['device_name']})" if "device_name" in result else f", {result['threads']} threads"),
         "",
         "| figure | value | target (default shape) |",
         "|---|---|---|",
@@ -183,6 +236,13 @@ def format_table(result: dict) -> str:
         ("batched tokens == single tokens", str(result["generate_batched_equals_single"]), "True"),
         ("max_abs_diff_vs_recompute", f"{result['max_abs_diff_vs_recompute']:.1e}", None),
     ]
+    if "cuda_latent_peak_mb" in result:
+        rows.insert(5, ("CUDA peak allocated, plain / latent (MiB)",
+                        f"{result['cuda_plain_peak_mb']:.0f} / {result['cuda_latent_peak_mb']:.0f}", ""))
+    if "jacobi_step_ratio_vs_sequential" in result:
+        rows += [(f"jacobi_step_ratio_vs_sequential ({result['jacobi_iterations']} iterations)",
+                  f"{result['jacobi_step_ratio_vs_sequential']:.3f}", ""),
+                 ("jacobi_loss_diff_vs_sequential", f"{result['jacobi_loss_diff_vs_sequential']:.1e}", "")]
     for name, value, target in rows:
         if target is None:
             op, limit = TARGETS[name]

@@ -22,6 +22,9 @@ class BenchConfig:
     repeats: int = 7  # timed pairs of (plain, latent) training steps
     generate_questions: int = 32
     seed: int = 0
+    device: str = "cpu"  # cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 (autocast, as trainer.precision=bf16-mixed)
+    jacobi_iterations: int = 0  # > 0: also time thoughts computed by this many Jacobi iterations (PCCoT)
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:

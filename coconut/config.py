@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from coconut.curriculum import MethodConfig
-from coconut.decoding import DecodeConfig
+from coconut.decode_config import DecodeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

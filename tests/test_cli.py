@@ -29,6 +29,16 @@ def test_tiny_bench_reports_every_figure(capsys):
     assert "| train_step_ratio_vs_plain |" in table and "max_abs_diff_vs_recompute" in table
 
 
+def test_bench_compares_jacobi_thoughts_and_runs_bf16():
+    cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3,
+                      repeats=1, generate_questions=2, jacobi_iterations=3, precision="bf16")
+    result = run_bench(cfg, progress=False)
+    assert result["jacobi_step_ratio_vs_sequential"] > 0
+    assert result["jacobi_loss_diff_vs_sequential"] < 1e-5, "3 iterations settle 3 thoughts exactly"
+    assert "jacobi_step_ratio_vs_sequential (3 iterations)" in format_table(result)
+    assert "cpu bf16" in format_table(result)
+
+
 def test_bench_json_is_one_object(capsys):
     args = ["bench", "--json", "--layers", "1", "--width", "16", "--heads", "2", "--vocab", "32", "--batch", "2",
             "--question", "4", "--thoughts", "1", "--after", "2", "--repeats", "1", "--generate-questions", "2"]
