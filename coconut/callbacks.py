@@ -53,7 +53,10 @@ class CurriculumCallback(L.Callback):
         self._log_stage(trainer, self.stage)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if not self.auto_thought_scale or self.scale_measured or not bool((batch["num_thoughts"] > 0).any()):
+        if not self.auto_thought_scale or self.scale_measured:
+            return
+        # Decided together: under FSDP every rank must make the measuring decoder call, thoughts or not.
+        if not trainer.strategy.reduce_boolean_decision(bool((batch["num_thoughts"] > 0).any()), all=False):
             return
         # First batch with thoughts: scale them to the size of token embeddings, averaged over ranks.
         engine = pl_module.engine

@@ -97,7 +97,10 @@ class TrainerConfig:
     max_epochs: int = 10
     epochs_per_stage: int = 1
     first_stage_epochs: Optional[int] = None  # stage 0 (CoT) may train longer; None = epochs_per_stage
-    accumulate_grad_batches: int = 1
+    accumulate_grad_batches: int = 1  # effective batch = data.batch_size x devices x num_nodes x this
+    activation_checkpointing: bool = False  # recompute the MLP blocks in the backward pass (saves memory)
+    fsdp_sharding: str = "FULL_SHARD"  # with strategy=fsdp: FULL_SHARD | SHARD_GRAD_OP | HYBRID_SHARD | NO_SHARD
+    lockstep: Optional[bool] = None  # equal decoder calls on every rank (needed by FSDP); None: on with FSDP
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
     val_every_n_epochs: int = 1
@@ -232,6 +235,9 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"eval.thoughts must be fixed or learned, got {cfg.eval.thoughts!r}")
     if cfg.eval.thoughts == "learned" and not cfg.model.stop_classifier:
         raise ConfigError("eval.thoughts=learned needs a model trained with model.stop_classifier=true")
+    if cfg.trainer.fsdp_sharding not in ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"):
+        raise ConfigError(f"trainer.fsdp_sharding must be FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD or NO_SHARD, "
+                          f"got {cfg.trainer.fsdp_sharding!r}")
     if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:
         raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1")
 

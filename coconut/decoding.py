@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from coconut.decode_config import DECODERS, DecodeConfig  # noqa: F401  (re-exported)
+from coconut.decode_config import DecodeConfig  # re-exported: callers import it from here
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

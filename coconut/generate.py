@@ -96,7 +96,8 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
         spoken.append(speaking)
         generated += speaking.long()
         finished |= speaking & ((token == engine.eos_id) | (generated >= max_new_tokens))
-        if bool(finished.all()):
+        done = bool(finished.all())
+        if engine.sync.all_done(done) if engine.sync is not None else done:  # with a RankSync: all ranks done
             break
         soft_inputs += (mixer.mixing & ~finished).long()
         passes += (~finished).long()
@@ -114,8 +115,8 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
 
 def _compact(tokens: torch.Tensor, spoken: torch.Tensor, generated: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Each row's language tokens moved to the front (columns where it thought are dropped)."""
-    if bool(spoken.all()):
-        return tokens
+    if bool(spoken.all()):  # no thinking columns; ranks kept in step may have run past their own end
+        return tokens[:, : int(generated.max())]
     out = torch.full((tokens.shape[0], int(generated.max())), pad_id, dtype=tokens.dtype, device=tokens.device)
     for row in range(tokens.shape[0]):
         kept = tokens[row][spoken[row]]

@@ -40,6 +40,7 @@ class PrefillResult:
     cache: DynamicCache
     layout: ThoughtLayout
     passes: int  # forward passes run for the whole batch
+    idle: torch.Tensor | None = None  # zero, tied to the idle passes that kept ranks in step (add it to the loss)
 
 
 class LatentReasoner(nn.Module):
@@ -89,6 +90,7 @@ class LatentReasoner(nn.Module):
             raise ValueError(f"LatentReasoner: jacobi_iterations must be >= 1 or None, got {jacobi_iterations}")
         self.model = model
         self.jacobi_iterations = jacobi_iterations
+        self.sync = None  # a coconut.lockstep.RankSync under FSDP: equal decoder calls on every rank
         self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
         self.pad_id = eos_id if pad_id is None else pad_id
         width = model.get_input_embeddings().embedding_dim
@@ -181,15 +183,21 @@ class LatentReasoner(nn.Module):
         layout = align_thoughts(
             input_ids, attention_mask, self.latent_id, self.start_id, self.end_id, self.pad_id, position_ids
         )
-        ids, mask, pos = layout.input_ids, layout.attention_mask, layout.position_ids
-        embeds = self.embed(ids)  # (B, W, d)
+        embeds = self.embed(layout.input_ids)  # (B, W, d)
         cache = DynamicCache(config=self.model.config) if cache is None else cache
+        if layout.thought_columns == 0:
+            result = PrefillResult(self.decode_step(embeds, layout.attention_mask, layout.position_ids, cache),
+                                   cache, layout, passes=1)
+        elif self.jacobi_iterations is not None:
+            result = self._prefill_jacobi(embeds, layout, cache)
+        else:
+            result = self._prefill_sequential(embeds, layout, cache)
+        result.idle = self._keep_in_step(result.passes, embeds)
+        return result
+
+    def _prefill_sequential(self, embeds, layout: ThoughtLayout, cache) -> PrefillResult:
+        mask, pos = layout.attention_mask, layout.position_ids
         start, n_cols, width = layout.first_thought, layout.thought_columns, layout.width
-        if n_cols == 0:
-            hidden = self.decode_step(embeds, mask, pos, cache)
-            return PrefillResult(hidden, cache, layout, passes=1)
-        if self.jacobi_iterations is not None:
-            return self._prefill_jacobi(embeds, layout, cache)
 
         pieces = [self.decode_step(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
         previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
@@ -221,25 +229,43 @@ class LatentReasoner(nn.Module):
         hidden = self.decode_step(inputs, mask, pos, cache)  # the final pass fills the cache for decoding
         return PrefillResult(hidden, cache, layout, passes=self.jacobi_iterations + 1)
 
+    def _keep_in_step(self, passes: int, embeds: torch.Tensor) -> torch.Tensor | None:
+        """Idle decoder calls until this rank has made as many as the busiest rank (see coconut.lockstep)."""
+        if self.sync is None:
+            return None
+        idle = None
+        for _ in range(self.sync.most(passes) - passes):
+            out = self.decoder(inputs_embeds=embeds[:1, :1], use_cache=False).last_hidden_state
+            term = out.float().sum() * 0.0  # in the loss, so the backward pass is collective too
+            idle = term if idle is None else idle + term
+        return idle
+
     def forward(self, input_ids, attention_mask=None, labels=None, position_ids=None) -> LatentOutput:
         """Latent forward pass; `labels` (-100 = ignored) give the next-token loss as in HF."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if labels is not None:
             self._check_labels(input_ids, labels)
-        hidden, layout = self.hidden_states(input_ids, attention_mask, position_ids)
+        result = self.prefill(input_ids, attention_mask, position_ids)
+        hidden = self._in_caller_columns(result)
         logits = self.lm_head(hidden)
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return LatentOutput(loss=loss, logits=logits, num_thoughts=layout.num_thoughts, hidden=hidden)
+        if loss is not None and result.idle is not None:
+            loss = loss + result.idle
+        return LatentOutput(loss=loss, logits=logits, num_thoughts=result.layout.num_thoughts, hidden=hidden)
 
     def hidden_states(self, input_ids, attention_mask, position_ids=None) -> tuple[torch.Tensor, ThoughtLayout]:
         """Last hidden states (B, T, d) in the caller's columns, without the LM head (logits are large)."""
         result = self.prefill(input_ids, attention_mask, position_ids)
+        return self._in_caller_columns(result), result.layout
+
+    @staticmethod
+    def _in_caller_columns(result: PrefillResult) -> torch.Tensor:
         hidden = result.hidden
-        if not result.layout.is_identity:  # back to the caller's columns
+        if not result.layout.is_identity:
             column = result.layout.column.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
             hidden = hidden.gather(1, column)
-        return hidden, result.layout
+        return hidden
 
     # -- the learned stop -----------------------------------------------------------------------
 

@@ -46,6 +46,21 @@ class CoconutModule(L.LightningModule):
 
         self.save_hyperparameters(OmegaConf.to_container(OmegaConf.structured(cfg)))
 
+    def setup(self, stage: str) -> None:
+        """Under FSDP (or trainer.lockstep=true) ranks must make equal decoder calls: see coconut.lockstep."""
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        wanted = self.cfg.trainer.lockstep
+        if wanted is None:
+            wanted = isinstance(self.trainer.strategy, FSDPStrategy)
+        if wanted and self.trainer.world_size > 1:
+            from coconut.lockstep import RankSync
+
+            self.engine.sync = RankSync.from_process_group(self.device)
+
+    def teardown(self, stage: str) -> None:
+        self.engine.sync = None  # the process group goes away with the fit; a later test runs on one device
+
     @property
     def stage(self) -> int:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

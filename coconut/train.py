@@ -60,17 +60,23 @@ def build_system(cfg: RunConfig, run_dir: Path):
                                            thought_scale=cfg.model.thought_scale,
                                            stop_classifier=cfg.model.stop_classifier,
                                            jacobi_iterations=cfg.model.jacobi_iterations)
+    if cfg.trainer.activation_checkpointing:
+        from coconut.strategies import enable_mlp_checkpointing
+
+        enable_mlp_checkpointing(model)
     max_length = cfg.data.max_length or context_length(model)
     datamodule = CurriculumDataModule(cfg, tokenizer, max_length=max_length)
     return CoconutModule(engine, tokenizer, cfg), datamodule, tokenizer
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
+def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=(), model=None):
+    """The Lightning Trainer; `model` (the HF model) tells FSDP which layers to wrap."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from coconut.config import stage_schedule
+    from coconut.strategies import build_strategy
     from coconut.callbacks import (
         AccuracyVsTokensLogger, CurriculumCallback, FinalStageCheckpoint, StageCheckpoint, final_stage,
     )
@@ -88,11 +94,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=()):
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
     ]
-    strategy = t.strategy
-    if (cfg.model.latent_projection or cfg.model.stop_classifier) and strategy in ("ddp", "ddp_spawn"):
-        # The projection and the stop classifier get no gradient at stage 0 (no thoughts yet): DDP must
-        # expect unused parameters.
-        strategy = f"{strategy}_find_unused_parameters_true"
+    strategy = build_strategy(cfg, model)
     loggers = [TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
                CSVLogger(run_dir, name="csv", version="")]
     return L.Trainer(
@@ -112,6 +114,9 @@ def check_hardware(cfg: RunConfig) -> None:
 
     from coconut.config import ConfigError
 
+    if cfg.trainer.strategy == "fsdp" and not torch.cuda.is_available():
+        raise ConfigError("trainer.strategy=fsdp needs CUDA GPUs (Lightning's FSDP runs on GPUs only); on a CPU "
+                          "use trainer=ddp_cpu")
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA GPU is visible on this machine; "
@@ -136,7 +141,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
         from coconut.checkpoints import init_weights
 
         init_weights(module, cfg.model.init_from)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks)
+    trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir)}
     if not trainer.is_global_zero:

@@ -1,0 +1,39 @@
+"""Keeping ranks in step when every forward pass is a collective operation (FSDP).
+
+Under FSDP each call of a wrapped decoder layer all-gathers its parameters, so all ranks must make
+the same number of decoder calls in the same order. The latent engine's call count depends on the
+batch (one pass per thought column, one per generated token), and ranks hold different batches.
+With a `RankSync` the engine pads its passes with idle ones up to the most any rank needs, and
+generation stops only when every rank's rows are finished.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+
+class RankSync:
+    def __init__(self, reduce_max: Callable[[int], int]):
+        self.reduce_max = reduce_max
+
+    @classmethod
+    def from_process_group(cls, device) -> "RankSync":
+        """All-reduce over the default process group (gloo on CPU, NCCL on GPU: tensors on `device`)."""
+        import torch.distributed as dist
+
+        def reduce_max(value: int) -> int:
+            t = torch.tensor([value], dtype=torch.long, device=device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            return int(t.item())
+
+        return cls(reduce_max)
+
+    def most(self, value: int) -> int:
+        """The largest `value` over all ranks."""
+        return self.reduce_max(int(value))
+
+    def all_done(self, done: bool) -> bool:
+        """True on every rank once every rank is done."""
+        return self.reduce_max(0 if done else 1) == 0
