@@ -117,8 +117,22 @@ class CurriculumDataModule(L.LightningDataModule):
         # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
         # iterator, which differs between a fresh and a resumed run.
         rng.shuffle(samples)
-        return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=False,
+        return DataLoader(samples, batch_size=self.cfg.data.batch_size, shuffle=False, sampler=self._rank_slice(samples),
                           collate_fn=self.collate, num_workers=self.cfg.data.num_workers, drop_last=True)
+
+    def _rank_slice(self, samples):
+        """Under DDP/FSDP each rank takes every world_size-th sample of the one shuffled order, unshuffled again.
+
+        Lightning would otherwise inject a shuffling DistributedSampler. With ours, the ranks' micro-batches
+        of one optimizer step together hold exactly the samples a single process would batch, so an
+        effective batch trains the same whatever the number of devices (tested in test_ddp)."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        from torch.utils.data import DistributedSampler
+
+        return DistributedSampler(samples, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                  shuffle=False, drop_last=True)
 
     def _eval_loader(self, split: str) -> DataLoader:
         stage = self.current_stage()

@@ -29,3 +29,32 @@ def test_two_process_ddp_trains_validates_and_logs(tmp_path):
     saved = json.loads((cfg.run_dir / "results.json").read_text())
     assert saved["test"]["test/thoughts"] == 1.0 and "test/acc" in saved["test"]
     assert results["test"] == saved["test"]
+
+
+def test_two_processes_with_gradient_accumulation_match_one_process(tmp_path):
+    """Effective batch 8 as 1 process x 8, and as 2 processes x 2 x 2 accumulated micro-batches.
+
+    No-CoT samples all have three labelled tokens, so a mean over micro-batch means is the batch mean:
+    the two runs must take the same optimizer steps (up to float summation order).
+    """
+    import torch
+
+    common = ["method=no_cot", "trainer.max_epochs=2", "data.val_size=24", "data.eval_batch_size=12",
+              "optim.warmup_steps=0"]
+    one = load_config("demo_coconut", tiny_overrides(tmp_path, *common, "name=one", "data.batch_size=8"))
+    two = load_config("demo_coconut", tiny_overrides(tmp_path, *common, "name=two", "data.batch_size=2",
+                                                     "trainer=ddp_cpu", "trainer.accumulate_grad_batches=2"))
+    train(one)
+    train(two)
+
+    def val_losses(cfg):
+        rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))
+        return [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+
+    assert len(val_losses(one)) == 2
+    assert val_losses(one) == pytest.approx(val_losses(two), rel=1e-4)
+    a = torch.load(one.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(two.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 2 * 64 // 8
+    for name, value in a["state_dict"].items():
+        assert torch.allclose(value, b["state_dict"][name], atol=2e-5, rtol=1e-4), name
