@@ -47,6 +47,10 @@ class ModelConfig:
     auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     init_token: Optional[str] = None  # new special tokens copy this token's embedding (default: EOS)
     init_from: Optional[str] = None  # start from this Lightning checkpoint's weights (GSM8k COCONUT: the CoT run's)
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank (peft) and the new tokens' embeddings only
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: str = "all-linear"  # or comma-separated module names (q_proj,v_proj / c_attn)
     jacobi_iterations: Optional[int] = None  # thoughts in parallel by this many Jacobi iterations (PCCoT); None: sequential
     stop_classifier: bool = False  # learn when to stop thinking (a classifier on the thoughts; eval.thoughts=learned)
     stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)

@@ -93,7 +93,8 @@ class LatentReasoner(nn.Module):
         self.sync = None  # a coconut.lockstep.RankSync under FSDP: equal decoder calls on every rank
         self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
         self.pad_id = eos_id if pad_id is None else pad_id
-        width = model.get_input_embeddings().embedding_dim
+        # The embedding width (a LoRA wrapper around the embeddings hides `embedding_dim`).
+        width = getattr(model.get_input_embeddings(), "embedding_dim", None) or model.config.hidden_size
         # A buffer, so the scale travels with checkpoints and state dicts.
         self.register_buffer("thought_scale", torch.tensor(float(thought_scale)), persistent=True)
         self.projection: nn.Linear | None = None

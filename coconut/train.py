@@ -56,6 +56,13 @@ def build_system(cfg: RunConfig, run_dir: Path):
 
     tokenizer = load_or_build_tokenizer(cfg, run_dir)
     model = build_model(cfg, tokenizer)
+    if cfg.model.lora_rank > 0:
+        from coconut.lora import apply_lora
+        from coconut.tokens import PAUSE, latent_token_ids
+
+        special = [i for k, i in latent_token_ids(tokenizer).items() if k != "eos_id"]
+        pause = tokenizer.get_vocab().get(PAUSE)
+        model = apply_lora(model, cfg.model, special + ([pause] if pause is not None else []))
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=cfg.model.latent_projection,
                                            thought_scale=cfg.model.thought_scale,
                                            stop_classifier=cfg.model.stop_classifier,
@@ -166,8 +173,13 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
 
 def export(module, tokenizer, folder: Path, cfg: RunConfig) -> None:
     """save_pretrained of model and tokenizer, loadable with plain transformers, plus the latent settings."""
+    from coconut.lora import is_lora, merged
+
     folder.mkdir(parents=True, exist_ok=True)
     engine = module.engine
+    if is_lora(engine.model):  # the adapters alone, then folded into plain weights for plain transformers
+        engine.model.save_pretrained(folder / "lora_adapter")
+        engine.model = merged(engine.model)
     engine.model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     settings = {"latent_id": engine.latent_id, "start_id": engine.start_id, "end_id": engine.end_id,

@@ -1,0 +1,50 @@
+"""Pretrained models from a local folder (Llama- and Qwen-shaped), with and without LoRA, through train and export."""
+
+import json
+
+import pytest
+import torch
+
+from coconut.config import load_config
+from coconut.train import train
+from integration.tiny_run import tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def save_local_model(folder, arch, cfg):
+    """A tiny 'pretrained' model and tokenizer saved like a hub download."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from coconut.data.records import load_records
+    from coconut.data.word_tokenizer import build_word_tokenizer
+    from coconut.datamodule import ensure_data
+
+    records = [r for p in ensure_data(cfg).values() for r in load_records(p)]
+    tokenizer = build_word_tokenizer(records, ["= "])
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**common)) if arch == "llama" else Qwen2ForCausalLM(Qwen2Config(**common))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize("arch, lora", [("llama", True), ("qwen2", False)])
+def test_local_pretrained_model_trains_and_exports(tmp_path, arch, lora):
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "pretrained"
+    save_local_model(folder, arch, load_config("demo_coconut", tiny_overrides(tmp_path)))
+    extra = [f"model.name_or_path={folder}", "data.tokenizer=model", "trainer.max_epochs=2",
+             "model.latent_projection=false"] + (["model.lora_rank=4"] if lora else [])
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
+    results = train(cfg)
+    assert 0.0 <= results["test"]["test/acc"] <= 1.0
+    export = cfg.run_dir / "export"
+    assert (export / "lora_adapter").exists() == lora
+    plain = AutoModelForCausalLM.from_pretrained(export)
+    assert not any("lora" in name for name, _ in plain.named_parameters()), "export holds merged, plain weights"
+    settings = json.loads((export / "coconut.json").read_text())
+    assert settings["latent_id"] < plain.get_input_embeddings().num_embeddings
