@@ -9,7 +9,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report
+.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check
 GPUS   ?= 1
 METHOD ?= coconut
 SEEDS  ?= 0,1,2
@@ -77,3 +77,6 @@ report: $(VENV)/.installed  ## Table 1 from every finished run under runs/ (runs
 demo-analysis: $(VENV)/.installed  ## look inside the demo's thoughts: train demo_analysis (p=0.3 stage mixing) and analyse it (~10 min)
 	test -f runs/demo/demo_analysis/results.json || $(VENV)/bin/coconut train demo_analysis
 	$(VENV)/bin/coconut analyze demo_analysis ckpt=runs/demo/demo_analysis/checkpoints/stage3.ckpt
+
+gpu-check: $(VENV)/.installed  ## on a CUDA machine: GPT-2-small bf16 bench, Jacobi vs sequential, bf16 and FSDP training (runs/gpu_check)
+	$(PY) tools/gpu_check.py --out runs/gpu_check
