@@ -119,3 +119,13 @@ def test_data_without_graphs_is_refused_with_file_record_and_field(tmp_path):
     with pytest.raises(DataError) as err:
         load_questions(cfg, None, "test", None)
     assert "test.json" in str(err.value) and "record 1" in str(err.value) and "idx_to_symbol" in str(err.value)
+
+
+def test_forced_prompt_follows_the_stage0_form_and_frontier_skips_finished_paths():
+    assert forced_prompt([9], 0, IDS) == [9, START, END]
+    assert forced_prompt([9], 0, IDS, eot_at_stage0=False) == [9, START]
+    assert forced_prompt([9], 2, IDS, eot_at_stage0=False) == [9, START, LATENT, LATENT, END]
+    two_steps = Question({"steps": ["p0 c1 ;", "c1 c3 ;"]}, GRAPH, TokenizedRecord([], [], []))
+    summary = frontier_summary([two_steps], [1, 2], [[{3: 0.9}, {5: 0.5}]])
+    assert summary["questions"] == [1, 0], "after 2 thoughts a 2-step path has no step left to name"
+    assert summary["top_mass"][1][0] == pytest.approx(0.9) and math.isnan(summary["top_mass"][1][1])

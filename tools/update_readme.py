@@ -3,6 +3,7 @@
 Usage:
   python tools/update_readme.py bench NAME [coconut bench arguments...]   # runs the benchmark
   python tools/update_readme.py demo [RESULTS_MD]                         # copies runs/demo/results.md
+  python tools/update_readme.py analysis NAME EXPERIMENT ckpt=PATH [what=...]   # runs coconut analyze
 """
 
 import re
@@ -35,6 +36,13 @@ def main() -> int:
         table = results.read_text().strip()
         replace_block("demo:results", f"`make demo` on the 2-core CPU development machine:\n\n{table}")
         print(table)
+    elif kind == "analysis":
+        name, analyze_args = args[0], args[1:]
+        out = subprocess.run([sys.executable, "-m", "coconut.cli", "analyze", *analyze_args],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        summary = "\n".join(line for line in out.splitlines() if not line.startswith("written:")).strip()
+        replace_block(f"analysis:{name}", f"`{' '.join(['coconut analyze', *analyze_args])}`:\n\n{summary}")
+        print(summary)
     else:
         raise SystemExit(__doc__)
     return 0

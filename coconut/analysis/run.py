@@ -110,13 +110,17 @@ def _search(cfg, module, tokenizer, split, limit, prefix):
     top = max(1, cfg.method.max_latent_stage * cfg.method.thoughts_per_step)
     batch = cfg.data.eval_batch_size
     marker = answer_marker(cfg)
-    forced = forced_thoughts(engine, tokenizer, questions, range(top + 1), ids, marker, batch, cfg.eval.max_new_tokens)
+    forced = forced_thoughts(engine, tokenizer, questions, range(top + 1), ids, marker, batch, cfg.eval.max_new_tokens,
+                             eot_at_stage0=cfg.method.eot_at_stage0)
     prefix = step_prefix(questions) if prefix is None else prefix
     ks = list(range(1, top + 1))
     values = frontier_values(engine, tokenizer, questions, ks, ids, prefix, batch)
     summary = frontier_summary(questions, ks, values)
-    case = next((i for i, q in enumerate(questions) if len(q.graph.frontier(1)) >= 2), 0)
-    case_values = {k: values[case][j] for j, k in enumerate(ks[:2])}
+    shown = ks[:2]
+    # A question whose path goes on after the shown thoughts, with a choice at the first step.
+    wanted = [i for i, q in enumerate(questions) if len(q.graph.frontier(1)) >= 2]
+    case = next((i for i in wanted if len(questions[i].record.get("steps", ())) > len(shown)), wanted[0] if wanted else 0)
+    case_values = {k: values[case][j] for j, k in enumerate(shown)}
     graph = questions[case].graph
     figures = {
         "forced_thoughts": plots.forced_thoughts_figure(forced, f"{cfg.name}: accuracy with k forced thoughts"),

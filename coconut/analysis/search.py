@@ -29,9 +29,13 @@ class Question:
     tokens: TokenizedRecord
 
 
-def forced_prompt(question: list[int], k: int, ids: SpecialIds) -> list[int]:
-    """`question <|start-latent|> <|latent|> * k <|end-latent|>`: exactly k thoughts, then language."""
-    return question + [ids.start] + [ids.latent] * k + [ids.end]
+def forced_prompt(question: list[int], k: int, ids: SpecialIds, eot_at_stage0: bool = True) -> list[int]:
+    """`question <|start-latent|> <|latent|> * k <|end-latent|>`: exactly k thoughts, then language.
+
+    With k = 0 the prompt follows the training's stage-0 form: without `<|end-latent|>` when the method
+    was trained that way (`method.eot_at_stage0=false`)."""
+    closing = [ids.end] if k > 0 or eot_at_stage0 else []
+    return question + [ids.start] + [ids.latent] * k + closing
 
 
 def _left_pad(rows: list[list[int]], pad_id: int):
@@ -48,7 +52,8 @@ def _batches(items: list, size: int):
 
 @torch.no_grad()
 def forced_thoughts(engine, tokenizer, questions: list[Question], ks, ids: SpecialIds, marker: str,
-                    batch_size: int = 64, max_new_tokens: int = 64, progress: bool = True) -> list[dict]:
+                    batch_size: int = 64, max_new_tokens: int = 64, progress: bool = True,
+                    eot_at_stage0: bool = True) -> list[dict]:
     """Per k: accuracy, the share of each path category, mean language tokens; and each question's category."""
     from tqdm.auto import tqdm
 
@@ -57,7 +62,8 @@ def forced_thoughts(engine, tokenizer, questions: list[Question], ks, ids: Speci
     for k in tqdm(list(ks), desc="forced thoughts", disable=not progress, unit="k"):
         categories, correct, tokens = [], [], []
         for chunk in _batches(questions, batch_size):
-            input_ids, mask = _left_pad([forced_prompt(q.tokens.question, k, ids) for q in chunk], engine.pad_id)
+            prompts = [forced_prompt(q.tokens.question, k, ids, eot_at_stage0) for q in chunk]
+            input_ids, mask = _left_pad(prompts, engine.pad_id)
             gen = engine.generate(input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens)
             texts = tokenizer.batch_decode([s[:n].tolist() for s, n in zip(gen.sequences, gen.num_generated)],
                                            skip_special_tokens=True)
@@ -137,15 +143,21 @@ def _score_rows(engine, rows, owners, values, device) -> None:
 
 
 def frontier_summary(questions: list[Question], ks, values) -> dict:
-    """Frontier values by k: cumulative top-1/2/3 mass, values against node height, correlation."""
-    summary = {"k": list(ks), "top_mass": {1: [], 2: [], 3: []}, "by_height": [], "correlation": [], "points": []}
+    """Frontier values by k: cumulative top-1/2/3 mass, values against node height, correlation.
+
+    At thought k only questions whose answer path has more than k steps count: for the others no
+    language step follows, so there is no node to name."""
+    summary = {"k": list(ks), "top_mass": {1: [], 2: [], 3: []}, "by_height": [], "correlation": [], "points": [],
+               "questions": []}
     for j, k in enumerate(ks):
         tops = {1: [], 2: [], 3: []}
         heights, vals = [], []
+        counted = 0
         for i, q in enumerate(questions):
-            frontier = q.graph.frontier(k)
-            if not frontier:
+            frontier, steps = q.graph.frontier(k), q.record.get("steps")
+            if not frontier or (steps is not None and len(steps) <= k):
                 continue
+            counted += 1
             ranked = sorted((values[i][j].get(v, 0.0) for v in frontier), reverse=True)
             for n in tops:
                 tops[n].append(sum(ranked[:n]))
@@ -154,6 +166,7 @@ def frontier_summary(questions: list[Question], ks, values) -> dict:
                 vals.append(values[i][j].get(v, 0.0))
                 summary["points"].append({"k": k, "question": i, "node": v, "height": q.graph.height[v],
                                           "value": vals[-1], "on_shortest_path": q.graph.on_shortest_path(v)})
+        summary["questions"].append(counted)
         for n in tops:
             summary["top_mass"][n].append(sum(tops[n]) / len(tops[n]) if tops[n] else float("nan"))
         by_height = {}

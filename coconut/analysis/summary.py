@@ -17,10 +17,11 @@ def format_analysis(results: dict) -> str:
                                          "correct_label", "incorrect_label")) + " |")
         f = search["frontier"]
         lines += ["", f"frontier values (step prefix {search['prefix']!r}):",
-                  "| thought k | top-1 mass | top-2 mass | top-3 mass | corr(value, height) |", "|---|---|---|---|---|"]
+                  "| thought k | questions with a step after k | top-1 mass | top-2 mass | top-3 mass | corr(value, height) |",
+                  "|---|---|---|---|---|---|"]
         for j, k in enumerate(f["k"]):
-            lines.append(f"| {k} | {f['top_mass'][1][j]:.3f} | {f['top_mass'][2][j]:.3f} | {f['top_mass'][3][j]:.3f} | "
-                         f"{f['correlation'][j]:.3f} |")
+            lines.append(f"| {k} | {f['questions'][j]} | {f['top_mass'][1][j]:.3f} | {f['top_mass'][2][j]:.3f} | "
+                         f"{f['top_mass'][3][j]:.3f} | {f['correlation'][j]:.3f} |")
     for key, title in (("decoding", "decoding rules"), ("stop", "number of thoughts")):
         rows = results.get(key)
         if rows:
