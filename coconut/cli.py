@@ -6,6 +6,15 @@ import argparse
 import sys
 
 
+def experiment_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command taking an experiment, key=value overrides and --dry-run (train, eval, analyze)."""
+    parser = commands.add_parser(name, help=help, description=description)
+    parser.add_argument("experiment", help="a name under experiments/ or a yaml path")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coconut",
@@ -28,32 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_commands(data)
 
-    train = commands.add_parser(
-        "train", help="train an experiment (experiments/NAME.yaml) with key=value overrides",
+    experiment_command(
+        commands, "train", help="train an experiment (experiments/NAME.yaml) with key=value overrides",
         description="Train an experiment. Overrides: group=option (model=gpt2, trainer=ddp) or key=value "
                     "(optim.lr=1e-4, trainer.devices=4). resume=PATH continues from a checkpoint.",
     )
-    train.add_argument("experiment", help="a name under experiments/ or a yaml path")
-    train.add_argument("overrides", nargs="*", metavar="key=value")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-
-    evaluate = commands.add_parser(
-        "eval", help="evaluate a checkpoint: coconut eval EXPERIMENT ckpt=PATH [stage=K] [split=test|val]",
-        description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split.",
+    experiment_command(
+        commands, "eval", help="evaluate a checkpoint: coconut eval EXPERIMENT ckpt=PATH [stage=K] [split=test|val]",
+        description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split. "
+                    "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.",
     )
-    evaluate.add_argument("experiment")
-    evaluate.add_argument("overrides", nargs="*", metavar="key=value")
-    evaluate.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-
-    analyze = commands.add_parser(
-        "analyze", help="look inside a checkpoint: latent search, decoding rules, learned stop",
-        description="Analyses of a checkpoint, written to RUN_DIR/analysis (JSON, PNG, TensorBoard images). "
-                    "Options: ckpt=PATH (required), what=search,decoding,stop (default all), questions=N, "
+    experiment_command(
+        commands, "analyze", help="look inside a checkpoint: latent search, decoding rules, learned stop",
+        description="Analyses of a checkpoint, written to RUN_DIR/analysis/CHECKPOINT (JSON, PNG, TensorBoard "
+                    "images). Options: ckpt=PATH (required), what=search,decoding,stop (default all), questions=N, "
                     "split=test|val, stage=K, prefix=WORD (the frontier probe's step prefix).",
     )
-    analyze.add_argument("experiment")
-    analyze.add_argument("overrides", nargs="*", metavar="key=value")
-    analyze.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
     report = commands.add_parser(
         "report", help="the paper's Table 1 from run folders: coconut report runs/...",

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from helpers import LATENT, END, START, ragged_batch, reference_loss, tiny_model
+from helpers import END, LATENT, START, pad_batch, ragged_batch, reference_loss, tiny_model
 from test_generate import MAX_NEW, prompts
 from test_latent_equivalence import TOL, engine_for
-from helpers import pad_batch
 
 peft = pytest.importorskip("peft")
 
