@@ -41,7 +41,7 @@ clean:  ## remove build outputs and caches (keeps .venv and runs/)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in README.md (about 3 minutes)
-	$(PY) tools/update_readme.py bench default
+	$(PY) tools/update_readme.py bench default --jacobi-iterations 6
 	$(PY) tools/update_readme.py bench vocab64 --vocab 64
 
 readme-demo: $(VENV)/.installed  ## copy the last make demo's results table into README.md

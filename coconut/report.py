@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ class RunResult:
     run_dir: str
     dataset: str
     method: str  # the method's name in the config
-    label: str  # the row: method plus any non-default decoding or stopping rule
+    label: str  # the row: method plus any non-default decoding, stopping or thought rule
+    group: str  # the run's name without its _seed<k> suffix: runs of one group differ only in seed
     seed: int
     acc: float
     tokens: float
@@ -69,9 +71,12 @@ def read_run(run_dir: Path) -> RunResult:
         label += f" ({decode.replace('_', ' ')})"
     if OmegaConf.select(cfg, "eval.thoughts", default="fixed") == "learned":
         label += " (learned stop)"
+    if OmegaConf.select(cfg, "model.jacobi_iterations", default=None):
+        label += f" (Jacobi {cfg.model.jacobi_iterations})"
     generator = cfg.data.generator
     dataset = str(generator) if generator else Path(str(cfg.data.data_dir)).name
-    return RunResult(str(run_dir), dataset, method, label, int(cfg.seed), float(test["test/acc"]),
+    group = re.sub(r"_seed\d+$", "", str(cfg.name))
+    return RunResult(str(run_dir), dataset, method, label, group, int(cfg.seed), float(test["test/acc"]),
                      float(test["test/tokens"]))
 
 
@@ -99,22 +104,29 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def summarize(runs: list[RunResult]) -> list[dict]:
-    """One entry per (data set, row label): accuracy % mean and std over seeds, mean tokens, paper figures."""
-    groups: dict[tuple[str, str], list[RunResult]] = {}
+    """One entry per (data set, run group, row label): accuracy % mean and std over seeds, mean tokens, paper figures.
+
+    Two groups with the same label in one data set (the demo's COCONUT runs with other settings, say) get
+    their group's name added to the label."""
+    groups: dict[tuple[str, str, str], list[RunResult]] = {}
     for r in runs:
-        groups.setdefault((r.dataset, r.label), []).append(r)
+        groups.setdefault((r.dataset, r.group, r.label), []).append(r)
+    labels_seen: dict[tuple[str, str], int] = {}
+    for dataset, _, label in groups:
+        labels_seen[(dataset, label)] = labels_seen.get((dataset, label), 0) + 1
     method_rank = {m: i for i, m in enumerate(METHOD_LABELS)}
     out = []
-    for (dataset, label), members in groups.items():
+    for (dataset, group, label), members in groups.items():
+        shown = f"{label} [{group}]" if labels_seen[(dataset, label)] > 1 else label
         acc, acc_std = _mean_std([100 * r.acc for r in members])
         tokens, tokens_std = _mean_std([r.tokens for r in members])
         method = members[0].method
         paper = PAPER.get(method, {}).get(dataset) if label == METHOD_LABELS.get(method) else None
-        out.append({"dataset": dataset, "method": label, "runs": len(members),
+        out.append({"dataset": dataset, "method": shown, "runs": len(members),
                     "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
                     "tokens": round(tokens, 2), "tokens_std": round(tokens_std, 2),
                     "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None,
-                    "_order": (method_rank.get(method, 99), label)})
+                    "_order": (method_rank.get(method, 99), shown)})
     out.sort(key=lambda e: (_dataset_rank(e["dataset"]), e["_order"]))
     for e in out:
         del e["_order"]

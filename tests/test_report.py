@@ -73,3 +73,14 @@ def test_report_errors_name_the_file_and_field(runs, tmp_path, capsys):
         find_runs([tmp_path / "empty"])
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def test_runs_of_other_settings_get_rows_of_their_own(tmp_path):
+    root = tmp_path / "runs"
+    fake_run(root, "demo_coconut", 0, 0.78, 6.0)
+    fake_run(root, "demo_coconut", 1, 0.80, 6.0)
+    fake_run(root, "demo_analysis", 0, 0.85, 6.0)
+    fake_run(root, "demo_jacobi", 0, 0.76, 6.0)
+    rows = {r["method"]: r for r in report([root], tmp_path / "out")["rows"]}
+    assert set(rows) == {"COCONUT [demo_coconut]", "COCONUT [demo_analysis]", "COCONUT (Jacobi 2)"}
+    assert rows["COCONUT [demo_coconut]"]["runs"] == 2 and rows["COCONUT [demo_coconut]"]["acc"] == pytest.approx(79.0)

@@ -4,6 +4,7 @@ Usage:
   python tools/update_readme.py bench NAME [coconut bench arguments...]   # runs the benchmark
   python tools/update_readme.py demo [RESULTS_MD]                         # copies runs/demo/results.md
   python tools/update_readme.py analysis NAME EXPERIMENT ckpt=PATH [what=...]   # runs coconut analyze
+  python tools/update_readme.py report NAME RUN_DIR...                          # runs coconut report
 """
 
 import re
@@ -43,6 +44,13 @@ def main() -> int:
         summary = "\n".join(line for line in out.splitlines() if not line.startswith("written:")).strip()
         replace_block(f"analysis:{name}", f"`{' '.join(['coconut analyze', *analyze_args])}`:\n\n{summary}")
         print(summary)
+    elif kind == "report":
+        name, runs = args[0], args[1:]
+        out = subprocess.run([sys.executable, "-m", "coconut.cli", "report", *runs, "--out", f"runs/report_{name}"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        table = out.split("\n\n")[0]
+        replace_block(f"report:{name}", f"`{' '.join(['coconut report', *runs])}`:\n\n{table}")
+        print(table)
     else:
         raise SystemExit(__doc__)
     return 0

@@ -47,9 +47,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
         results["search"], figs = _search(cfg, module, tokenizer, split, questions, prefix)
         figures.update(figs)
     if "decoding" in what or "stop" in what:
-        datamodule.setup()
-        datamodule.eval_stage = stage
-        loader = _limited(datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader(), questions)
+        loader = _loader_for(cfg, tokenizer, datamodule, stage, split, questions)
     if "decoding" in what:
         results["decoding"] = _compare(module, loader, _decoding_settings(cfg))
         figures["decoding"] = _decoding_plot(results["decoding"], f"{cfg.name}: decoding rules at stage {stage}")
@@ -58,6 +56,13 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
             log.warning("stop: skipped, the checkpoint has no stop classifier (train with model.stop_classifier=true)")
         else:
             results["stop"] = _compare(module, loader, _stop_settings(cfg))
+            if not cfg.method.pad_latent_to_max:
+                # The fixed count above is each question's own number of steps, which a model does not
+                # know at test time; the paper's fixed setting gives every question the stage's maximum.
+                padded = dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, pad_latent_to_max=True))
+                results["stop"].insert(1, _compare(module, _loader_for(padded, tokenizer, datamodule, stage, split,
+                                                                       questions),
+                                                   [("fixed thoughts, all at the maximum", padded)])[0])
             figures["stop"] = _decoding_plot(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
     # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
     previous = out_dir / "analysis.json"
@@ -156,6 +161,16 @@ def _decoding_settings(cfg: RunConfig) -> list[tuple[str, RunConfig]]:
 def _stop_settings(cfg: RunConfig) -> list[tuple[str, RunConfig]]:
     return [(f"{thoughts} thoughts", dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, thoughts=thoughts)))
             for thoughts in ("fixed", "learned")]
+
+
+def _loader_for(cfg: RunConfig, tokenizer, like, stage: int, split: str, questions: int | None):
+    """An evaluation loader built under another method config (tokenised data shared through the cache)."""
+    from coconut.datamodule import CurriculumDataModule
+
+    datamodule = CurriculumDataModule(cfg, tokenizer, max_length=like.max_length)
+    datamodule.setup()
+    datamodule.eval_stage = stage
+    return _limited(datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader(), questions)
 
 
 def _limited(loader, questions: int | None):

@@ -199,7 +199,10 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     for r in analysis["search"]["forced_thoughts"]:
         assert sum(r["categories"].values()) == pytest.approx(1.0)
     assert [r["label"] for r in analysis["decoding"]] == ["greedy", "soft_thinking", "mixture_of_inputs"]
-    assert [r["label"] for r in analysis["stop"]] == ["fixed thoughts", "learned thoughts"]
+    assert [r["label"] for r in analysis["stop"]] == ["fixed thoughts", "fixed thoughts, all at the maximum",
+                                                      "learned thoughts"]
+    assert analysis["stop"][1]["thoughts"] == 3.0, "padded to the final stage's maximum"
+    assert analysis["stop"][0]["thoughts"] < 3.0, "unpadded: 2-step questions get 2 thoughts"
     figures = ("forced_thoughts", "frontier_values", "case_study", "decoding", "stop")
     assert all((folder / f"{name}.png").exists() for name in figures)
     events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0})
