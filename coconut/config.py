@@ -242,6 +242,10 @@ def check(cfg: RunConfig) -> None:
     if cfg.trainer.fsdp_sharding not in ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"):
         raise ConfigError(f"trainer.fsdp_sharding must be FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD or NO_SHARD, "
                           f"got {cfg.trainer.fsdp_sharding!r}")
+    if cfg.trainer.strategy == "fsdp" and cfg.model.auto_thought_scale:
+        raise ConfigError("model.auto_thought_scale measures the model outside its forward pass, where FSDP keeps the "
+                          "weights sharded; set model.thought_scale to a value (measure it in a one-device run) "
+                          "and model.auto_thought_scale=false")
     if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:
         raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1")
 

@@ -19,7 +19,7 @@ def test_every_experiment_loads(name):
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_group_option_loads(group, option):
-    cfg = load_config("demo_coconut", [f"{group}={option}"])
+    cfg = load_config("prosqa_coconut", [f"{group}={option}"])
     assert cfg is not None
 
 
@@ -52,6 +52,7 @@ def test_overrides_and_group_switches():
     (["decode=nucleus"], "decode=nucleus: no file"),
     (["eval.thoughts=learned"], "needs a model trained with model.stop_classifier=true"),
     (["eval.thoughts=some"], "eval.thoughts must be fixed or learned"),
+    (["trainer=fsdp"], "model.auto_thought_scale measures the model outside its forward pass"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:
