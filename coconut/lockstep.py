@@ -19,11 +19,14 @@ class RankSync:
         self.reduce_max = reduce_max
 
     @classmethod
-    def from_process_group(cls, device) -> "RankSync":
-        """All-reduce over the default process group (gloo on CPU, NCCL on GPU: tensors on `device`)."""
+    def from_process_group(cls) -> "RankSync":
+        """All-reduce over the default process group: CPU tensors for gloo, the rank's GPU for NCCL."""
         import torch.distributed as dist
 
         def reduce_max(value: int) -> int:
+            # Chosen at call time: Lightning calls setup hooks before it moves the model to its device.
+            on_gpu = dist.get_backend() == "nccl"
+            device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
             t = torch.tensor([value], dtype=torch.long, device=device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             return int(t.item())

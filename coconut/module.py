@@ -56,7 +56,7 @@ class CoconutModule(L.LightningModule):
         if wanted and self.trainer.world_size > 1:
             from coconut.lockstep import RankSync
 
-            self.engine.sync = RankSync.from_process_group(self.device)
+            self.engine.sync = RankSync.from_process_group()
 
     def teardown(self, stage: str) -> None:
         self.engine.sync = None  # the process group goes away with the fit; a later test runs on one device
@@ -83,7 +83,7 @@ class CoconutModule(L.LightningModule):
                 loss = loss + self.cfg.model.stop_loss_weight * stop_loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"the training loss became {out.loss.item()} at global step {self.global_step} "
+                f"the training loss became {loss.item()} at global step {self.global_step} "
                 f"(epoch {self.current_epoch}, curriculum stage {self.stage}); stopping. The last good checkpoint "
                 "is kept; try a lower optim.lr or optim.grad_clip"
             )

@@ -12,10 +12,13 @@ from integration.tiny_run import tiny_overrides
 pytestmark = pytest.mark.slow
 
 
-def test_two_process_ddp_trains_validates_and_logs(tmp_path):
+@pytest.mark.parametrize("lockstep", [False, True])
+def test_two_process_ddp_trains_validates_and_logs(tmp_path, lockstep):
     # 23 validation questions over 2 ranks: the ranks see different prompts, lengths and batch shapes.
+    # With lockstep (what FSDP uses) the ranks also make equal decoder calls throughout.
     cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "trainer=ddp_cpu", "trainer.max_epochs=2",
-                                                     "data.val_size=23", "data.eval_batch_size=5"))
+                                                     "data.val_size=23", "data.eval_batch_size=5",
+                                                     f"trainer.lockstep={str(lockstep).lower()}"))
     assert (cfg.trainer.strategy, cfg.trainer.devices) == ("ddp_spawn", 2)
     results = train(cfg)
     rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))

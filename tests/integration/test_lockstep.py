@@ -43,7 +43,7 @@ def _worker(rank, init_file, out_dir, jacobi):
     gen_prompts = [p for p in prompts(seed=20 + rank, max_thoughts=3 - 2 * rank)]
     generation = pad_batch([(p, p) for p in gen_prompts], "left")[:2]
     alone = _run(engine, batch, generation)
-    engine.sync = RankSync.from_process_group("cpu")
+    engine.sync = RankSync.from_process_group()
     synced = _run(engine, batch, generation)
     torch.save({"alone": alone, "synced": synced,
                 "thoughts": int((batch[0] == LATENT).sum(dim=1).max())}, Path(out_dir) / f"rank{rank}.pt")
