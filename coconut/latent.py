@@ -186,6 +186,9 @@ class LatentReasoner(nn.Module):
         )
         embeds = self.embed(layout.input_ids)  # (B, W, d)
         cache = DynamicCache(config=self.model.config) if cache is None else cache
+        # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
+        # counts them must sit at the same point of every rank's sequence of collectives.
+        most = self.sync.most(self._passes_for(layout)) if self.sync is not None else None
         if layout.thought_columns == 0:
             result = PrefillResult(self.decode_step(embeds, layout.attention_mask, layout.position_ids, cache),
                                    cache, layout, passes=1)
@@ -193,8 +196,16 @@ class LatentReasoner(nn.Module):
             result = self._prefill_jacobi(embeds, layout, cache)
         else:
             result = self._prefill_sequential(embeds, layout, cache)
-        result.idle = self._keep_in_step(result.passes, embeds)
+        result.idle = self._idle_passes(most - result.passes, embeds) if most is not None else None
         return result
+
+    def _passes_for(self, layout: ThoughtLayout) -> int:
+        """Decoder calls `prefill` will make for this layout."""
+        if layout.thought_columns == 0:
+            return 1
+        if self.jacobi_iterations is not None:
+            return self.jacobi_iterations + 1
+        return 1 + layout.thought_columns + int(layout.first_thought + layout.thought_columns < layout.width)
 
     def _prefill_sequential(self, embeds, layout: ThoughtLayout, cache) -> PrefillResult:
         mask, pos = layout.attention_mask, layout.position_ids
@@ -230,12 +241,10 @@ class LatentReasoner(nn.Module):
         hidden = self.decode_step(inputs, mask, pos, cache)  # the final pass fills the cache for decoding
         return PrefillResult(hidden, cache, layout, passes=self.jacobi_iterations + 1)
 
-    def _keep_in_step(self, passes: int, embeds: torch.Tensor) -> torch.Tensor | None:
-        """Idle decoder calls until this rank has made as many as the busiest rank (see coconut.lockstep)."""
-        if self.sync is None:
-            return None
+    def _idle_passes(self, count: int, embeds: torch.Tensor) -> torch.Tensor | None:
+        """`count` idle decoder calls, so this rank makes as many as the busiest one (see coconut.lockstep)."""
         idle = None
-        for _ in range(self.sync.most(passes) - passes):
+        for _ in range(count):
             out = self.decoder(inputs_embeds=embeds[:1, :1], use_cache=False).last_hidden_state
             term = out.float().sum() * 0.0  # in the loss, so the backward pass is collective too
             idle = term if idle is None else idle + term
