@@ -32,7 +32,7 @@ class Root(torch.nn.Module):
         return self.engine(ids, mask, labels).loss
 
 
-def _worker(rank, init_file, out_dir, jacobi):
+def _worker(rank, init_file, out_dir, jacobi, checkpointing):
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
@@ -57,6 +57,10 @@ def _worker(rank, init_file, out_dir, jacobi):
 
     engine = engine_for(tiny_model("llama", seed=1))
     engine.jacobi_iterations = jacobi
+    if checkpointing:
+        from coconut.strategies import enable_mlp_checkpointing
+
+        enable_mlp_checkpointing(engine.model)
     root = FSDP(Root(engine), auto_wrap_policy=ModuleWrapPolicy(decoder_layer_classes(engine.model)),
                 use_orig_params=True, device_id=torch.device("cpu"))
     engine.sync = RankSync.from_process_group()
@@ -73,9 +77,9 @@ def _worker(rank, init_file, out_dir, jacobi):
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("jacobi", [None, 2])
-def test_fsdp_ranks_with_unequal_thoughts_match_the_unsharded_engine(tmp_path, jacobi):
-    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), jacobi), nprocs=2, join=True)
+@pytest.mark.parametrize("jacobi, checkpointing", [(None, False), (2, False), (None, True)])
+def test_fsdp_ranks_with_unequal_thoughts_match_the_unsharded_engine(tmp_path, jacobi, checkpointing):
+    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), jacobi, checkpointing), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     for r in (r0, r1):
         assert torch.allclose(r["loss"], r["ref_loss"], atol=1e-6)
