@@ -92,7 +92,8 @@ def load_questions(cfg: RunConfig, tokenizer, split: str, limit: int | None):
             graphs.append(Graph.from_record(record))
         except ValueError as err:
             field = next((f for f in GRAPH_FIELDS if f not in record), None)
-            raise DataError(path, i, field, str(err).split(": ", 1)[1]) from err
+            raise DataError(path, i, field, str(err).split(": ", 1)[1] + "; for data without graphs use "
+                            "what=decoding,stop") from err
     fmt = text_format(cfg)
     return [Question(r, g, as_tokenized_record(tokenize_record(r, tokenizer, fmt))) for r, g in zip(records, graphs)]
 
