@@ -25,16 +25,20 @@ def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
     engine = engine_for(model)
     examples, (ids, mask, labels) = ragged_batch(seed, batch=5, side=side)
     assert len({int((row == LATENT).sum()) for row in ids}) > 1, "the batch should be ragged in thoughts"
+    out, _ = check_against_recompute(engine, model, examples, (ids, mask, labels))
+    assert out.num_thoughts.tolist() == [sum(t == LATENT for t in toks) for toks, _ in examples]
 
+
+def check_against_recompute(engine, model, examples, batch, grads_of=grads):
+    """Loss, logits and gradients of the engine on a padded batch equal the naive recompute's; returns both."""
+    ids, mask, labels = batch
     out = engine(ids, mask, labels)
     out.loss.backward()
-    got = grads(model)
+    got = grads_of(model)
     model.zero_grad()
-
     ref_loss, ref_logits = reference_loss(model, examples)
     ref_loss.backward()
-    want = grads(model)
-
+    want = grads_of(model)
     assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
     for row, logits in enumerate(ref_logits):
         real = mask[row].bool()
@@ -42,7 +46,7 @@ def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
     assert got.keys() == want.keys()
     for name in want:
         assert torch.allclose(got[name], want[name], atol=TOL, rtol=1e-4), name
-    assert out.num_thoughts.tolist() == [sum(t == LATENT for t in toks) for toks, _ in examples]
+    return out, got
 
 
 def test_thought_scale_is_applied_and_measured():
