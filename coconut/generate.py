@@ -61,12 +61,9 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
     layout = prefill.layout
     batch, device = input_ids.shape[0], input_ids.device
 
-    # Passes a lone example needs for its prompt: prefix, one per thought, and the rest if any.
+    # Passes a lone example needs for its prompt (its own thoughts, not the batch's most).
     after_thoughts = (layout.first_thought + layout.thought_columns) < layout.width
-    has_thoughts = layout.num_thoughts > 0
-    passes = torch.where(has_thoughts, 1 + layout.num_thoughts + int(after_thoughts), torch.ones_like(layout.num_thoughts))
-    if engine.jacobi_iterations is not None:  # a few full-width passes, however many thoughts
-        passes = torch.where(has_thoughts, engine.jacobi_iterations + 1, 1)
+    passes = engine.passes_needed(layout.num_thoughts, after_thoughts)
 
     mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids)
     hidden = prefill.hidden[:, -1]  # (B, d)

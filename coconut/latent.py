@@ -188,7 +188,8 @@ class LatentReasoner(nn.Module):
         cache = DynamicCache(config=self.model.config) if cache is None else cache
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
-        most = self.sync.most(self._passes_for(layout)) if self.sync is not None else None
+        rest = layout.first_thought + layout.thought_columns < layout.width
+        most = self.sync.most(self.passes_needed(layout.thought_columns, rest)) if self.sync is not None else None
         if layout.thought_columns == 0:
             result = PrefillResult(self.decode_step(embeds, layout.attention_mask, layout.position_ids, cache),
                                    cache, layout, passes=1)
@@ -199,13 +200,14 @@ class LatentReasoner(nn.Module):
         result.idle = self._idle_passes(most - result.passes, embeds) if most is not None else None
         return result
 
-    def _passes_for(self, layout: ThoughtLayout) -> int:
-        """Decoder calls `prefill` will make for this layout."""
-        if layout.thought_columns == 0:
-            return 1
-        if self.jacobi_iterations is not None:
-            return self.jacobi_iterations + 1
-        return 1 + layout.thought_columns + int(layout.first_thought + layout.thought_columns < layout.width)
+    def passes_needed(self, thoughts, rest: bool):
+        """Decoder calls of a prefill with `thoughts` thought columns (an int, or a tensor of one per row)
+        and tokens after them (`rest`): one pass without thoughts; with them a prefix pass, one per thought
+        and one for the rest, or the Jacobi iterations and a final pass."""
+        busy = self.jacobi_iterations + 1 if self.jacobi_iterations is not None else 1 + thoughts + int(rest)
+        if torch.is_tensor(thoughts):
+            return torch.where(thoughts > 0, busy, 1)
+        return busy if thoughts > 0 else 1
 
     def _prefill_sequential(self, embeds, layout: ThoughtLayout, cache) -> PrefillResult:
         mask, pos = layout.attention_mask, layout.position_ids

@@ -114,7 +114,6 @@ def summarize(runs: list[RunResult]) -> list[dict]:
     labels_seen: dict[tuple[str, str], int] = {}
     for dataset, _, label in groups:
         labels_seen[(dataset, label)] = labels_seen.get((dataset, label), 0) + 1
-    method_rank = {m: i for i, m in enumerate(METHOD_LABELS)}
     out = []
     for (dataset, group, label), members in groups.items():
         shown = f"{label} [{group}]" if labels_seen[(dataset, label)] > 1 else label
@@ -125,11 +124,8 @@ def summarize(runs: list[RunResult]) -> list[dict]:
         out.append({"dataset": dataset, "method": shown, "runs": len(members),
                     "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
                     "tokens": round(tokens, 2), "tokens_std": round(tokens_std, 2),
-                    "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None,
-                    "_order": (method_rank.get(method, 99), shown)})
-    out.sort(key=lambda e: (_dataset_rank(e["dataset"]), e["_order"]))
-    for e in out:
-        del e["_order"]
+                    "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None})
+    out.sort(key=lambda e: (_dataset_rank(e["dataset"]), _method_rank(e["method"])))
     return out
 
 
@@ -158,12 +154,11 @@ def to_markdown(rows: list[dict]) -> str:
 
 
 def _method_rank(label: str):
+    """The paper's row order; variants ("COCONUT (soft thinking)", "COCONUT [demo_x]") after their method."""
     for i, name in enumerate(METHOD_LABELS.values()):
-        if label == name:
-            return (i, 0, label)
-        if label.startswith(name + " ("):
-            return (i, 1, label)
-    return (len(METHOD_LABELS), 0, label)
+        if label == name or label.startswith(name + " "):
+            return (i, label != name, label)
+    return (len(METHOD_LABELS), False, label)
 
 
 CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens")

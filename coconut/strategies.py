@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -56,8 +57,6 @@ def enable_mlp_checkpointing(model: nn.Module) -> int:
 
 def block_training(args) -> bool:
     """Checkpoint only when something needs gradients (generation and evaluation run without)."""
-    import torch
-
     return torch.is_grad_enabled() and any(getattr(a, "requires_grad", False) for a in args)
 
 

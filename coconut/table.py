@@ -31,7 +31,7 @@ class Job:
         return [sys.executable, "-m", "coconut.cli", "train", self.experiment, *self.overrides]
 
 
-def seeded_path(path: str, experiment_run: str, seed: int) -> str:
+def seeded_path(path: str, seed: int) -> str:
     """`.../gsm8k_cot/checkpoints/best.ckpt` -> `.../gsm8k_cot_seed{seed}/checkpoints/best.ckpt`."""
     p = Path(path)
     parts = list(p.parts)
@@ -55,7 +55,7 @@ def plan(dataset: str, seeds: list[int], overrides: list[str] = (), methods: lis
             extra = [f"seed={seed}", f"name={experiment}_seed{seed}", *overrides]
             cfg = load_config(experiment, extra)  # every job's config is checked before anything trains
             if cfg.model.init_from:
-                seeded = seeded_path(cfg.model.init_from, experiment, seed)
+                seeded = seeded_path(cfg.model.init_from, seed)
                 extra.append(f"model.init_from={seeded}")
                 cfg = load_config(experiment, extra)
             jobs.append(Job(experiment, seed, extra, cfg.run_dir))

@@ -57,9 +57,11 @@ def test_batched_equals_single_equals_reference(arch, side):
     assert len(lengths) > 1, "the test needs rows that stop at different lengths"
 
 
-def test_forward_pass_count_is_the_number_of_decoder_calls():
+@pytest.mark.parametrize("jacobi", [None, 2])
+def test_forward_pass_count_is_the_number_of_decoder_calls(jacobi):
     model = eos_prone_model("gpt2")
     engine = engine_for(model)
+    engine.jacobi_iterations = jacobi
     calls = []
     hook = model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
     try:

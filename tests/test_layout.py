@@ -1,8 +1,9 @@
 """align_thoughts moves tokens so thoughts share columns, without losing or reordering any."""
 
+import pytest
 import torch
 
-from coconut.layout import align_thoughts, left_align
+from coconut.layout import LatentInputError, align_thoughts, left_align
 from helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
 
 
@@ -50,3 +51,15 @@ def test_left_align_rolls_right_padding_to_the_front():
     new_ids, new_mask = left_align(ids, mask, PAD)
     assert new_ids.tolist() == [[PAD, 5, 6], [7, 8, 9]]
     assert new_mask.tolist() == [[0, 1, 1], [1, 1, 1]]
+
+
+def test_prompts_until_start_cuts_after_the_marker_and_refuses_prompts_without_one():
+    from coconut.layout import prompts_until_start
+
+    ids = torch.tensor([[PAD, 9, 10, START, LATENT, END], [11, START, LATENT, LATENT, LATENT, END]])
+    mask = (ids != PAD).long()
+    cut, cut_mask = prompts_until_start(ids, mask, START, PAD)
+    assert cut.tolist() == [[PAD, PAD, PAD, 9, 10, START], [PAD, PAD, PAD, PAD, 11, START]]
+    assert cut_mask.tolist() == [[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1]]
+    with pytest.raises(LatentInputError, match="row 1: no <|start-latent|>"):
+        prompts_until_start(torch.tensor([[9, START], [9, 10]]), torch.ones(2, 2, dtype=torch.long), START, PAD)

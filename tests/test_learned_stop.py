@@ -104,3 +104,12 @@ def test_learned_stop_refuses_bad_prompts_and_engines():
     engine = engine_with_stop(tiny_model("gpt2"))
     with pytest.raises(ValueError, match="row 1 does not end with <|start-latent|>"):
         engine.generate(torch.tensor([[9, START], [9, 10]]), learned_stop=True, max_thoughts=2)
+
+
+def test_stop_threshold_decides(monkeypatch):
+    engine = engine_with_stop(eos_prone_model("gpt2"))
+    monkeypatch.setattr(engine, "stop_probability", lambda hidden: torch.full((hidden.shape[0],), 0.6))
+    prompt = torch.tensor([[9, 12, 7, START]])
+    eager = engine.generate(prompt, max_new_tokens=2, learned_stop=True, max_thoughts=4, stop_threshold=0.5)
+    patient = engine.generate(prompt, max_new_tokens=2, learned_stop=True, max_thoughts=4, stop_threshold=0.7)
+    assert eager.num_thoughts.tolist() == [0] and patient.num_thoughts.tolist() == [4]

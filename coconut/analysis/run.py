@@ -25,6 +25,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
             prefix: str | None = None, stage: int | None = None) -> dict:
     import torch
 
+    from coconut.analysis.plots import decoding_figure
     from coconut.callbacks import write_json
     from coconut.checkpoints import check_checkpoint, load_weights
     from coconut.train import build_system, checkpoint_stage, prepare_run_dir
@@ -50,7 +51,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
         loader = _loader_for(cfg, tokenizer, datamodule, stage, split, questions)
     if "decoding" in what:
         results["decoding"] = _compare(module, loader, _decoding_settings(cfg))
-        figures["decoding"] = _decoding_plot(results["decoding"], f"{cfg.name}: decoding rules at stage {stage}")
+        figures["decoding"] = decoding_figure(results["decoding"], f"{cfg.name}: decoding rules at stage {stage}")
     if "stop" in what:
         if module.engine.stop_head is None:
             log.warning("stop: skipped, the checkpoint has no stop classifier (train with model.stop_classifier=true)")
@@ -63,7 +64,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
                 results["stop"].insert(1, _compare(module, _loader_for(padded, tokenizer, datamodule, stage, split,
                                                                        questions),
                                                    [("fixed thoughts, all at the maximum", padded)])[0])
-            figures["stop"] = _decoding_plot(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
+            figures["stop"] = decoding_figure(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
     # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
     previous = out_dir / "analysis.json"
     kept = json.loads(previous.read_text()) if previous.exists() else {}
@@ -204,12 +205,6 @@ def _compare(module, loader, settings) -> list[dict]:
     finally:
         module.cfg = original
     return rows
-
-
-def _decoding_plot(rows, title):
-    from coconut.analysis.plots import decoding_figure
-
-    return decoding_figure(rows, title)
 
 
 def _save_figures(figures: dict, out_dir: Path, run_dir: Path) -> None:

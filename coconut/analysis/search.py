@@ -108,12 +108,13 @@ def frontier_values(engine, tokenizer, questions: list[Question], ks, ids: Speci
 
     device = next(engine.parameters()).device
     values = [[{} for _ in ks] for _ in questions]
+    tokenized = [name_tokens(tokenizer, q.graph.names, prefix) for q in questions]  # once, not once per k
     jobs = [(i, j) for j in range(len(ks)) for i in range(len(questions))]
     for chunk in tqdm(list(_batches(jobs, batch_size)), desc="frontier values", disable=not progress, unit="batch"):
         rows, owners = [], []  # one row per (question, k, name group)
         for i, j in chunk:
             q = questions[i]
-            head, names = name_tokens(tokenizer, q.graph.names, prefix)
+            head, names = tokenized[i]
             prompt = forced_prompt(q.tokens.question, ks[j], ids) + head
             single = all(len(t) == 1 for t in names.values())
             if single:  # one row: the next-token distribution gives every name at once
