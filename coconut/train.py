@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 from coconut.config import ROOT, RunConfig, to_yaml
@@ -139,6 +140,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     from coconut.checkpoints import check_checkpoint, load_weights
 
     check_hardware(cfg)
+    started = time.time()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = prepare_run_dir(cfg)
     if resume:
@@ -167,6 +169,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_stage"] = datamodule.eval_stage
     export(module, tokenizer, run_dir / "export", cfg)
+    results["seconds"] = round(time.time() - started)  # the whole run: training, test, export
     write_json(run_dir / "results.json", results)
     return results
 

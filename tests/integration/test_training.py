@@ -70,6 +70,7 @@ def test_run_folder_has_everything(finished):
     saved = json.loads((run / "results.json").read_text())
     assert 0.0 <= saved["test"]["test/acc"] <= 1.0 and saved["test_stage"] == 3
     assert "best.ckpt" in saved["checkpoint"], "the best checkpoint of the final stage is tested"
+    assert saved["seconds"] > 0, "the run's wall time is recorded"
     state = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert state["epoch"] == 3, "best is chosen among final-stage epochs only"
 
