@@ -6,11 +6,11 @@ Heavy modules (torch, transformers) load on first use, so `coconut --help` stays
 __version__ = "0.1.0"
 
 _LAZY = {
-    "LatentReasoner": "coconut.latent",
-    "LatentOutput": "coconut.latent",
-    "LatentInputError": "coconut.layout",
-    "GenerateOutput": "coconut.generate",
-    "add_latent_tokens": "coconut.tokens",
+    "LatentReasoner": "coconut.engine.reasoner",
+    "LatentOutput": "coconut.engine.reasoner",
+    "LatentInputError": "coconut.engine.alignment",
+    "GenerateOutput": "coconut.engine.generation",
+    "add_latent_tokens": "coconut.engine.special_tokens",
 }
 
 __all__ = list(_LAZY)

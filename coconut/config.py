@@ -16,7 +16,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from coconut.curriculum import MethodConfig
+from coconut.data.curriculum import MethodConfig
 from coconut.decode_config import DecodeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +251,7 @@ def check(cfg: RunConfig) -> None:
 
 
 def stage_schedule(cfg: RunConfig):
-    from coconut.curriculum import StageSchedule
+    from coconut.data.curriculum import StageSchedule
 
     return StageSchedule(cfg.trainer.epochs_per_stage, cfg.trainer.first_stage_epochs)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from coconut.reference import recompute_logits
+from coconut.engine.reference import recompute_logits
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 VOCAB = 40

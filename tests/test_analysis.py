@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from coconut import LatentReasoner
-from coconut.analysis.graph import Graph
+from coconut.data.graph import Graph
 from coconut.analysis.paths import classify, parse_path
 from coconut.analysis.search import Question, forced_prompt, frontier_summary, frontier_values
-from coconut.curriculum import SpecialIds, TokenizedRecord
-from coconut.reference import recompute_logits
+from coconut.data.curriculum import SpecialIds, TokenizedRecord
+from coconut.engine.reference import recompute_logits
 from helpers import END, EOS, LATENT, PAD, START, tiny_model
 
 # p0 -> c0 -> c2 -> c3 (longer), p0 -> c1 -> c3 (shortest, target), c0 -> c5 (a leaf), p1 -> c4 (distractor)

@@ -4,13 +4,13 @@ import json
 import subprocess
 import sys
 
-from coconut.bench import format_table, run_bench
-from coconut.bench_args import BenchConfig
-from coconut.cli import main
+from coconut.bench.run import format_table, run_bench
+from coconut.bench.settings import BenchConfig
+from coconut.cli.main import main
 
 
 def test_help_does_not_import_torch():
-    probe = "import sys\ntry:\n    from coconut.cli import main; main(['bench', '--help'])\nexcept SystemExit:\n    pass\nprint('torch loaded:', 'torch' in sys.modules)"
+    probe = "import sys\ntry:\n    from coconut.cli.main import main; main(['bench', '--help'])\nexcept SystemExit:\n    pass\nprint('torch loaded:', 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "usage: coconut bench" in out.stdout and "torch loaded: False" in out.stdout
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from coconut.cli import main
+from coconut.cli.main import main
 from coconut.config import EXPERIMENTS_DIR, GROUPS, ConfigError, group_options, load_config
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from coconut.curriculum import (
+from coconut.data.curriculum import (
     METHODS, MethodConfig, SpecialIds, StageSchedule, TokenizedRecord, build_sample, latent_plan,
     longest_sample_length,
 )

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coconut.decoding import DecodeConfig, InputMixer, entropy, soft_weights
+from coconut.engine.soft_inputs import DecodeConfig, InputMixer, entropy, soft_weights
 from helpers import EOS, pad_batch, tiny_model
 from test_generate import MAX_NEW, engine_for, eos_prone_model, prompts
 

@@ -91,7 +91,7 @@ def test_zero_thoughts_matches_hugging_face_greedy(arch):
 
 
 def test_roomy_cache_grows_and_refuses_training():
-    from coconut.cache import RoomyLayer
+    from coconut.engine.decode_cache import RoomyLayer
 
     layer = RoomyLayer(spare=1)
     chunks = [torch.randn(2, 3, n, 4) for n in (3, 1, 1, 2)]  # the last chunk overflows the spare room

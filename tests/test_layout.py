@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coconut.layout import LatentInputError, align_thoughts, left_align
+from coconut.engine.alignment import LatentInputError, align_thoughts, left_align
 from helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
 
 
@@ -54,7 +54,7 @@ def test_left_align_rolls_right_padding_to_the_front():
 
 
 def test_prompts_until_start_cuts_after_the_marker_and_refuses_prompts_without_one():
-    from coconut.layout import prompts_until_start
+    from coconut.engine.alignment import prompts_until_start
 
     ids = torch.tensor([[PAD, 9, 10, START, LATENT, END], [11, START, LATENT, LATENT, LATENT, END]])
     mask = (ids != PAD).long()

@@ -12,7 +12,7 @@ peft = pytest.importorskip("peft")
 
 def lora_model(arch):
     from coconut.config import ModelConfig
-    from coconut.lora import apply_lora
+    from coconut.engine.lora import apply_lora
 
     model = apply_lora(tiny_model(arch, seed=6), ModelConfig(lora_rank=4, lora_dropout=0.0), [START, LATENT, END])
     with torch.no_grad():  # adapters start as the identity (B = 0); make them matter
@@ -58,7 +58,7 @@ def test_lora_batched_generation_equals_one_at_a_time():
 
 
 def test_merged_model_gives_the_same_logits():
-    from coconut.lora import is_lora, merged
+    from coconut.engine.lora import is_lora, merged
 
     model = lora_model("gpt2")
     ids = torch.randint(5, 40, (2, 9))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from coconut.data.gsm8k import parse_icot_line
+from coconut.data.icot_text import parse_icot_line
 from coconut.data.records import DataError, load_records, write_records
 from shared_data import shared_file
 

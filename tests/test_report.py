@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from coconut.cli import main
+from coconut.cli.main import main
 from coconut.config import load_config, to_yaml
-from coconut.report import ReportError, find_runs, read_run, report
+from coconut.analysis.report import ReportError, find_runs, read_run, report
 
 
 def fake_run(root, experiment, seed, acc, tokens, *overrides):

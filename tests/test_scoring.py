@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from coconut.callbacks import final_stage
+from coconut.train.callbacks import final_stage
 from coconut.config import load_config
-from coconut.module import CoconutModule
-from coconut.scoring import answer_correct, extract_answer, normalize
+from coconut.train.module import CoconutModule
+from coconut.data.scoring import answer_correct, extract_answer, normalize
 
 
 def test_answer_after_the_last_marker_whitespace_insensitive():

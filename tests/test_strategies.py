@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from coconut.config import ConfigError, load_config
-from coconut.strategies import build_strategy, decoder_layer_classes, enable_mlp_checkpointing
+from coconut.train.strategies import build_strategy, decoder_layer_classes, enable_mlp_checkpointing
 from helpers import ragged_batch, tiny_model
 from test_latent_equivalence import engine_for, grads
 
@@ -24,7 +24,7 @@ def test_fsdp_config_wraps_each_decoder_layer(arch, layer):
 
 
 def test_ddp_config_builds_a_cpu_trainer(tmp_path):
-    from coconut.train import build_trainer
+    from coconut.train.run import build_trainer
 
     cfg = load_config("demo_coconut", ["trainer=ddp_cpu", f"output_dir={tmp_path}", "trainer.accumulate_grad_batches=4"])
     trainer = build_trainer(cfg, tmp_path / "run", model=tiny_model("llama"))
@@ -34,7 +34,7 @@ def test_ddp_config_builds_a_cpu_trainer(tmp_path):
 
 
 def test_fsdp_on_a_machine_without_gpus_is_one_clear_error():
-    from coconut.train import check_hardware
+    from coconut.train.run import check_hardware
 
     cfg = load_config("demo_coconut", ["trainer=fsdp", "model.auto_thought_scale=false"])
     if torch.cuda.is_available():
@@ -58,7 +58,7 @@ def test_mlp_checkpointing_leaves_loss_and_gradients_unchanged(arch):
     want = grads(model)
     model.zero_grad()
     assert enable_mlp_checkpointing(model) == 2
-    from coconut.strategies import mlp_modules
+    from coconut.train.strategies import mlp_modules
 
     inner = next(mlp_modules(model)[0].children())  # a linear layer inside the first MLP
     calls = []

@@ -5,14 +5,14 @@ import torch
 from transformers import AutoTokenizer
 
 from coconut import LatentReasoner
-from coconut.curriculum import MethodConfig, SpecialIds, build_sample
+from coconut.data.curriculum import MethodConfig, SpecialIds, build_sample
 from coconut.data import prosqa
 from coconut.data.collate import LatentCollator
 from coconut.data.records import DataError, write_records
 from coconut.data.tokenize import WORD_FORMAT, as_tokenized_record, load_tokenized
 from coconut.data.word_tokenizer import build_word_tokenizer
-from coconut.layout import align_thoughts
-from coconut.tokens import LATENT, PAUSE, load_tokenizer
+from coconut.engine.alignment import align_thoughts
+from coconut.engine.special_tokens import LATENT, PAUSE, load_tokenizer
 from helpers import tiny_model
 
 

@@ -6,7 +6,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from coconut import LatentReasoner, add_latent_tokens
-from coconut.tokens import END_LATENT, LATENT, PAUSE, START_LATENT
+from coconut.engine.special_tokens import END_LATENT, LATENT, PAUSE, START_LATENT
 from helpers import tiny_model
 
 

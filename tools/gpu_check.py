@@ -22,8 +22,8 @@ from pathlib import Path
 
 
 def bench_figures(tiny: bool, device: str) -> dict:
-    from coconut.bench import format_table, run_bench
-    from coconut.bench_args import BenchConfig
+    from coconut.bench.run import format_table, run_bench
+    from coconut.bench.settings import BenchConfig
 
     if tiny:
         cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3, repeats=1,
@@ -43,7 +43,7 @@ def training_smoke(root: Path, strategy_args: list[str], device_args: list[str])
     from integration.tiny_run import tiny_overrides
 
     from coconut.config import load_config
-    from coconut.train import train
+    from coconut.train.run import train
 
     cfg = load_config("demo_coconut", tiny_overrides(root, *strategy_args, *device_args, "trainer.max_epochs=3"))
     t0 = time.time()

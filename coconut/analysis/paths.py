@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from coconut.analysis.graph import Graph
-from coconut.scoring import answer_correct
+from coconut.data.graph import Graph
+from coconut.data.scoring import answer_correct
 
 CATEGORIES = ("correct_path", "longer_path", "hallucination", "wrong_target", "correct_label", "incorrect_label")
 _SENTENCE_END = re.compile(r"[.;\n]")

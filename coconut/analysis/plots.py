@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from coconut.analysis.graph import Graph
+from coconut.data.graph import Graph
 from coconut.analysis.paths import CATEGORIES
 
 COLOURS = {"correct_path": "#2a9d8f", "longer_path": "#8ab17d", "hallucination": "#e76f51",

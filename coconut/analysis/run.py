@@ -26,9 +26,9 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
     import torch
 
     from coconut.analysis.plots import decoding_figure
-    from coconut.callbacks import write_json
-    from coconut.checkpoints import check_checkpoint, load_weights
-    from coconut.train import build_system, checkpoint_stage, prepare_run_dir
+    from coconut.train.callbacks import write_json
+    from coconut.train.checkpoints import check_checkpoint, load_weights
+    from coconut.train.run import build_system, checkpoint_stage, prepare_run_dir
 
     unknown = set(what) - set(ANALYSES)
     if unknown:
@@ -79,11 +79,11 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
 
 
 def load_questions(cfg: RunConfig, tokenizer, split: str, limit: int | None):
-    from coconut.analysis.graph import GRAPH_FIELDS, Graph
+    from coconut.data.graph import GRAPH_FIELDS, Graph
     from coconut.analysis.search import Question
     from coconut.data.records import DataError, load_records
     from coconut.data.tokenize import as_tokenized_record, tokenize_record
-    from coconut.datamodule import data_files, text_format
+    from coconut.train.datamodule import data_files, text_format
 
     path = data_files(cfg)[split]
     records = load_records(path)[:limit]
@@ -108,8 +108,8 @@ def step_prefix(questions) -> str:
 def _search(cfg, module, tokenizer, split, limit, prefix):
     from coconut.analysis import plots
     from coconut.analysis.search import forced_thoughts, frontier_summary, frontier_values
-    from coconut.curriculum import SpecialIds
-    from coconut.datamodule import answer_marker
+    from coconut.data.curriculum import SpecialIds
+    from coconut.train.datamodule import answer_marker
 
     questions = load_questions(cfg, tokenizer, split, limit)
     ids = SpecialIds.from_tokenizer(tokenizer)
@@ -167,7 +167,7 @@ def _stop_settings(cfg: RunConfig) -> list[tuple[str, RunConfig]]:
 
 def _loader_for(cfg: RunConfig, tokenizer, like, stage: int, split: str, questions: int | None):
     """An evaluation loader built under another method config (tokenised data shared through the cache)."""
-    from coconut.datamodule import CurriculumDataModule
+    from coconut.train.datamodule import CurriculumDataModule
 
     datamodule = CurriculumDataModule(cfg, tokenizer, max_length=like.max_length)
     datamodule.setup()
@@ -189,7 +189,7 @@ def _compare(module, loader, settings) -> list[dict]:
     import torch
     from tqdm.auto import tqdm
 
-    from coconut.module import EvalMetrics
+    from coconut.train.module import EvalMetrics
 
     original = module.cfg
     rows = []

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from coconut.analysis.graph import Graph
+from coconut.data.graph import Graph
 from coconut.analysis.paths import CATEGORIES, classify
-from coconut.curriculum import SpecialIds, TokenizedRecord
-from coconut.scoring import answer_correct
+from coconut.data.curriculum import SpecialIds, TokenizedRecord
+from coconut.data.scoring import answer_correct
 
 
 @dataclass

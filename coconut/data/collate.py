@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from coconut.curriculum import IGNORE_INDEX, Sample
+from coconut.data.curriculum import IGNORE_INDEX, Sample
 
 
 def _first(tokens: list[int], token: int) -> int | None:

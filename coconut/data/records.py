@@ -73,7 +73,7 @@ def load_records(path) -> list[dict]:
             except json.JSONDecodeError as err:
                 raise DataError(path, len(records), None, f"line {lineno} is not valid JSON ({err.msg})") from err
     elif suffix == ".txt":
-        from coconut.data.gsm8k import read_icot_text
+        from coconut.data.icot_text import read_icot_text
 
         return read_icot_text(path)
     else:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.curriculum import MethodConfig, TokenizedRecord, longest_sample_length
+from coconut.data.curriculum import MethodConfig, TokenizedRecord, longest_sample_length
 from coconut.data.records import DataError, load_records, write_records
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from coconut.tokens import add_latent_tokens
+from coconut.engine.special_tokens import add_latent_tokens
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 

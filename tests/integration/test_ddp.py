@@ -6,7 +6,7 @@ import json
 import pytest
 
 from coconut.config import load_config
-from coconut.train import train
+from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow

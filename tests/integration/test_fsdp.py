@@ -36,8 +36,8 @@ def _worker(rank, init_file, out_dir, jacobi, checkpointing):
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
-    from coconut.lockstep import RankSync
-    from coconut.strategies import decoder_layer_classes
+    from coconut.engine.lockstep import RankSync
+    from coconut.train.strategies import decoder_layer_classes
     from helpers import pad_batch, ragged_batch, tiny_model
     from test_generate import prompts
     from test_latent_equivalence import engine_for
@@ -58,7 +58,7 @@ def _worker(rank, init_file, out_dir, jacobi, checkpointing):
     engine = engine_for(tiny_model("llama", seed=1))
     engine.jacobi_iterations = jacobi
     if checkpointing:
-        from coconut.strategies import enable_mlp_checkpointing
+        from coconut.train.strategies import enable_mlp_checkpointing
 
         enable_mlp_checkpointing(engine.model)
     root = FSDP(Root(engine), auto_wrap_policy=ModuleWrapPolicy(decoder_layer_classes(engine.model)),

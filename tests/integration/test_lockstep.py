@@ -31,7 +31,7 @@ def _run(engine, batch, prompts):
 
 
 def _worker(rank, init_file, out_dir, jacobi):
-    from coconut.lockstep import RankSync
+    from coconut.engine.lockstep import RankSync
     from test_generate import engine_for, eos_prone_model, prompts
 
     torch.set_num_threads(1)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from coconut.config import load_config
-from coconut.train import train
+from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ def save_local_model(folder, arch, cfg):
 
     from coconut.data.records import load_records
     from coconut.data.word_tokenizer import build_word_tokenizer
-    from coconut.datamodule import ensure_data
+    from coconut.train.datamodule import ensure_data
 
     records = [r for p in ensure_data(cfg).values() for r in load_records(p)]
     tokenizer = build_word_tokenizer(records, ["= "])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from coconut.cli import main
-from coconut.table import plan
+from coconut.cli.main import main
+from coconut.cli.sweep import plan
 from integration.tiny_run import tiny_overrides
 
 TINY_GROUPS = ["model=tiny_llama", "data=prosqa_mini", "trainer=cpu", "optim=tiny"]

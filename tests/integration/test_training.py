@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from coconut.config import load_config
-from coconut.train import train
+from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -79,8 +79,8 @@ def test_export_reloads_with_plain_transformers(finished):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from coconut import LatentReasoner
-    from coconut.checkpoints import check_checkpoint, load_weights
-    from coconut.train import build_system
+    from coconut.train.checkpoints import check_checkpoint, load_weights
+    from coconut.train.run import build_system
 
     root, cfg, _ = finished
     folder = cfg.run_dir / "export"
@@ -99,7 +99,7 @@ def test_export_reloads_with_plain_transformers(finished):
 
 
 def test_eval_command_scores_a_checkpoint_at_its_stage(finished, capsys):
-    from coconut.cli import main
+    from coconut.cli.main import main
 
     root, cfg, results = finished
     args = ["eval", "demo_coconut", *tiny_overrides(root), f"ckpt={cfg.run_dir / 'checkpoints' / 'stage1.ckpt'}"]
@@ -140,7 +140,7 @@ def test_auto_thought_scale_is_measured_once_and_kept(tmp_path):
 def test_nan_loss_stops_with_step_and_stage_and_keeps_the_last_good_checkpoint(tmp_path):
     import lightning as L
 
-    from coconut.module import NonFiniteLossError
+    from coconut.train.module import NonFiniteLossError
 
     class Poison(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -156,7 +156,7 @@ def test_nan_loss_stops_with_step_and_stage_and_keeps_the_last_good_checkpoint(t
 
 
 def test_missing_data_corrupt_checkpoint_and_offline_model_are_one_line_errors(tmp_path, capsys):
-    from coconut.cli import main
+    from coconut.cli.main import main
 
     base = ["train", "demo_coconut", *tiny_overrides(tmp_path)]
     assert main(base + ["data.generator=null", f"data.train_file={tmp_path / 'nope.json'}"]) == 2
@@ -174,7 +174,7 @@ def test_missing_data_corrupt_checkpoint_and_offline_model_are_one_line_errors(t
 
 def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path, capsys):
     """Records with 2 or 3 steps get 2 or 3 thoughts at the final stage; the classifier learns to stop."""
-    from coconut.cli import main
+    from coconut.cli.main import main
 
     extra = ("model.stop_classifier=true", "method.pad_latent_to_max=false", "method.max_latent_stage=3",
              "trainer.max_epochs=5")
@@ -216,8 +216,8 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
 
 
 def test_init_from_loads_another_runs_weights_and_keeps_new_heads(tmp_path):
-    from coconut.checkpoints import CheckpointError, init_weights
-    from coconut.train import build_system, prepare_run_dir
+    from coconut.train.checkpoints import CheckpointError, init_weights
+    from coconut.train.run import build_system, prepare_run_dir
 
     def system(*extra):
         cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))

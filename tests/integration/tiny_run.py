@@ -26,7 +26,7 @@ if __name__ == "__main__":
     import lightning as L
 
     from coconut.config import load_config
-    from coconut.train import train
+    from coconut.train.run import train
 
     class KillAt(L.Callback):
         def __init__(self, step):

@@ -34,9 +34,9 @@ def load_or_build_tokenizer(cfg: RunConfig, run_dir: Path):
     """The tokenizer saved with the run, or a new one (saved there) when the run is new."""
     from transformers import AutoTokenizer
 
-    from coconut.datamodule import ensure_data
+    from coconut.train.datamodule import ensure_data
     from coconut.data.records import load_records
-    from coconut.models import build_tokenizer, tokenizer_dir
+    from coconut.engine.models import build_tokenizer, tokenizer_dir
 
     saved = tokenizer_dir(run_dir)
     if (saved / "tokenizer_config.json").exists():
@@ -50,16 +50,16 @@ def load_or_build_tokenizer(cfg: RunConfig, run_dir: Path):
 
 def build_system(cfg: RunConfig, run_dir: Path):
     """(module, datamodule, tokenizer) for a config."""
-    from coconut.datamodule import CurriculumDataModule
-    from coconut.latent import LatentReasoner
-    from coconut.models import build_model, context_length
-    from coconut.module import CoconutModule
+    from coconut.train.datamodule import CurriculumDataModule
+    from coconut.engine.reasoner import LatentReasoner
+    from coconut.engine.models import build_model, context_length
+    from coconut.train.module import CoconutModule
 
     tokenizer = load_or_build_tokenizer(cfg, run_dir)
     model = build_model(cfg, tokenizer)
     if cfg.model.lora_rank > 0:
-        from coconut.lora import apply_lora
-        from coconut.tokens import PAUSE, latent_token_ids
+        from coconut.engine.lora import apply_lora
+        from coconut.engine.special_tokens import PAUSE, latent_token_ids
 
         special = [i for k, i in latent_token_ids(tokenizer).items() if k != "eos_id"]
         pause = tokenizer.get_vocab().get(PAUSE)
@@ -69,7 +69,7 @@ def build_system(cfg: RunConfig, run_dir: Path):
                                            stop_classifier=cfg.model.stop_classifier,
                                            jacobi_iterations=cfg.model.jacobi_iterations)
     if cfg.trainer.activation_checkpointing:
-        from coconut.strategies import enable_mlp_checkpointing
+        from coconut.train.strategies import enable_mlp_checkpointing
 
         enable_mlp_checkpointing(model)
     max_length = cfg.data.max_length or context_length(model)
@@ -84,8 +84,8 @@ def build_trainer(cfg: RunConfig, run_dir: Path, extra_callbacks=(), model=None)
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from coconut.config import stage_schedule
-    from coconut.strategies import build_strategy
-    from coconut.callbacks import (
+    from coconut.train.strategies import build_strategy
+    from coconut.train.callbacks import (
         AccuracyVsTokensLogger, CurriculumCallback, FinalStageCheckpoint, StageCheckpoint, final_stage,
     )
 
@@ -136,8 +136,8 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     """Train, test the chosen checkpoint, export it; returns the results written to results.json."""
     import lightning as L
 
-    from coconut.callbacks import write_json
-    from coconut.checkpoints import check_checkpoint, load_weights
+    from coconut.train.callbacks import write_json
+    from coconut.train.checkpoints import check_checkpoint, load_weights
 
     check_hardware(cfg)
     started = time.time()
@@ -147,7 +147,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
         check_checkpoint(resume)
     module, datamodule, tokenizer = build_system(cfg, run_dir)
     if cfg.model.init_from and not resume:  # a resumed run has its own weights in the checkpoint
-        from coconut.checkpoints import init_weights
+        from coconut.train.checkpoints import init_weights
 
         init_weights(module, cfg.model.init_from)
     trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)
@@ -176,7 +176,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
 
 def export(module, tokenizer, folder: Path, cfg: RunConfig) -> None:
     """save_pretrained of model and tokenizer, loadable with plain transformers, plus the latent settings."""
-    from coconut.lora import is_lora, merged
+    from coconut.engine.lora import is_lora, merged
 
     folder.mkdir(parents=True, exist_ok=True)
     engine = module.engine
@@ -204,7 +204,7 @@ def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "
     """Evaluate a checkpoint at its stage (or `stage`) on a split; prints and returns the metrics."""
     import lightning as L
 
-    from coconut.checkpoints import check_checkpoint, load_weights
+    from coconut.train.checkpoints import check_checkpoint, load_weights
 
     state = check_checkpoint(ckpt)
     run_dir = prepare_run_dir(cfg) if not cfg.run_dir.exists() else cfg.run_dir

@@ -9,7 +9,7 @@ from coconut.config import ConfigError, RunConfig
 
 def build_tokenizer(cfg: RunConfig, records: list[dict]):
     """The run's tokenizer: word-level from the data, or a pretrained one, with the special tokens."""
-    from coconut.tokens import load_tokenizer
+    from coconut.engine.special_tokens import load_tokenizer
 
     source = cfg.data.tokenizer
     if source == "word":
@@ -28,7 +28,7 @@ def build_tokenizer(cfg: RunConfig, records: list[dict]):
 def build_model(cfg: RunConfig, tokenizer):
     """A causal LM whose embeddings include the tokenizer's special tokens."""
     import torch
-    from coconut.tokens import add_latent_tokens
+    from coconut.engine.special_tokens import add_latent_tokens
 
     m = cfg.model
     if m.name_or_path is not None:

@@ -22,7 +22,7 @@ def margin95(acc: float, n: int) -> float:
 
 
 def run_demo(overrides: list[str] = ()) -> dict:
-    from coconut.train import evaluate, train
+    from coconut.train.run import evaluate, train
 
     started = time.time()
     coconut_cfg = load_config("demo_coconut", list(overrides))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coconut.config import EXPERIMENTS_DIR, ConfigError, load_config
-from coconut.report import METHOD_LABELS
+from coconut.analysis.report import METHOD_LABELS
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Job:
         return (self.run_dir / "results.json").exists()
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "coconut.cli", "train", self.experiment, *self.overrides]
+        return [sys.executable, "-m", "coconut.cli.main", "train", self.experiment, *self.overrides]
 
 
 def seeded_path(path: str, seed: int) -> str:
@@ -79,7 +79,7 @@ def run_table(dataset: str, seeds: list[int], overrides: list[str] = (), methods
             return result.returncode
     if dry_run:
         return 0
-    from coconut.report import report, to_markdown
+    from coconut.analysis.report import report, to_markdown
 
     out = jobs[0].run_dir.parent / f"table_{dataset}"
     result = report([j.run_dir for j in jobs], out)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from coconut.cache import inference_cache
-from coconut.decoding import DecodeConfig, InputMixer
-from coconut.layout import left_align
+from coconut.engine.decode_cache import inference_cache
+from coconut.engine.soft_inputs import DecodeConfig, InputMixer
+from coconut.engine.alignment import left_align
 
 
 @dataclass
@@ -38,7 +38,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
              leave_ids=()) -> GenerateOutput:
     """Greedy decoding of a batch of prompts with `engine` (a `LatentReasoner`).
 
-    decode: what each row reads back after a token (greedy: the token; see `coconut.decoding`).
+    decode: what each row reads back after a token (greedy: the token; see `coconut.engine.soft_inputs`).
     learned_stop: prompts end with `<|start-latent|>`; each row keeps adding continuous thoughts
         until the engine's stop classifier says stop (probability >= stop_threshold) or it has
         `max_thoughts`, then reads `<|end-latent|>` and decodes language. Rows think and speak

@@ -26,14 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark the latent engine against a plain model of the same shape",
         description="Latent training step, peak memory and batched generation against a plain model.",
     )
-    from coconut.bench_args import add_bench_arguments
+    from coconut.bench.settings import add_bench_arguments
 
     add_bench_arguments(bench)
     data = commands.add_parser(
         "data", help="generate data sets, convert formats, print statistics",
         description="Generate ProsQA/ProntoQA-style data, convert formats, compare statistics.",
     )
-    from coconut.data.cli import add_data_commands
+    from coconut.cli.data import add_data_commands
 
     add_data_commands(data)
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Accuracy (mean +- std over seeds) and generated tokens per method and data set, beside "
                     "the paper's figures; written as Markdown, CSV and a plot.",
     )
-    from coconut.report import add_report_arguments
+    from coconut.analysis.report import add_report_arguments
 
     add_report_arguments(report)
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every DATASET_METHOD experiment for each seed, one coconut train each (finished runs are "
                     "skipped), then coconut report into OUTPUT_DIR/table_DATASET.",
     )
-    from coconut.table import add_table_arguments
+    from coconut.cli.sweep import add_table_arguments
 
     add_table_arguments(table)
 
@@ -86,23 +86,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command == "bench":
-        from coconut.bench import main as bench_main
+        from coconut.bench.run import main as bench_main
 
         return bench_main(args)
     if args.command in ("train", "eval", "demo", "analyze"):
-        from coconut.run_cli import run_command
+        from coconut.cli.experiment import run_command
 
         return run_command(args)
     if args.command == "table":
-        from coconut.table import main as table_main
+        from coconut.cli.sweep import main as table_main
 
         return table_main(args)
     if args.command == "report":
-        from coconut.report import main as report_main
+        from coconut.analysis.report import main as report_main
 
         return report_main(args)
     if args.command == "data":
-        from coconut.data.cli import run
+        from coconut.cli.data import run
 
         return run(args)
     parser.error(f"unknown command {args.command!r}")

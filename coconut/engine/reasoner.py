@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache
 
-from coconut.layout import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
+from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 
 IGNORE_INDEX = -100
 
@@ -107,8 +107,8 @@ class LatentReasoner(nn.Module):
 
     @classmethod
     def from_tokenizer(cls, model: nn.Module, tokenizer, **kwargs) -> "LatentReasoner":
-        """Build the engine with the special-token ids of `tokenizer` (see `coconut.tokens`)."""
-        from coconut.tokens import latent_token_ids
+        """Build the engine with the special-token ids of `tokenizer` (see `coconut.engine.special_tokens`)."""
+        from coconut.engine.special_tokens import latent_token_ids
 
         ids = latent_token_ids(tokenizer)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids["eos_id"]
@@ -244,7 +244,7 @@ class LatentReasoner(nn.Module):
         return PrefillResult(hidden, cache, layout, passes=self.jacobi_iterations + 1)
 
     def _idle_passes(self, count: int, embeds: torch.Tensor) -> torch.Tensor | None:
-        """`count` idle decoder calls, so this rank makes as many as the busiest one (see coconut.lockstep)."""
+        """`count` idle decoder calls, so this rank makes as many as the busiest one (see coconut.engine.lockstep)."""
         idle = None
         for _ in range(count):
             out = self.decoder(inputs_embeds=embeds[:1, :1], use_cache=False).last_hidden_state
@@ -322,7 +322,7 @@ class LatentReasoner(nn.Module):
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 64, **kwargs):
         """Batched greedy decoding with thoughts; see `coconut.generate.generate` for the options."""
-        from coconut.generate import generate
+        from coconut.engine.generation import generate
 
         return generate(self, input_ids, attention_mask, max_new_tokens=max_new_tokens, **kwargs)
 

@@ -66,7 +66,7 @@ class SpecialIds:
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> "SpecialIds":
-        from coconut.tokens import PAUSE, latent_token_ids
+        from coconut.engine.special_tokens import PAUSE, latent_token_ids
 
         ids = latent_token_ids(tokenizer)
         return cls(ids["start_id"], ids["latent_id"], ids["end_id"], ids["eos_id"], tokenizer.get_vocab().get(PAUSE))

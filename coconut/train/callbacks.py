@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from coconut.config import stage_schedule
-from coconut.curriculum import StageSchedule
+from coconut.data.curriculum import StageSchedule
 
 
 def final_stage(cfg) -> int:

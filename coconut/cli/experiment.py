@@ -20,14 +20,14 @@ def _split_options(overrides: list[str]) -> tuple[dict, list[str]]:
 
 
 def run_command(args) -> int:
-    from coconut.checkpoints import CheckpointError
+    from coconut.train.checkpoints import CheckpointError
     from coconut.config import ConfigError, load_config, to_yaml
     from coconut.data.records import DataError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.command == "demo":
-            from coconut.demo import run_demo
+            from coconut.cli.demo import run_demo
 
             run_demo(args.overrides)
             return 0
@@ -37,7 +37,7 @@ def run_command(args) -> int:
             print(to_yaml(cfg))
             return 0
         if args.command == "train":
-            from coconut.train import train
+            from coconut.train.run import train
 
             results = train(cfg, resume=options.get("resume"))
             print(f"done: {results['run_dir']} (test accuracy {results['test'].get('test/acc', float('nan')):.3f}, "
@@ -55,7 +55,7 @@ def run_command(args) -> int:
                               stage=int(options["stage"]) if "stage" in options else None)
             print(format_analysis(results))
             return 0
-        from coconut.train import evaluate
+        from coconut.train.run import evaluate
 
         stage = int(options["stage"]) if "stage" in options else None
         metrics = evaluate(cfg, options["ckpt"], stage=stage, split=options.get("split", "test"))
@@ -66,7 +66,7 @@ def run_command(args) -> int:
         print(f"coconut {args.command}: {err}", file=sys.stderr)
         return 2
     except Exception as err:
-        from coconut.module import NonFiniteLossError
+        from coconut.train.module import NonFiniteLossError
 
         if isinstance(err, NonFiniteLossError):
             print(f"coconut {args.command}: {err}", file=sys.stderr)

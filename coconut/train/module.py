@@ -9,9 +9,9 @@ import torch
 from torchmetrics import MaxMetric, MeanMetric
 
 from coconut.config import RunConfig, stage_schedule
-from coconut.curriculum import IGNORE_INDEX
-from coconut.latent import LatentReasoner
-from coconut.scoring import answer_correct
+from coconut.data.curriculum import IGNORE_INDEX
+from coconut.engine.reasoner import LatentReasoner
+from coconut.data.scoring import answer_correct
 
 
 class NonFiniteLossError(RuntimeError):
@@ -33,7 +33,7 @@ class CoconutModule(L.LightningModule):
     def __init__(self, engine: LatentReasoner, tokenizer, cfg: RunConfig):
         super().__init__()
         self.engine, self.tokenizer, self.cfg = engine, tokenizer, cfg
-        from coconut.datamodule import answer_marker
+        from coconut.train.datamodule import answer_marker
 
         self.marker = answer_marker(cfg)
         # The continuous decoding phase of soft decoders ends at the answer marker or EOS.
@@ -54,7 +54,7 @@ class CoconutModule(L.LightningModule):
         if wanted is None:
             wanted = isinstance(self.trainer.strategy, FSDPStrategy)
         if wanted and self.trainer.world_size > 1:
-            from coconut.lockstep import RankSync
+            from coconut.engine.lockstep import RankSync
 
             self.engine.sync = RankSync.from_process_group()
 
@@ -122,7 +122,7 @@ class CoconutModule(L.LightningModule):
         e = self.cfg.eval
         learned = e.thoughts == "learned"
         if learned:
-            from coconut.layout import prompts_until_start
+            from coconut.engine.alignment import prompts_until_start
 
             input_ids, attention_mask = prompts_until_start(input_ids, attention_mask, self.engine.start_id,
                                                             self.engine.pad_id)

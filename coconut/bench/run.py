@@ -6,7 +6,7 @@ Figures (all medians of paired runs, so machine noise hits both sides alike):
 - generate_speedup_batched_vs_single: questions/s of batched cached generation over
   batch-size-1 generation of the same questions with the same engine;
 - peak_memory_ratio_vs_plain: peak live tensor bytes of a latent training step over a plain one;
-- max_abs_diff_vs_recompute: largest logit difference to a no-cache recompute (coconut.reference);
+- max_abs_diff_vs_recompute: largest logit difference to a no-cache recompute (coconut.engine.reference);
 - with --jacobi-iterations N: jacobi_step_ratio_vs_sequential, the step time of thoughts computed by
   N Jacobi iterations over the sequential engine's, and the loss difference between the two.
 On CUDA (--device cuda) the timings synchronise the device and peak memory also comes from
@@ -25,10 +25,10 @@ from dataclasses import asdict
 import torch
 from tqdm.auto import tqdm
 
-from coconut.bench_args import BenchConfig, bench_config_from_args
-from coconut.latent import LatentReasoner
-from coconut.memory import PeakTensorMemory
-from coconut.reference import recompute_logits
+from coconut.bench.settings import BenchConfig, bench_config_from_args
+from coconut.engine.reasoner import LatentReasoner
+from coconut.bench.memory import PeakTensorMemory
+from coconut.engine.reference import recompute_logits
 
 # Special ids at the top of the vocabulary; everything below is ordinary text.
 START_OFFSET, LATENT_OFFSET, END_OFFSET = 3, 2, 1

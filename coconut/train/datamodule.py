@@ -14,7 +14,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from coconut.config import RunConfig, stage_schedule
-from coconut.curriculum import SpecialIds, build_sample
+from coconut.data.curriculum import SpecialIds, build_sample
 from coconut.data.collate import LatentCollator
 from coconut.data.records import DataError, write_records
 from coconut.data.tokenize import PRETRAINED_FORMAT, WORD_FORMAT, TextFormat, as_tokenized_record, load_tokenized
@@ -40,7 +40,7 @@ def ensure_data(cfg: RunConfig) -> dict[str, Path]:
             if split == "test":
                 continue
             raise DataError(path, None, None, f"no such file (data.{split}_file), and data.generator is null")
-        from coconut.data.cli import generate
+        from coconut.cli.data import generate
 
         # Different seeds per split keep the splits apart.
         write_records(generate(cfg.data.generator, sizes[split], cfg.data.seed * 1000 + offset, progress=True), path)
