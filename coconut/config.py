@@ -1,10 +1,17 @@
-"""Typed configuration: dataclass schema + OmegaConf merge of conf/ groups, an experiment file and overrides.
+"""The one configuration schema: typed pieces, each checking itself, with derived values as methods.
 
-    coconut train prosqa_coconut trainer=ddp trainer.devices=4 optim.lr=1e-4
+    RunConfig
+      model    which network (a pretrained hub id or folder, or a tiny one built from scratch) and LoRA
+      latent   how continuous thoughts are fed back (projection, scale, Jacobi, learned stop)
+      data     record files or a generator, tokenizer, batch sizes
+      method   which paper row builds the samples (COCONUT, CoT, No-CoT, iCoT, pause, ablations)
+      optim    AdamW and the learning-rate schedule
+      trainer  Lightning: devices, strategy, precision, epochs and the stage schedule
+      eval     generation when validating and testing
+      decode   what generation reads back after a token (greedy, Soft Thinking, Mixture of Inputs)
 
-An experiment file (experiments/NAME.yaml) picks one option per group under `defaults:` and lists only
-what differs. `group=option` on the command line swaps a group; `a.b=value` sets a field. Unknown keys
-and wrong types fail at start with the key named.
+Torch-free, so `coconut --help` and config loading stay fast. Files and overrides are merged into it
+by `coconut.experiment.load_config`.
 """
 
 from __future__ import annotations
@@ -13,20 +20,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from coconut.data.curriculum import MethodConfig
-from coconut.decode_config import DecodeConfig
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
-EXPERIMENTS_DIR = ROOT / "experiments"
-GROUPS = ("model", "data", "method", "optim", "trainer", "decode")
-
 
 class ConfigError(ValueError):
     """A configuration problem, with the key or file named."""
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    label: str  # the row of the paper's Table 1
+    description: str
+
+
+# The paper's methods, in Table 1's row order (the report and the sweep follow it).
+METHODS = {
+    "cot": MethodInfo("CoT", "all reasoning steps in language"),
+    "no_cot": MethodInfo("No-CoT", "the answer only"),
+    "icot": MethodInfo("iCoT", "stepwise internalisation: a growing number of leading CoT tokens removed per stage"),
+    "pause": MethodInfo("Pause token", "a fixed number of <|pause|> tokens between question and answer"),
+    "coconut": MethodInfo("COCONUT", "continuous thoughts replace the first k steps at stage k (c thoughts per step)"),
+    "no_curriculum": MethodInfo("w/o curriculum", "COCONUT's final stage from the start (ablation)"),
+    "no_thought": MethodInfo("w/o thought", "the COCONUT curriculum removing steps without adding thoughts (ablation)"),
+    "pause_as_thought": MethodInfo("pause as thought",
+                                   "the COCONUT curriculum with <|pause|> tokens in place of thoughts (ablation)"),
+}
+# Methods whose samples change stage by stage, replacing one more language step each time.
+STEPWISE_METHODS = ("coconut", "no_thought", "pause_as_thought")
+DECODERS = ("greedy", "soft_thinking", "mixture_of_inputs")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
 
 @dataclass
@@ -42,19 +66,43 @@ class ModelConfig:
     max_positions: int = 512
     tie_embeddings: bool = True
     embedding_init_std: float = 0.02
-    latent_projection: bool = False  # learned map hidden -> next input embedding, initialised to identity
-    thought_scale: float = 1.0  # factor on the fed-back hidden state
-    auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     init_token: Optional[str] = None  # new special tokens copy this token's embedding (default: EOS)
     init_from: Optional[str] = None  # start from this Lightning checkpoint's weights (GSM8k COCONUT: the CoT run's)
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (peft) and the new tokens' embeddings only
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"  # or comma-separated module names (q_proj,v_proj / c_attn)
+    trust_remote_code: bool = False
+
+    SCRATCH_FIELDS = ("arch", "layers", "hidden", "heads", "intermediate", "max_positions", "tie_embeddings",
+                      "embedding_init_std")
+
+    def __post_init__(self):
+        if self.from_scratch:
+            _require(self.arch in ("llama", "gpt2"),
+                     f"model.arch must be llama or gpt2 for a model built from scratch, got {self.arch!r}")
+            _require(self.hidden % self.heads == 0,
+                     f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads})")
+
+    @property
+    def from_scratch(self) -> bool:
+        return self.name_or_path is None
+
+
+@dataclass
+class LatentConfig:
+    """How the last hidden state becomes the next input embedding, and how many thoughts a row takes."""
+
+    projection: bool = False  # learned map hidden -> next input embedding, initialised to identity
+    thought_scale: float = 1.0  # factor on the fed-back hidden state
+    auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     jacobi_iterations: Optional[int] = None  # thoughts in parallel by this many Jacobi iterations (PCCoT); None: sequential
     stop_classifier: bool = False  # learn when to stop thinking (a classifier on the thoughts; eval.thoughts=learned)
     stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)
-    trust_remote_code: bool = False
+
+    def __post_init__(self):
+        _require(self.jacobi_iterations is None or self.jacobi_iterations >= 1,
+                 f"latent.jacobi_iterations must be >= 1 or null, got {self.jacobi_iterations}")
 
 
 @dataclass
@@ -71,12 +119,75 @@ class DataConfig:
     test_size: int = 500
     seed: int = 0
     tokenizer: str = "word"  # word (built from the data) | model (the pretrained model's) | a hub id or path
-    text_format: str = "word"  # word | pretrained (question\\n, step\\n, '### answer')
+    # How records become text: "compact" (one word-level token per symbol, answer after "=") or
+    # "paper" (question\n, step\n, "### answer", as the paper formats GPT-2 inputs).
+    text_format: str = "compact"
     batch_size: int = 32
     eval_batch_size: int = 64
     num_workers: int = 0
     max_length: Optional[int] = None  # default: the model's context
     drop_too_long: bool = False
+
+    def __post_init__(self):
+        _require(self.generator in (None, "prosqa", "prosqa-mini", "prontoqa"),
+                 f"data.generator must be prosqa, prosqa-mini, prontoqa or null, got {self.generator!r}")
+        _require(self.generator is not None or self.train_file is not None,
+                 "data.train_file is required when data.generator is null")
+        _require(self.text_format in ("compact", "paper"),
+                 f"data.text_format must be compact or paper, got {self.text_format!r}")
+        _require(self.batch_size >= 1 and self.eval_batch_size >= 1,
+                 "data.batch_size and data.eval_batch_size must be >= 1")
+
+    def files(self) -> dict[str, Path]:
+        """The split files: the ones named, else train/val/test.json in data_dir."""
+        d = Path(self.data_dir)
+        named = {"train": self.train_file, "val": self.val_file, "test": self.test_file}
+        return {split: Path(path) if path else d / f"{split}.json" for split, path in named.items()}
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+
+@dataclass
+class MethodConfig:
+    """How a method builds its samples. Fields a method does not use are left out of the shown config."""
+
+    name: str = "coconut"
+    thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
+    max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
+    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
+    uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
+    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
+    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
+    eot_at_stage0: bool = True
+    num_pause: int = 6  # pause: <|pause|> tokens between question and answer
+    icot_tokens_per_stage: int = 8  # icot: CoT tokens removed per stage
+    icot_smoothing: float = 4.0  # icot: lambda of the removal smoothing P(o) ~ exp(-lambda*o); 0 turns it off
+
+    def __post_init__(self):
+        _require(self.name in METHODS, f"unknown method {self.name!r}; expected one of {', '.join(METHODS)}")
+        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_tokens_per_stage"):
+            _require(getattr(self, key) >= 0, f"method.{key} must be >= 0, got {getattr(self, key)}")
+        _require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
+
+    @property
+    def label(self) -> str:
+        return METHODS[self.name].label
+
+    @property
+    def max_thoughts(self) -> int:
+        """Thoughts of the final stage: every step replaced."""
+        return self.max_latent_stage * self.thoughts_per_step
+
+    def used_fields(self) -> tuple[str, ...]:
+        """The fields this method reads (the rest are shown only when they apply)."""
+        if self.name in ("cot", "no_cot"):
+            return ("name",)
+        if self.name == "pause":
+            return ("name", "num_pause")
+        if self.name == "icot":
+            return ("name", "icot_tokens_per_stage", "icot_smoothing")
+        return ("name", "thoughts_per_step", "max_latent_stage", "pad_latent_to_max", "uniform_prob", "eot_at_stage0")
 
 
 @dataclass
@@ -89,6 +200,40 @@ class OptimConfig:
     min_lr_ratio: float = 0.1
     grad_clip: Optional[float] = None
     reset_each_stage: bool = True  # the paper resets the optimizer at every stage
+
+    def __post_init__(self):
+        _require(self.schedule in ("constant", "cosine"),
+                 f"optim.schedule must be constant or cosine, got {self.schedule!r}")
+
+
+@dataclass(frozen=True)
+class StageSchedule:
+    """Which curriculum stage each epoch trains: stage 0 may last longer (GSM8k: 6 epochs, then 3 per stage)."""
+
+    epochs_per_stage: int
+    first_stage_epochs: int | None = None  # epochs of stage 0; None = epochs_per_stage
+
+    def __post_init__(self):
+        if self.epochs_per_stage < 1 or (self.first_stage_epochs is not None and self.first_stage_epochs < 1):
+            raise ValueError(f"stages need at least one epoch, got {self}")
+
+    @property
+    def first(self) -> int:
+        return self.epochs_per_stage if self.first_stage_epochs is None else self.first_stage_epochs
+
+    def stage(self, epoch: int) -> int:
+        """The stage of a (0-based) epoch."""
+        return 0 if epoch < self.first else 1 + (epoch - self.first) // self.epochs_per_stage
+
+    def start(self, stage: int) -> int:
+        """The first epoch of a stage."""
+        return 0 if stage == 0 else self.first + (stage - 1) * self.epochs_per_stage
+
+    def length(self, stage: int) -> int:
+        return self.first if stage == 0 else self.epochs_per_stage
+
+    def ends_stage(self, epoch: int) -> bool:
+        return self.stage(epoch + 1) != self.stage(epoch)
 
 
 @dataclass
@@ -112,6 +257,22 @@ class TrainerConfig:
     deterministic: bool = False
     progress_bar: bool = True
 
+    def __post_init__(self):
+        _require(self.epochs_per_stage >= 1 and (self.first_stage_epochs or 1) >= 1,
+                 "trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
+        _require(self.fsdp_sharding in ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"),
+                 f"trainer.fsdp_sharding must be FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD or NO_SHARD, "
+                 f"got {self.fsdp_sharding!r}")
+
+    @property
+    def schedule(self) -> StageSchedule:
+        return StageSchedule(self.epochs_per_stage, self.first_stage_epochs)
+
+    @property
+    def last_stage(self) -> int:
+        """The stage of the last epoch."""
+        return self.schedule.stage(self.max_epochs - 1)
+
 
 @dataclass
 class EvalConfig:
@@ -120,6 +281,31 @@ class EvalConfig:
     stop_threshold: float = 0.5  # learned: stop when P(stop) reaches this
     samples_to_log: int = 4  # generations shown as text in TensorBoard at each validation
 
+    def __post_init__(self):
+        _require(self.thoughts in ("fixed", "learned"), f"eval.thoughts must be fixed or learned, got {self.thoughts!r}")
+
+
+@dataclass
+class DecodeConfig:
+    name: str = "greedy"  # greedy | soft_thinking | mixture_of_inputs
+    top_k: int = 10  # soft_thinking: tokens mixed at most
+    top_p: float = 0.95  # soft_thinking: smallest set of those reaching this probability mass
+    cold_stop_entropy: float = 0.1  # soft_thinking: entropy (nats) below which a step counts as confident
+    cold_stop_patience: int = 2  # soft_thinking: confident steps in a row that end the soft phase; 0 = never
+    beta: float = 1.0  # mixture_of_inputs: weight of the chosen token against the distribution
+
+    def __post_init__(self):
+        _require(self.name in DECODERS, f"decode.name must be one of {', '.join(DECODERS)}, got {self.name!r}")
+        _require(self.top_k >= 1 and 0.0 < self.top_p <= 1.0,
+                 f"decode.top_k must be >= 1 and decode.top_p in (0, 1], got {self.top_k}, {self.top_p}")
+        _require(self.beta >= 0 and self.cold_stop_patience >= 0 and self.cold_stop_entropy >= 0,
+                 "decode.beta, decode.cold_stop_entropy and decode.cold_stop_patience must be >= 0")
+
+    def used_fields(self) -> tuple[str, ...]:
+        if self.name == "soft_thinking":
+            return ("name", "top_k", "top_p", "cold_stop_entropy", "cold_stop_patience")
+        return ("name", "beta") if self.name == "mixture_of_inputs" else ("name",)
+
 
 @dataclass
 class RunConfig:
@@ -127,134 +313,50 @@ class RunConfig:
     output_dir: str = "runs"
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    decode: DecodeConfig = field(default_factory=DecodeConfig)  # what generation reads back after a token
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self):
+        """Checks that span pieces, with the keys named."""
+        _require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
+                 "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")
+        _require(not (self.trainer.strategy == "fsdp" and self.latent.auto_thought_scale),
+                 "latent.auto_thought_scale measures the model outside its forward pass, where FSDP keeps the "
+                 "weights sharded; set latent.thought_scale to a value (measure it in a one-device run) and "
+                 "latent.auto_thought_scale=false")
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
 
+    def final_stage(self) -> int:
+        """The stage from which the samples no longer change (0 for methods without a curriculum)."""
+        if self.method.name in STEPWISE_METHODS:
+            return self.method.max_latent_stage + 1
+        if self.method.name == "icot":
+            return self.trainer.last_stage
+        return 0
 
-def _read_yaml(path: Path) -> DictConfig:
-    try:
-        return OmegaConf.load(path)
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: no such file") from err
-    except Exception as err:  # yaml syntax errors
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    def shown(self) -> dict:
+        """The resolved config as a plain dict, without the fields that do not apply to this run."""
+        from dataclasses import asdict
 
-
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def _group_file(group: str, option: str) -> Path:
-    path = CONF_DIR / group / f"{option}.yaml"
-    if not path.exists():
-        raise ConfigError(f"{group}={option}: no file {path}; options: {', '.join(group_options(group))}")
-    return path
-
-
-def experiment_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.exists():
-            raise ConfigError(f"{path}: no such experiment file")
-        return path
-    path = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")))
-        raise ConfigError(f"unknown experiment {name_or_path!r}; known: {known}")
-    return path
-
-
-def load_config(experiment: str | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Schema <- group defaults <- experiment <- command-line overrides; checked and resolved."""
-    schema = OmegaConf.structured(RunConfig)
-    exp = _read_yaml(experiment_path(experiment)) if experiment else OmegaConf.create()
-    chosen = dict(OmegaConf.to_container(exp.pop("defaults", OmegaConf.create()), resolve=False) or {})
-    field_overrides = []
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        if key in GROUPS:
-            chosen[key] = value
-        else:
-            field_overrides.append(item)
-    unknown = set(chosen) - set(GROUPS)
-    if unknown:
-        raise ConfigError(f"defaults: unknown group(s) {', '.join(sorted(unknown))}; groups: {', '.join(GROUPS)}")
-    layers = [schema]
-    for group in GROUPS:
-        if group in chosen and chosen[group] is not None:
-            path = _group_file(group, str(chosen[group]))
-            layers.append(OmegaConf.create({group: _read_yaml(path)}))
-    try:
-        if experiment and "name" not in exp:
-            exp.name = Path(experiment).stem
-        cfg = OmegaConf.merge(*layers, exp, OmegaConf.from_dotlist(field_overrides))
-        OmegaConf.resolve(cfg)
-        run = OmegaConf.to_object(cfg)  # runs the dataclasses' own checks (MethodConfig's)
-    except OmegaConfBaseException as err:
-        where = f" in {experiment}" if experiment else ""
-        message = str(err).splitlines()[0]
-        raise ConfigError(f"config{where}: {message} (key: {getattr(err, 'full_key', '?')})") from err
-    except ValueError as err:
-        raise ConfigError(f"config{' in ' + experiment if experiment else ''}: {str(err).splitlines()[0]}") from err
-    check(run)
-    return run
-
-
-def load_group(group: str, option: str):
-    """One group option on its own, checked against the schema (e.g. a DecodeConfig)."""
-    schema = OmegaConf.structured(RunConfig)
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(schema[group], _read_yaml(_group_file(group, option))))
-    except (OmegaConfBaseException, ValueError) as err:
-        raise ConfigError(f"{group}={option}: {str(err).splitlines()[0]}") from err
-
-
-def check(cfg: RunConfig) -> None:
-    """Checks that span several fields, with the keys named."""
-    if cfg.model.name_or_path is None and cfg.model.arch not in ("llama", "gpt2"):
-        raise ConfigError(f"model.arch must be llama or gpt2 for a model built from scratch, got {cfg.model.arch!r}")
-    if cfg.model.hidden % cfg.model.heads:
-        raise ConfigError(f"model.hidden ({cfg.model.hidden}) must be divisible by model.heads ({cfg.model.heads})")
-    if cfg.data.generator is None and cfg.data.train_file is None:
-        raise ConfigError("data.train_file is required when data.generator is null")
-    if cfg.data.generator not in (None, "prosqa", "prosqa-mini", "prontoqa"):
-        raise ConfigError(f"data.generator must be prosqa, prosqa-mini, prontoqa or null, got {cfg.data.generator!r}")
-    if cfg.data.text_format not in ("word", "pretrained"):
-        raise ConfigError(f"data.text_format must be word or pretrained, got {cfg.data.text_format!r}")
-    if cfg.optim.schedule not in ("constant", "cosine"):
-        raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
-    if cfg.trainer.epochs_per_stage < 1 or (cfg.trainer.first_stage_epochs or 1) < 1:
-        raise ConfigError("trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
-    if cfg.eval.thoughts not in ("fixed", "learned"):
-        raise ConfigError(f"eval.thoughts must be fixed or learned, got {cfg.eval.thoughts!r}")
-    if cfg.eval.thoughts == "learned" and not cfg.model.stop_classifier:
-        raise ConfigError("eval.thoughts=learned needs a model trained with model.stop_classifier=true")
-    if cfg.trainer.fsdp_sharding not in ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"):
-        raise ConfigError(f"trainer.fsdp_sharding must be FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD or NO_SHARD, "
-                          f"got {cfg.trainer.fsdp_sharding!r}")
-    if cfg.trainer.strategy == "fsdp" and cfg.model.auto_thought_scale:
-        raise ConfigError("model.auto_thought_scale measures the model outside its forward pass, where FSDP keeps the "
-                          "weights sharded; set model.thought_scale to a value (measure it in a one-device run) "
-                          "and model.auto_thought_scale=false")
-    if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:
-        raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1")
-
-
-def stage_schedule(cfg: RunConfig):
-    from coconut.data.curriculum import StageSchedule
-
-    return StageSchedule(cfg.trainer.epochs_per_stage, cfg.trainer.first_stage_epochs)
-
-
-def to_yaml(cfg: RunConfig) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+        out = asdict(self)
+        if not self.model.from_scratch:
+            for key in ModelConfig.SCRATCH_FIELDS:
+                out["model"].pop(key)
+        if self.model.lora_rank == 0:
+            for key in ("lora_alpha", "lora_dropout", "lora_targets"):
+                out["model"].pop(key)
+        if self.method.name not in STEPWISE_METHODS + ("no_curriculum",):
+            out.pop("latent")
+        out["method"] = {k: v for k, v in out["method"].items() if k in self.method.used_fields()}
+        out["decode"] = {k: v for k, v in out["decode"].items() if k in self.decode.used_fields()}
+        if self.trainer.strategy != "fsdp":
+            out["trainer"].pop("fsdp_sharding")
+        return out

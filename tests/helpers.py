@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import torch
+from coconut.engine.models import tiny_causal_lm
 from coconut.engine.reference import recompute_logits
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 VOCAB = 40
 EOS, START, LATENT, END, PAD = 1, 2, 3, 4, 0
 ORDINARY = range(5, VOCAB)  # token ids that are plain text
 
 
-def tiny_model(arch: str, seed: int = 0, **overrides):
+def tiny_model(arch: str, seed: int = 0, vocab_size: int = VOCAB):
     """A tiny float32 causal LM with random weights (dropout off so passes are deterministic)."""
     torch.manual_seed(seed)
     if arch == "gpt2":
-        cfg = dict(n_layer=2, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=128,
-                   bos_token_id=EOS, eos_token_id=EOS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-        cfg.update(overrides)
-        model = GPT2LMHeadModel(GPT2Config(**cfg))
-    elif arch == "llama":
-        cfg = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=64, vocab_size=VOCAB, max_position_embeddings=128,
-                   bos_token_id=EOS, eos_token_id=EOS, pad_token_id=PAD, tie_word_embeddings=False)
-        cfg.update(overrides)
-        model = LlamaForCausalLM(LlamaConfig(**cfg))
+        model = tiny_causal_lm("gpt2", vocab_size=vocab_size, layers=2, hidden=32, heads=4, max_positions=128,
+                               eos_id=EOS, dropout=0.0)
+    elif arch == "llama":  # untied embeddings, grouped-query attention
+        model = tiny_causal_lm("llama", vocab_size=vocab_size, layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64,
+                               max_positions=128, eos_id=EOS, pad_id=PAD, tie_embeddings=False)
     else:
         raise ValueError(arch)
-    return model.float().eval()
+    return model.eval()
 
 
 def make_example(gen: torch.Generator, question_len: int, thoughts: int, answer_len: int):

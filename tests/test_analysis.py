@@ -9,7 +9,8 @@ from coconut import LatentReasoner
 from coconut.data.graph import Graph
 from coconut.analysis.paths import classify, parse_path
 from coconut.analysis.search import Question, forced_prompt, frontier_summary, frontier_values
-from coconut.data.curriculum import SpecialIds, TokenizedRecord
+from coconut.engine.special_tokens import SpecialIds
+from coconut.data.curriculum import TokenizedRecord
 from coconut.engine.reference import recompute_logits
 from helpers import END, EOS, LATENT, PAD, START, tiny_model
 
@@ -64,7 +65,7 @@ class CharTokenizer:
         return {"input_ids": [5 + (ord(ch) % 30) for ch in text]}
 
 
-IDS = SpecialIds(start=START, latent=LATENT, end=END, eos=EOS)
+IDS = SpecialIds(start=START, latent=LATENT, end=END, eos=EOS, pad=PAD)
 
 
 @pytest.mark.parametrize("prefix", ["", "Every"])
@@ -107,7 +108,7 @@ def test_data_without_graphs_is_refused_with_file_record_and_field(tmp_path):
     import json
 
     from coconut.analysis.run import load_questions
-    from coconut.config import load_config
+    from coconut.experiment import load_config
     from coconut.data.records import DataError
 
     records = [{"question": "q", "steps": ["s"], "answer": "a", "idx_to_symbol": NAMES, "edges": EDGES,

@@ -4,7 +4,8 @@
 import pytest
 
 from coconut.cli.main import main
-from coconut.config import EXPERIMENTS_DIR, GROUPS, ConfigError, group_options, load_config
+from coconut.experiment import EXPERIMENTS_DIR, GROUPS, group_options, load_config
+from coconut.config import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 
@@ -50,9 +51,9 @@ def test_overrides_and_group_switches():
     (["lr"], "not key=value"),
     (["decode.name=beam"], "decode.name must be one of greedy, soft_thinking, mixture_of_inputs"),
     (["decode=nucleus"], "decode=nucleus: no file"),
-    (["eval.thoughts=learned"], "needs a model trained with model.stop_classifier=true"),
+    (["eval.thoughts=learned"], "needs a model trained with latent.stop_classifier=true"),
     (["eval.thoughts=some"], "eval.thoughts must be fixed or learned"),
-    (["trainer=fsdp"], "model.auto_thought_scale measures the model outside its forward pass"),
+    (["trainer=fsdp"], "latent.auto_thought_scale measures the model outside its forward pass"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

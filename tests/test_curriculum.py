@@ -5,12 +5,11 @@ from collections import Counter
 
 import pytest
 
-from coconut.data.curriculum import (
-    METHODS, MethodConfig, SpecialIds, StageSchedule, TokenizedRecord, build_sample, latent_plan,
-    longest_sample_length,
-)
+from coconut.config import METHODS, MethodConfig, StageSchedule
+from coconut.data.curriculum import TokenizedRecord, build_sample, latent_plan, longest_sample_length
+from coconut.engine.special_tokens import SpecialIds
 
-IDS = SpecialIds(start=2, latent=3, end=4, eos=1, pause=5)
+IDS = SpecialIds(start=2, latent=3, end=4, eos=1, pad=0, pause=5)
 REC = TokenizedRecord(question=[10, 11], steps=[[20, 21], [22], [23, 24]], answer=[30])
 M = -100
 
@@ -135,4 +134,4 @@ def test_bad_method_settings():
     with pytest.raises(ValueError, match="uniform_prob"):
         MethodConfig(uniform_prob=1.5)
     with pytest.raises(ValueError, match="<\\|pause\\|>"):
-        build_sample(REC, MethodConfig(name="pause"), 0, SpecialIds(2, 3, 4, 1))
+        build_sample(REC, MethodConfig(name="pause"), 0, SpecialIds(2, 3, 4, 1, 0))

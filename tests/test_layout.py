@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from coconut.engine.alignment import LatentInputError, align_thoughts, left_align
+from coconut.engine.alignment import LatentInputError, align_thoughts, right_align
 from helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
 
 
@@ -29,9 +29,9 @@ def test_thoughts_start_in_one_column_and_tokens_keep_their_order():
     assert not layout.is_identity
 
 
-def test_left_aligned_prompts_end_in_the_last_column():
+def test_right_aligned_prompts_end_in_the_last_column():
     _, (ids, mask, _) = ragged_batch(5, batch=6, side="right")
-    ids, mask = left_align(ids, mask, PAD)
+    ids, mask = right_align(ids, mask, PAD)
     assert bool(mask[:, -1].all())
     layout = aligned(ids, mask)
     assert bool(layout.attention_mask[:, -1].all())
@@ -45,10 +45,10 @@ def test_a_pre_aligned_batch_is_not_moved():
     assert torch.equal(layout.input_ids, ids)
 
 
-def test_left_align_rolls_right_padding_to_the_front():
+def test_right_align_rolls_right_padding_to_the_front():
     ids = torch.tensor([[5, 6, PAD], [7, 8, 9]])
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
-    new_ids, new_mask = left_align(ids, mask, PAD)
+    new_ids, new_mask = right_align(ids, mask, PAD)
     assert new_ids.tolist() == [[PAD, 5, 6], [7, 8, 9]]
     assert new_mask.tolist() == [[0, 1, 1], [1, 1, 1]]
 

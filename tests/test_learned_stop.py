@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from coconut import LatentReasoner
+from coconut.engine.stop_head import StopHead
 from helpers import END, EOS, LATENT, PAD, START, pad_batch, tiny_model
 from test_generate import MAX_NEW, eos_prone_model
 
@@ -22,7 +23,7 @@ def test_stop_targets_mark_where_the_thoughts_end():
         [PAD, 9, 10, START, END, 11, 12, EOS],  # stage 0 with <eot>: stop before any thought
         [9, 10, 11, START, 12, 13, EOS, PAD],  # stage 0 without <eot>: no decision
     ])
-    targets = engine.stop_targets(ids)
+    targets = StopHead.targets(ids, START, LATENT, END)
     assert targets[0].tolist() == [-1, -1, 0, 0, 1, -1, -1, -1]
     assert targets[1].tolist() == [-1, -1, -1, 1, -1, -1, -1, -1]
     assert targets[2].tolist() == [-1] * 8
@@ -48,7 +49,7 @@ def test_learned_stop_equals_fixed_thoughts_per_row(arch, monkeypatch):
         calls["n"] += 1
         return (wanted <= k).float()
 
-    monkeypatch.setattr(engine, "stop_probability", scheduled)
+    monkeypatch.setattr(engine.stop_head, "probability", scheduled)
     ids, mask, _ = pad_batch([(q + [START], q) for q in questions], "right")
     learned = engine.generate(ids, mask, max_new_tokens=MAX_NEW, learned_stop=True, max_thoughts=5)
     assert learned.num_thoughts.tolist() == wanted.tolist()
@@ -108,7 +109,7 @@ def test_learned_stop_refuses_bad_prompts_and_engines():
 
 def test_stop_threshold_decides(monkeypatch):
     engine = engine_with_stop(eos_prone_model("gpt2"))
-    monkeypatch.setattr(engine, "stop_probability", lambda hidden: torch.full((hidden.shape[0],), 0.6))
+    monkeypatch.setattr(engine.stop_head, "probability", lambda hidden: torch.full((hidden.shape[0],), 0.6))
     prompt = torch.tensor([[9, 12, 7, START]])
     eager = engine.generate(prompt, max_new_tokens=2, learned_stop=True, max_thoughts=4, stop_threshold=0.5)
     patient = engine.generate(prompt, max_new_tokens=2, learned_stop=True, max_thoughts=4, stop_threshold=0.7)

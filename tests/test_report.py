@@ -6,7 +6,7 @@ import json
 import pytest
 
 from coconut.cli.main import main
-from coconut.config import load_config, to_yaml
+from coconut.experiment import load_config, to_yaml
 from coconut.analysis.report import ReportError, find_runs, read_run, report
 
 

@@ -1,13 +1,10 @@
 """Answer scoring, the stage-aware learning-rate schedule and checkpoint selection rules."""
 
-from types import SimpleNamespace
-
 import pytest
 
-from coconut.train.callbacks import final_stage
-from coconut.config import load_config
-from coconut.train.module import CoconutModule
 from coconut.data.scoring import answer_correct, extract_answer, normalize
+from coconut.experiment import load_config
+from coconut.train.optim import lr_factor as schedule_factor
 
 
 def test_answer_after_the_last_marker_whitespace_insensitive():
@@ -20,14 +17,13 @@ def test_answer_after_the_last_marker_whitespace_insensitive():
 
 
 def test_final_stage_per_method():
-    assert final_stage(load_config("prosqa_coconut")) == 7
-    assert final_stage(load_config("prosqa_cot")) == 0
-    assert final_stage(load_config("gsm8k_coconut")) == 4
+    assert load_config("prosqa_coconut").final_stage() == 7
+    assert load_config("prosqa_cot").final_stage() == 0
+    assert load_config("gsm8k_coconut").final_stage() == 4
 
 
 def lr_factor(cfg, step, batches=10):
-    fake = SimpleNamespace(cfg=cfg, trainer=SimpleNamespace(num_training_batches=batches))
-    return CoconutModule._lr_factor(fake, step)
+    return schedule_factor(step, cfg.optim, cfg.trainer.schedule, batches, cfg.trainer.max_epochs)
 
 
 def test_learning_rate_restarts_at_each_stage_when_the_optimizer_resets():

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from coconut.config import ConfigError, load_config
+from coconut.config import ConfigError
+from coconut.experiment import load_config
+from coconut.run_dir import RunDir
 from coconut.train.strategies import build_strategy, decoder_layer_classes, enable_mlp_checkpointing
 from helpers import ragged_batch, tiny_model
 from test_latent_equivalence import engine_for, grads
@@ -16,7 +18,7 @@ def test_fsdp_config_wraps_each_decoder_layer(arch, layer):
     cfg = load_config("gsm8k_coconut", ["trainer=fsdp", "trainer.fsdp_sharding=HYBRID_SHARD"])
     assert (cfg.trainer.strategy, cfg.trainer.precision, cfg.trainer.activation_checkpointing) == \
            ("fsdp", "bf16-mixed", True)
-    strategy = build_strategy(cfg, tiny_model(arch))
+    strategy = build_strategy(cfg.trainer, tiny_model(arch))
     assert isinstance(strategy, FSDPStrategy)
     assert {c.__name__ for c in decoder_layer_classes(tiny_model(arch))} == {layer}
     assert {c.__name__ for c in strategy.kwargs["auto_wrap_policy"]._module_classes} == {layer}
@@ -24,19 +26,19 @@ def test_fsdp_config_wraps_each_decoder_layer(arch, layer):
 
 
 def test_ddp_config_builds_a_cpu_trainer(tmp_path):
-    from coconut.train.run import build_trainer
+    from coconut.train.trainer import build_trainer
 
     cfg = load_config("demo_coconut", ["trainer=ddp_cpu", f"output_dir={tmp_path}", "trainer.accumulate_grad_batches=4"])
-    trainer = build_trainer(cfg, tmp_path / "run", model=tiny_model("llama"))
+    trainer = build_trainer(cfg, RunDir(tmp_path / "run"), model=tiny_model("llama"))
     assert type(trainer.strategy).__name__ == "DDPStrategy" and trainer.num_devices == 2
     assert trainer.accumulate_grad_batches == 4
     assert trainer.strategy._ddp_kwargs.get("find_unused_parameters") is True, "the projection is unused at stage 0"
 
 
 def test_fsdp_on_a_machine_without_gpus_is_one_clear_error():
-    from coconut.train.run import check_hardware
+    from coconut.train.trainer import check_hardware
 
-    cfg = load_config("demo_coconut", ["trainer=fsdp", "model.auto_thought_scale=false"])
+    cfg = load_config("demo_coconut", ["trainer=fsdp", "latent.auto_thought_scale=false"])
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="trainer.strategy=fsdp needs CUDA GPUs"):

@@ -5,11 +5,13 @@ import torch
 from transformers import AutoTokenizer
 
 from coconut import LatentReasoner
-from coconut.data.curriculum import MethodConfig, SpecialIds, build_sample
+from coconut.config import MethodConfig
+from coconut.engine.special_tokens import SpecialIds
+from coconut.data.curriculum import build_sample
 from coconut.data import prosqa
 from coconut.data.collate import LatentCollator
 from coconut.data.records import DataError, write_records
-from coconut.data.tokenize import WORD_FORMAT, as_tokenized_record, load_tokenized
+from coconut.data.tokenize import COMPACT_FORMAT, as_tokenized_record, load_tokenized
 from coconut.data.word_tokenizer import build_word_tokenizer
 from coconut.engine.alignment import align_thoughts
 from coconut.engine.special_tokens import LATENT, PAUSE, load_tokenizer
@@ -40,10 +42,10 @@ def test_word_tokenizer_one_token_per_word_and_reload(tmp_path, mini_records, wo
 def test_tokenised_once_then_read_from_cache(tmp_path, mini_records, word_tok):
     path = tmp_path / "mini.json"
     write_records(mini_records, path)
-    first = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    first = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     cache_file = first.cache_files[-1]["filename"]
     stamp = (tmp_path / cache_file).stat().st_mtime_ns
-    second = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    second = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     assert second.cache_files[-1]["filename"] == cache_file
     assert (tmp_path / cache_file).stat().st_mtime_ns == stamp, "the cached arrow file was not rewritten"
     row = second[0]
@@ -56,7 +58,7 @@ def test_icot_text_is_converted_and_tokenised(tmp_path, word_tok):
     path = tmp_path / "gsm.txt"
     path.write_text("Add 2 and 3?||<<2+3=5>> #### 5\nDouble 4?||<<4*2=8>> #### 8\n")
     tok = build_word_tokenizer([{"question": "Add 2 and 3? Double 4?", "steps": ["<<2+3=5>> <<4*2=8>>"], "answer": "5 8"}], ["="])
-    data = load_tokenized(path, tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    data = load_tokenized(path, tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     assert len(data) == 2 and data[1]["answer"] == "8"
 
 
@@ -66,15 +68,15 @@ def test_too_long_examples_are_reported_or_dropped(tmp_path, mini_records, word_
     lengths = [len(r["question"].split()) for r in mini_records]
     limit = sorted(lengths)[len(lengths) // 2] + 8
     with pytest.raises(DataError, match="record \\d+: field 'question': the example needs \\d+ tokens.*drop_too_long"):
-        load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "c", max_length=limit)
-    kept = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "c", max_length=limit, drop_too_long=True)
+        load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "c", max_length=limit)
+    kept = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "c", max_length=limit, drop_too_long=True)
     assert 0 < len(kept) < len(mini_records)
 
 
 def test_collated_stage_batch_needs_no_realignment_and_trains(tmp_path, mini_records, word_tok):
     path = tmp_path / "mini.json"
     write_records(mini_records, path)
-    data = load_tokenized(path, word_tok, WORD_FORMAT, cache_dir=tmp_path / "cache")
+    data = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     ids = SpecialIds.from_tokenizer(word_tok)
     method = MethodConfig(max_latent_stage=2, pad_latent_to_max=True)
     samples = [build_sample(as_tokenized_record(row), method, 1, ids) for row in data.select(range(6))]

@@ -42,7 +42,7 @@ def training_smoke(root: Path, strategy_args: list[str], device_args: list[str])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from integration.tiny_run import tiny_overrides
 
-    from coconut.config import load_config
+    from coconut.experiment import load_config
     from coconut.train.run import train
 
     cfg = load_config("demo_coconut", tiny_overrides(root, *strategy_args, *device_args, "trainer.max_epochs=3"))
@@ -77,7 +77,7 @@ def main() -> int:
         if cuda:
             devices = f"trainer.devices={torch.cuda.device_count()}"
             # FSDP keeps weights sharded outside the forward pass: a fixed thought scale instead of a measured one.
-            fsdp = ["trainer=fsdp", "model.auto_thought_scale=false", "model.thought_scale=0.1"]
+            fsdp = ["trainer=fsdp", "latent.auto_thought_scale=false", "latent.thought_scale=0.1"]
             report["fsdp_training"] = training_smoke(Path(tmp) / "fsdp", fsdp, [devices])
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(format_report(report))

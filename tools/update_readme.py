@@ -28,7 +28,7 @@ def main() -> int:
     kind, args = sys.argv[1], sys.argv[2:]
     if kind == "bench":
         name, bench_args = args[0], args[1:]
-        table = subprocess.run([sys.executable, "-m", "coconut.cli.main", "bench", *bench_args],
+        table = subprocess.run([sys.executable, "-m", "coconut", "bench", *bench_args],
                                check=True, capture_output=True, text=True).stdout.strip()
         replace_block(f"bench:{name}", f"`{' '.join(['coconut bench', *bench_args])}`:\n\n{table}")
         print(table)
@@ -39,14 +39,14 @@ def main() -> int:
         print(table)
     elif kind == "analysis":
         name, analyze_args = args[0], args[1:]
-        out = subprocess.run([sys.executable, "-m", "coconut.cli.main", "analyze", *analyze_args],
+        out = subprocess.run([sys.executable, "-m", "coconut", "analyze", *analyze_args],
                              check=True, capture_output=True, text=True).stdout.strip()
         summary = "\n".join(line for line in out.splitlines() if not line.startswith("written:")).strip()
         replace_block(f"analysis:{name}", f"`{' '.join(['coconut analyze', *analyze_args])}`:\n\n{summary}")
         print(summary)
     elif kind == "report":
         name, runs = args[0], args[1:]
-        out = subprocess.run([sys.executable, "-m", "coconut.cli.main", "report", *runs, "--out", f"runs/report_{name}"],
+        out = subprocess.run([sys.executable, "-m", "coconut", "report", *runs, "--out", f"runs/report_{name}"],
                              check=True, capture_output=True, text=True).stdout.strip()
         table = out.split("\n\n")[0]
         replace_block(f"report:{name}", f"`{' '.join(['coconut report', *runs])}`:\n\n{table}")

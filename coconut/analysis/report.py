@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-METHOD_LABELS = {  # the paper's row order
-    "cot": "CoT", "no_cot": "No-CoT", "icot": "iCoT", "pause": "Pause token", "coconut": "COCONUT",
-    "no_curriculum": "w/o curriculum", "no_thought": "w/o thought", "pause_as_thought": "pause as thought",
-}
+from coconut.config import METHODS
+from coconut.run_dir import RunDir
+
+METHOD_LABELS = {name: info.label for name, info in METHODS.items()}  # the paper's row order
 DATASET_ORDER = ("gsm8k", "prontoqa", "prosqa")
 # Table 1 of the paper (GPT-2 small): accuracy % / mean generated tokens.
 PAPER = {
@@ -51,7 +51,7 @@ class RunResult:
 def read_run(run_dir: Path) -> RunResult:
     from omegaconf import OmegaConf
 
-    results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
+    results_path, config_path = RunDir(run_dir).results, RunDir(run_dir).config
     for path in (results_path, config_path):
         if not path.exists():
             raise ReportError(f"{path}: no such file; is {run_dir} a finished run (coconut train writes both)?")
@@ -71,8 +71,11 @@ def read_run(run_dir: Path) -> RunResult:
         label += f" ({decode.replace('_', ' ')})"
     if OmegaConf.select(cfg, "eval.thoughts", default="fixed") == "learned":
         label += " (learned stop)"
-    if OmegaConf.select(cfg, "model.jacobi_iterations", default=None):
-        label += f" (Jacobi {cfg.model.jacobi_iterations})"
+    # Runs written before the `latent` piece existed kept it under `model`.
+    jacobi = OmegaConf.select(cfg, "latent.jacobi_iterations", default=None) or \
+        OmegaConf.select(cfg, "model.jacobi_iterations", default=None)
+    if jacobi:
+        label += f" (Jacobi {jacobi})"
     generator = cfg.data.generator
     dataset = str(generator) if generator else Path(str(cfg.data.data_dir)).name
     group = re.sub(r"_seed\d+$", "", str(cfg.name))
@@ -86,10 +89,10 @@ def find_runs(paths) -> list[Path]:
     for p in map(Path, paths):
         if not p.exists():
             raise ReportError(f"{p}: no such folder")
-        if (p / "results.json").exists():
+        if RunDir(p).is_finished():
             found.append(p)
         else:
-            inner = sorted(r.parent for r in p.rglob("results.json"))
+            inner = sorted(r.parent for r in p.rglob(RunDir(p).results.name))
             if not inner:
                 raise ReportError(f"{p}: no results.json in it or below; nothing to report")
             found += inner
@@ -206,21 +209,3 @@ def report(paths, out_dir: Path) -> dict:
     write_csv(rows, files["csv"])
     plot(rows, files["plot"])
     return {"rows": rows, "runs": [r.run_dir for r in runs], "files": {k: str(v) for k, v in files.items()}}
-
-
-def add_report_arguments(parser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding them")
-    parser.add_argument("--out", default=None, help="where to write results_table.* (default: runs/report)")
-
-
-def main(args) -> int:
-    import sys
-
-    try:
-        result = report(args.runs, Path(args.out) if args.out else Path("runs") / "report")
-    except ReportError as err:
-        print(f"coconut report: {err}", file=sys.stderr)
-        return 2
-    print(to_markdown(result["rows"]))
-    print(f"\n{len(result['runs'])} runs; written: " + ", ".join(result["files"].values()))
-    return 0

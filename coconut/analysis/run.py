@@ -26,21 +26,22 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
     import torch
 
     from coconut.analysis.plots import decoding_figure
-    from coconut.train.callbacks import write_json
-    from coconut.train.checkpoints import check_checkpoint, load_weights
-    from coconut.train.run import build_system, checkpoint_stage, prepare_run_dir
+    from coconut.run_dir import RunDir, write_json
+    from coconut.train.build import build_system
+    from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.train.run import prepare_run_dir
 
     unknown = set(what) - set(ANALYSES)
     if unknown:
         raise ConfigError(f"what={','.join(sorted(unknown))}: unknown analysis; choose from {', '.join(ANALYSES)}")
     state = check_checkpoint(ckpt)
-    run_dir = cfg.run_dir if cfg.run_dir.exists() else prepare_run_dir(cfg)
-    module, datamodule, tokenizer = build_system(cfg, run_dir)
+    run_dir = RunDir(cfg.run_dir) if cfg.run_dir.exists() else prepare_run_dir(cfg)
+    module, datamodule, tokenizer = build_system(cfg)
     load_weights(module, state, ckpt)
     use_gpu = torch.cuda.is_available() and cfg.trainer.accelerator not in ("cpu",)
     module.to("cuda" if use_gpu else "cpu").eval()
-    stage = checkpoint_stage(state, cfg) if stage is None else stage
-    out_dir = run_dir / "analysis" / Path(ckpt).stem  # one folder per checkpoint analysed
+    stage = checkpoint_stage(state, cfg.trainer.schedule) if stage is None else stage
+    out_dir = run_dir.analysis(ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"checkpoint": str(ckpt), "stage": stage, "split": split}
     figures = {}
@@ -48,28 +49,28 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
         results["search"], figs = _search(cfg, module, tokenizer, split, questions, prefix)
         figures.update(figs)
     if "decoding" in what or "stop" in what:
-        loader = _loader_for(cfg, tokenizer, datamodule, stage, split, questions)
+        loader = _loader_for(cfg, tokenizer, datamodule.max_length, stage, split, questions)
     if "decoding" in what:
-        results["decoding"] = _compare(module, loader, _decoding_settings(cfg))
+        results["decoding"] = _compare(module, loader, _decoding_settings(module))
         figures["decoding"] = decoding_figure(results["decoding"], f"{cfg.name}: decoding rules at stage {stage}")
     if "stop" in what:
         if module.engine.stop_head is None:
-            log.warning("stop: skipped, the checkpoint has no stop classifier (train with model.stop_classifier=true)")
+            log.warning("stop: skipped, the checkpoint has no stop head (train with latent.stop_classifier=true)")
         else:
-            results["stop"] = _compare(module, loader, _stop_settings(cfg))
+            results["stop"] = _compare(module, loader, _stop_settings(module))
             if not cfg.method.pad_latent_to_max:
                 # The fixed count above is each question's own number of steps, which a model does not
                 # know at test time; the paper's fixed setting gives every question the stage's maximum.
                 padded = dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, pad_latent_to_max=True))
-                results["stop"].insert(1, _compare(module, _loader_for(padded, tokenizer, datamodule, stage, split,
-                                                                       questions),
-                                                   [("fixed thoughts, all at the maximum", padded)])[0])
+                padded_loader = _loader_for(padded, tokenizer, datamodule.max_length, stage, split, questions)
+                fixed = [("fixed thoughts, all at the maximum", module.generation)]
+                results["stop"].insert(1, _compare(module, padded_loader, fixed)[0])
             figures["stop"] = decoding_figure(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
     # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
     previous = out_dir / "analysis.json"
     kept = json.loads(previous.read_text()) if previous.exists() else {}
     write_json(previous, {**(kept if kept.get("split") == split and kept.get("stage") == stage else {}), **results})
-    _save_figures(figures, out_dir, run_dir)
+    _save_figures(figures, out_dir, run_dir.tensorboard)
     results["files"] = sorted(str(p) for p in out_dir.iterdir())
     results["figures"] = [f"analysis/{name}" for name in figures]
     return results
@@ -82,10 +83,9 @@ def load_questions(cfg: RunConfig, tokenizer, split: str, limit: int | None):
     from coconut.data.graph import GRAPH_FIELDS, Graph
     from coconut.analysis.search import Question
     from coconut.data.records import DataError, load_records
-    from coconut.data.tokenize import as_tokenized_record, tokenize_record
-    from coconut.train.datamodule import data_files, text_format
+    from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, tokenize_record
 
-    path = data_files(cfg)[split]
+    path = cfg.data.files()[split]
     records = load_records(path)[:limit]
     graphs = []  # every record checked before any is tokenised
     for i, record in enumerate(records):
@@ -95,7 +95,7 @@ def load_questions(cfg: RunConfig, tokenizer, split: str, limit: int | None):
             field = next((f for f in GRAPH_FIELDS if f not in record), None)
             raise DataError(path, i, field, str(err).split(": ", 1)[1] + "; for data without graphs use "
                             "what=decoding,stop") from err
-    fmt = text_format(cfg)
+    fmt = TEXT_FORMATS[cfg.data.text_format]
     return [Question(r, g, as_tokenized_record(tokenize_record(r, tokenizer, fmt))) for r, g in zip(records, graphs)]
 
 
@@ -108,15 +108,14 @@ def step_prefix(questions) -> str:
 def _search(cfg, module, tokenizer, split, limit, prefix):
     from coconut.analysis import plots
     from coconut.analysis.search import forced_thoughts, frontier_summary, frontier_values
-    from coconut.data.curriculum import SpecialIds
-    from coconut.train.datamodule import answer_marker
+    from coconut.engine.special_tokens import SpecialIds
 
     questions = load_questions(cfg, tokenizer, split, limit)
     ids = SpecialIds.from_tokenizer(tokenizer)
     engine = module.engine
-    top = max(1, cfg.method.max_latent_stage * cfg.method.thoughts_per_step)
+    top = max(1, cfg.method.max_thoughts)
     batch = cfg.data.eval_batch_size
-    marker = answer_marker(cfg)
+    marker = module.generation.answer_marker
     forced = forced_thoughts(engine, tokenizer, questions, range(top + 1), ids, marker, batch, cfg.eval.max_new_tokens,
                              eot_at_stage0=cfg.method.eot_at_stage0)
     prefix = step_prefix(questions) if prefix is None else prefix
@@ -150,67 +149,52 @@ def _search(cfg, module, tokenizer, split, limit, prefix):
 # -- decoding and stopping ------------------------------------------------------------------------
 
 
-def _decoding_settings(cfg: RunConfig) -> list[tuple[str, RunConfig]]:
-    from coconut.config import load_group
+def _decoding_settings(module) -> list[tuple[str, object]]:
+    """The module's generation settings under each decoding rule (the config's own parameters for its rule)."""
+    from coconut.experiment import load_group
 
-    out = []
-    for name in ("greedy", "soft_thinking", "mixture_of_inputs"):
-        decode = cfg.decode if cfg.decode.name == name else load_group("decode", name)
-        out.append((name, dataclasses.replace(cfg, decode=decode)))
-    return out
-
-
-def _stop_settings(cfg: RunConfig) -> list[tuple[str, RunConfig]]:
-    return [(f"{thoughts} thoughts", dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, thoughts=thoughts)))
-            for thoughts in ("fixed", "learned")]
+    base = module.generation
+    return [(name, dataclasses.replace(base, decode=base.decode if base.decode.name == name else load_group("decode", name)))
+            for name in ("greedy", "soft_thinking", "mixture_of_inputs")]
 
 
-def _loader_for(cfg: RunConfig, tokenizer, like, stage: int, split: str, questions: int | None):
-    """An evaluation loader built under another method config (tokenised data shared through the cache)."""
-    from coconut.train.datamodule import CurriculumDataModule
+def _stop_settings(module) -> list[tuple[str, object]]:
+    return [(f"{kind} thoughts", dataclasses.replace(module.generation, learned_stop=kind == "learned"))
+            for kind in ("fixed", "learned")]
 
-    datamodule = CurriculumDataModule(cfg, tokenizer, max_length=like.max_length)
+
+def _loader_for(cfg: RunConfig, tokenizer, max_length, stage: int, split: str, questions: int | None):
+    """An evaluation loader at `stage` under `cfg`'s method (tokenised data shared through the cache)."""
+    from coconut.train.build import build_datamodule
+
+    datamodule = build_datamodule(cfg, tokenizer, max_length, stage=stage)
     datamodule.setup()
-    datamodule.eval_stage = stage
-    return _limited(datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader(), questions)
-
-
-def _limited(loader, questions: int | None):
-    if questions is None:
-        return loader
-    from torch.utils.data import DataLoader
-
-    items = list(loader.dataset)[:questions]
-    return DataLoader(items, batch_size=loader.batch_size, shuffle=False, collate_fn=loader.collate_fn)
+    name = "test" if split == "test" and "test" in datamodule.splits else "val"  # as test_dataloader falls back
+    return datamodule.eval_loader(name, questions)
 
 
 def _compare(module, loader, settings) -> list[dict]:
-    """The evaluation metrics of `module` on `loader` under each (label, config)."""
+    """The evaluation metrics of `module` on `loader` under each (label, generation settings)."""
     import torch
     from tqdm.auto import tqdm
 
-    from coconut.train.module import EvalMetrics
+    from coconut.train.metrics import EvalMetrics
 
-    original = module.cfg
     rows = []
-    try:
-        for label, cfg in settings:
-            module.cfg = cfg
-            metrics = EvalMetrics().to(module.device)
-            with torch.no_grad():
-                for batch in tqdm(loader, desc=label, unit="batch"):
-                    batch = {k: v.to(module.device) if hasattr(v, "to") else v for k, v in batch.items()}
-                    module._evaluate(batch, metrics, keep_samples=False)
-            rows.append({"label": label, **{n: round(float(getattr(metrics, n).compute()), 5) for n in metrics.NAMES}})
-    finally:
-        module.cfg = original
+    for label, generation in settings:
+        metrics = EvalMetrics().to(module.device)
+        with torch.no_grad():
+            for batch in tqdm(loader, desc=label, unit="batch"):
+                batch = {k: v.to(module.device) if hasattr(v, "to") else v for k, v in batch.items()}
+                module.score_batch(batch, metrics, generation)
+        rows.append({"label": label, **metrics.values()})
     return rows
 
 
-def _save_figures(figures: dict, out_dir: Path, run_dir: Path) -> None:
+def _save_figures(figures: dict, out_dir: Path, tensorboard_dir: Path) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    writer = SummaryWriter(str(tensorboard_dir))
     try:
         for name, fig in figures.items():
             fig.savefig(out_dir / f"{name}.png", dpi=110)

@@ -18,7 +18,8 @@ import torch
 
 from coconut.data.graph import Graph
 from coconut.analysis.paths import CATEGORIES, classify
-from coconut.data.curriculum import SpecialIds, TokenizedRecord
+from coconut.engine.special_tokens import SpecialIds
+from coconut.data.curriculum import TokenizedRecord
 from coconut.data.scoring import answer_correct
 
 

@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coconut.bench.settings import BenchConfig, bench_config_from_args
+from coconut.engine.models import tiny_causal_lm
 from coconut.engine.reasoner import LatentReasoner
 from coconut.bench.memory import PeakTensorMemory
 from coconut.engine.reference import recompute_logits
@@ -35,22 +36,13 @@ START_OFFSET, LATENT_OFFSET, END_OFFSET = 3, 2, 1
 
 
 def build_model(cfg: BenchConfig):
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
+    """A random model of the benchmark's shape."""
     torch.manual_seed(cfg.seed)
     length = cfg.question + cfg.thoughts + 2 + cfg.after + 8
-    if cfg.arch == "gpt2":
-        config = GPT2Config(n_layer=cfg.layers, n_embd=cfg.width, n_head=cfg.heads, vocab_size=cfg.vocab,
-                            n_positions=max(1024, length), bos_token_id=0, eos_token_id=0)
-        model = GPT2LMHeadModel(config)
-    elif cfg.arch == "llama":
-        config = LlamaConfig(num_hidden_layers=cfg.layers, hidden_size=cfg.width, num_attention_heads=cfg.heads,
-                             intermediate_size=4 * cfg.width, vocab_size=cfg.vocab, max_position_embeddings=max(1024, length),
-                             bos_token_id=0, eos_token_id=0)
-        model = LlamaForCausalLM(config)
-    else:
+    if cfg.arch not in ("gpt2", "llama"):
         raise ValueError(f"bench: unknown arch {cfg.arch!r} (expected gpt2 or llama)")
-    return model.float()
+    return tiny_causal_lm(cfg.arch, vocab_size=cfg.vocab, layers=cfg.layers, hidden=cfg.width, heads=cfg.heads,
+                          max_positions=max(1024, length), eos_id=0)
 
 
 def build_batch(cfg: BenchConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-GENERATORS = ("prosqa", "prosqa-mini", "prontoqa")
+from coconut.data.generators import GENERATORS
 
 
 def add_data_commands(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.data_command in GENERATORS:
+            from coconut.data.generators import generate
+
+            if args.n < 1:
+                print(f"coconut data {args.data_command}: --n must be at least 1, got {args.n}", file=sys.stderr)
+                return 1
             records = generate(args.data_command, args.n, args.seed, getattr(args, "render", None), progress=True)
             write_records(records, args.out)
             print(f"wrote {len(records)} {args.data_command} records to {args.out}")
@@ -51,18 +56,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"coconut data: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
-    if n < 1:
-        raise SystemExit(f"coconut data {name}: --n must be at least 1, got {n}")
-    if name == "prontoqa":
-        from coconut.data import prontoqa
-
-        return prontoqa.generate(n, seed, progress=progress)
-    from coconut.data import prosqa
-
-    options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
-    if render is not None:
-        options["render"] = render
-    return prosqa.generate(n, seed, prosqa.ProsQAConfig(**options), progress=progress)

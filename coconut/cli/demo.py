@@ -13,7 +13,8 @@ import math
 import time
 from pathlib import Path
 
-from coconut.config import load_config, stage_schedule
+from coconut.experiment import load_config
+from coconut.run_dir import RunDir
 
 
 def margin95(acc: float, n: int) -> float:
@@ -34,9 +35,9 @@ def run_demo(overrides: list[str] = ()) -> dict:
     train(coconut_cfg)
     coconut_seconds = time.time() - t0
     n_test = coconut_cfg.data.test_size
-    last_stage = stage_schedule(coconut_cfg).stage(coconut_cfg.trainer.max_epochs - 1)
-    for stage in range(last_stage + 1):
-        ckpt = coconut_cfg.run_dir / "checkpoints" / f"stage{stage}.ckpt"
+    run_dir = RunDir(coconut_cfg.run_dir)
+    for stage in range(coconut_cfg.trainer.last_stage + 1):
+        ckpt = run_dir.stage_checkpoint(stage)
         m = evaluate(coconut_cfg, str(ckpt), stage=stage)
         label = "CoT (curriculum stage 0)" if stage == 0 else "COCONUT"
         rows.append(_row(label, stage, m, n_test, _steps(ckpt)))
@@ -52,7 +53,7 @@ def run_demo(overrides: list[str] = ()) -> dict:
         "seconds": {"coconut_curriculum": round(coconut_seconds), "no_cot": round(baseline_seconds),
                     "total": round(time.time() - started)},
         "runs": {"coconut": str(coconut_cfg.run_dir), "no_cot": str(baseline_cfg.run_dir)},
-        "plot": str(coconut_cfg.run_dir / "accuracy_vs_tokens.png"),
+        "plot": str(run_dir.accuracy_plot),
     }
     table = format_table(results)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,10 @@ def _split_options(overrides: list[str]) -> tuple[dict, list[str]]:
 
 
 def run_command(args) -> int:
-    from coconut.train.checkpoints import CheckpointError
-    from coconut.config import ConfigError, load_config, to_yaml
+    from coconut.config import ConfigError
     from coconut.data.records import DataError
+    from coconut.experiment import load_config, to_yaml
+    from coconut.train.checkpoints import CheckpointError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Accuracy (mean +- std over seeds) and generated tokens per method and data set, beside "
                     "the paper's figures; written as Markdown, CSV and a plot.",
     )
-    from coconut.analysis.report import add_report_arguments
+    from coconut.cli.report import add_report_arguments
 
     add_report_arguments(report)
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return table_main(args)
     if args.command == "report":
-        from coconut.analysis.report import main as report_main
+        from coconut.cli.report import main as report_main
 
         return report_main(args)
     if args.command == "data":

@@ -1,4 +1,4 @@
-"""`coconut table DATASET --seeds 0,1,2`: train every Table 1 row of a data set for several seeds, then report.
+"""The sweep behind `coconut table DATASET --seeds 0,1,2`: every Table 1 row of a data set for several seeds, then the report.
 
 Each (method, seed) is one `coconut train` in its own process (so DDP launches as usual), named
 `{experiment}_seed{seed}`. Finished runs (with results.json) are skipped, so an interrupted table
@@ -12,8 +12,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.config import EXPERIMENTS_DIR, ConfigError, load_config
-from coconut.analysis.report import METHOD_LABELS
+from coconut.config import METHODS, ConfigError
+from coconut.experiment import EXPERIMENTS_DIR, load_config
+from coconut.run_dir import RunDir
 
 
 @dataclass
@@ -25,10 +26,10 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return (self.run_dir / "results.json").exists()
+        return RunDir(self.run_dir).is_finished()
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "coconut.cli.main", "train", self.experiment, *self.overrides]
+        return [sys.executable, "-m", "coconut", "train", self.experiment, *self.overrides]
 
 
 def seeded_path(path: str, seed: int) -> str:
@@ -43,7 +44,7 @@ def seeded_path(path: str, seed: int) -> str:
 
 
 def plan(dataset: str, seeds: list[int], overrides: list[str] = (), methods: list[str] | None = None) -> list[Job]:
-    names = methods or list(METHOD_LABELS)  # CoT first
+    names = methods or list(METHODS)  # the paper's row order: CoT first
     jobs = []
     for method in names:
         experiment = f"{dataset}_{method}"

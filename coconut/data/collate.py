@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from coconut.data.curriculum import IGNORE_INDEX, Sample
+from coconut.data.curriculum import Sample
+from coconut.engine.loss import IGNORE_INDEX
 
 
 def _first(tokens: list[int], token: int) -> int | None:
@@ -55,3 +56,18 @@ class LatentCollator:
             "target_ids": torch.tensor([s.target + [IGNORE_INDEX] * (target_width - len(s.target)) for s in samples]),
             "num_thoughts": torch.tensor([s.num_thoughts for s in samples]),
         }
+
+
+class EvalCollator:
+    """Validation/test batches of (sample, answer text): the training form (for the loss) and the prompts."""
+
+    def __init__(self, collate: LatentCollator):
+        self.collate = collate
+
+    def __call__(self, items):
+        samples = [s for s, _ in items]
+        batch = self.collate(samples)
+        prompts = self.collate.prompts(samples)
+        batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "num_thoughts"})
+        batch["answers"] = [answer for _, answer in items]
+        return batch

@@ -15,62 +15,9 @@ import math
 import random
 from dataclasses import dataclass
 
-IGNORE_INDEX = -100
-
-METHODS = {
-    "coconut": "continuous thoughts replace the first k steps at stage k (c thoughts per step)",
-    "cot": "all reasoning steps in language",
-    "no_cot": "the answer only",
-    "icot": "stepwise internalisation: a growing number of leading CoT tokens removed per stage",
-    "pause": "a fixed number of <|pause|> tokens between question and answer",
-    "no_curriculum": "COCONUT's final stage from the start (ablation)",
-    "no_thought": "the COCONUT curriculum removing steps without adding thoughts (ablation)",
-    "pause_as_thought": "the COCONUT curriculum with <|pause|> tokens in place of thoughts (ablation)",
-}
-LATENT_METHODS = ("coconut", "no_curriculum", "no_thought")  # methods that use the latent markers
-
-
-@dataclass
-class MethodConfig:
-    """How a method builds its samples. Unused fields are ignored by methods that do not need them."""
-
-    name: str = "coconut"
-    thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
-    max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
-    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
-    uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
-    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
-    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
-    eot_at_stage0: bool = True
-    num_pause: int = 6  # pause: <|pause|> tokens between question and answer
-    icot_tokens_per_stage: int = 8  # icot: CoT tokens removed per stage
-    icot_smoothing: float = 4.0  # icot: lambda of the removal smoothing P(o) ~ exp(-lambda*o); 0 turns it off
-
-    def __post_init__(self):
-        if self.name not in METHODS:
-            raise ValueError(f"unknown method {self.name!r}; expected one of {', '.join(METHODS)}")
-        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_tokens_per_stage"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"method.{key} must be >= 0, got {getattr(self, key)}")
-        if not 0.0 <= self.uniform_prob <= 1.0:
-            raise ValueError(f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
-
-
-@dataclass
-class SpecialIds:
-    start: int
-    latent: int
-    end: int
-    eos: int
-    pause: int | None = None
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> "SpecialIds":
-        from coconut.engine.special_tokens import PAUSE, latent_token_ids
-
-        ids = latent_token_ids(tokenizer)
-        return cls(ids["start_id"], ids["latent_id"], ids["end_id"], ids["eos_id"], tokenizer.get_vocab().get(PAUSE))
-
+from coconut.config import MethodConfig
+from coconut.engine.loss import IGNORE_INDEX
+from coconut.engine.special_tokens import SpecialIds
 
 @dataclass
 class TokenizedRecord:
@@ -170,36 +117,6 @@ def _pause_id(ids: SpecialIds) -> int:
     if ids.pause is None:
         raise ValueError("this method needs the <|pause|> token: add it with add_latent_tokens(..., pause=True)")
     return ids.pause
-
-
-@dataclass(frozen=True)
-class StageSchedule:
-    """Which curriculum stage each epoch trains: stage 0 may last longer (GSM8k: 6 epochs, then 3 per stage)."""
-
-    epochs_per_stage: int
-    first_stage_epochs: int | None = None  # epochs of stage 0; None = epochs_per_stage
-
-    def __post_init__(self):
-        if self.epochs_per_stage < 1 or (self.first_stage_epochs is not None and self.first_stage_epochs < 1):
-            raise ValueError(f"stages need at least one epoch, got {self}")
-
-    @property
-    def first(self) -> int:
-        return self.epochs_per_stage if self.first_stage_epochs is None else self.first_stage_epochs
-
-    def stage(self, epoch: int) -> int:
-        """The stage of a (0-based) epoch."""
-        return 0 if epoch < self.first else 1 + (epoch - self.first) // self.epochs_per_stage
-
-    def start(self, stage: int) -> int:
-        """The first epoch of a stage."""
-        return 0 if stage == 0 else self.first + (stage - 1) * self.epochs_per_stage
-
-    def length(self, stage: int) -> int:
-        return self.first if stage == 0 else self.epochs_per_stage
-
-    def ends_stage(self, epoch: int) -> bool:
-        return self.stage(epoch + 1) != self.stage(epoch)
 
 
 def longest_sample_length(record: TokenizedRecord, method: MethodConfig) -> int:

@@ -1,4 +1,8 @@
-"""The graph behind a ProsQA question, from the record's metadata (`idx_to_symbol`, `edges`, `root`, `target`)."""
+"""Graphs of ProsQA questions: breadth-first search, shortest paths, and the `Graph` of a record's metadata.
+
+The generator (`coconut.data.prosqa`), the statistics (`coconut.data.stats`) and the latent-search
+analysis all walk graphs through this module.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,59 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 GRAPH_FIELDS = ("idx_to_symbol", "edges", "root", "target")
+
+
+def children_lists(edges, n: int) -> list[list[int]]:
+    """Each node's children, in edge order."""
+    out = [[] for _ in range(n)]
+    for u, v in edges:
+        out[u].append(v)
+    return out
+
+
+def distances(children: list[list[int]], source: int) -> dict[int, int]:
+    """Breadth-first distance from `source` to every node it reaches."""
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for w in children[u]:
+            if w not in dist:
+                dist[w] = dist[u] + 1
+                queue.append(w)
+    return dist
+
+
+def count_shortest_paths(children: list[list[int]], source: int, target: int) -> int:
+    """How many shortest paths lead from `source` to `target` (0 when none)."""
+    dist, ways = {source: 0}, {source: 1}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for w in children[u]:
+            if w not in dist:
+                dist[w], ways[w] = dist[u] + 1, ways[u]
+                queue.append(w)
+            elif dist[w] == dist[u] + 1:
+                ways[w] += ways[u]
+    return ways.get(target, 0)
+
+
+def random_shortest_path(children: list[list[int]], source: int, target: int, rng) -> list[int] | None:
+    """One shortest path source -> target (chosen at random among the shortest), or None."""
+    dist = distances(children, source)
+    if target not in dist:
+        return None
+    path = [target]
+    parents_of = {}
+    for u, kids in enumerate(children):
+        for w in kids:
+            parents_of.setdefault(w, []).append(u)
+    while path[-1] != source:  # walk back through parents one step closer to the source
+        here = path[-1]
+        back = [u for u in parents_of[here] if dist.get(u) == dist[here] - 1]
+        path.append(rng.choice(back))
+    return path[::-1]
 
 
 @dataclass
@@ -33,10 +90,7 @@ class Graph:
 
     @cached_property
     def children(self) -> list[list[int]]:
-        out = [[] for _ in self.names]
-        for u, v in self.edges:
-            out[u].append(v)
-        return out
+        return children_lists(self.edges, len(self.names))
 
     @cached_property
     def edge_set(self) -> set[tuple[int, int]]:
@@ -45,14 +99,7 @@ class Graph:
     @cached_property
     def distance(self) -> dict[int, int]:
         """Breadth-first distance from the root to every node it reaches."""
-        dist, queue = {self.root: 0}, deque([self.root])
-        while queue:
-            u = queue.popleft()
-            for v in self.children[u]:
-                if v not in dist:
-                    dist[v] = dist[u] + 1
-                    queue.append(v)
-        return dist
+        return distances(self.children, self.root)
 
     @cached_property
     def height(self) -> list[int]:

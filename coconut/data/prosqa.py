@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from dataclasses import dataclass, field
 
+from coconut.data.graph import distances, random_shortest_path
 from coconut.data.names import PROSQA_CONCEPTS, PROSQA_PEOPLE
 
 
@@ -104,36 +104,6 @@ def _or(values) -> int:
     return out
 
 
-def distances(children: list[list[int]], source: int) -> dict[int, int]:
-    """Breadth-first distance from `source` to every node it reaches."""
-    dist = {source: 0}
-    queue = deque([source])
-    while queue:
-        u = queue.popleft()
-        for w in children[u]:
-            if w not in dist:
-                dist[w] = dist[u] + 1
-                queue.append(w)
-    return dist
-
-
-def shortest_paths(children: list[list[int]], source: int, target: int, rng: random.Random) -> list[int] | None:
-    """One shortest path source -> target (chosen at random among the shortest), or None."""
-    dist = distances(children, source)
-    if target not in dist:
-        return None
-    path = [target]
-    parents_of = {}
-    for u, kids in enumerate(children):
-        for w in kids:
-            parents_of.setdefault(w, []).append(u)
-    while path[-1] != source:  # walk back through parents one step closer to the source
-        here = path[-1]
-        back = [u for u in parents_of[here] if dist.get(u) == dist[here] - 1]
-        path.append(rng.choice(back))
-    return path[::-1]
-
-
 def make_record(rng: random.Random, cfg: ProsQAConfig, max_tries: int = 1000) -> dict:
     """One ProsQA record; graphs whose answer path is too short or too long are drawn again."""
     for _ in range(max_tries):
@@ -157,7 +127,7 @@ def make_record(rng: random.Random, cfg: ProsQAConfig, max_tries: int = 1000) ->
         dist = distances(children, root)
         farthest = max(dist[v] for v in mine)
         target = rng.choice([v for v in mine if dist[v] == farthest])
-        path = shortest_paths(children, root, target, rng)
+        path = random_shortest_path(children, root, target, rng)
         steps = -1 if path is None else len(path) - 1
         if not cfg.min_steps <= steps <= cfg.max_steps:
             continue

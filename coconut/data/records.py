@@ -10,20 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from coconut.data.errors import DataError  # re-exported: callers catch it from here
+
 REQUIRED_FIELDS = ("question", "steps", "answer")
-
-
-class DataError(ValueError):
-    """Bad data, located by file, record index and field."""
-
-    def __init__(self, file, index: int | None, field: str | None, message: str):
-        where = [str(file)]
-        if index is not None:
-            where.append(f"record {index}")
-        if field is not None:
-            where.append(f"field '{field}'")
-        super().__init__(f"{': '.join(where)}: {message}")
-        self.file, self.index, self.field = str(file), index, field
 
 
 def check_record(record, file, index: int) -> dict:
@@ -75,7 +64,7 @@ def load_records(path) -> list[dict]:
     elif suffix == ".txt":
         from coconut.data.icot_text import read_icot_text
 
-        return read_icot_text(path)
+        return [check_record(record, path, i) for i, record in enumerate(read_icot_text(path))]
     else:
         raise DataError(path, None, None, f"unknown format {suffix!r} (expected .json, .jsonl or iCoT .txt)")
     return [check_record(record, path, i) for i, record in enumerate(records)]

@@ -7,7 +7,9 @@ graph records (ProsQA) the graph's shape.
 from __future__ import annotations
 
 import statistics
-from collections import Counter, deque
+from collections import Counter
+
+from coconut.data.graph import children_lists, count_shortest_paths
 
 
 def _distribution(values, top: int = 5) -> str:
@@ -22,23 +24,6 @@ def _summary(values) -> str:
     if not values:
         return "-"
     return f"{statistics.mean(values):.2f} ({min(values)}-{max(values)}, median {statistics.median(values):g})"
-
-
-def _count_shortest_paths(edges, source: int, target: int) -> int:
-    children: dict[int, list[int]] = {}
-    for u, v in edges:
-        children.setdefault(u, []).append(v)
-    dist, ways = {source: 0}, {source: 1}
-    queue = deque([source])
-    while queue:
-        u = queue.popleft()
-        for w in children.get(u, []):
-            if w not in dist:
-                dist[w], ways[w] = dist[u] + 1, ways[u]
-                queue.append(w)
-            elif dist[w] == dist[u] + 1:
-                ways[w] += ways[u]
-    return ways.get(target, 0)
 
 
 def compute_stats(records: list[dict]) -> dict[str, str]:
@@ -62,7 +47,7 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
             leaves.append(sum(1 for v in range(n) if outs[v] == 0))
             indegree.extend(ins[v] for v in range(n) if ins[v] > 0)
             if "root" in r and "target" in r:
-                paths.append(_count_shortest_paths(r["edges"], r["root"], r["target"]))
+                paths.append(count_shortest_paths(children_lists(r["edges"], n), r["root"], r["target"]))
                 target_name = r["idx_to_symbol"][r["target"]]
                 first.append(_first_option_is(r["question"], target_name, r["idx_to_symbol"][r["neg_target"]]))
         out.update({

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.data.curriculum import MethodConfig, TokenizedRecord, longest_sample_length
+from coconut.config import MethodConfig
+from coconut.data.curriculum import TokenizedRecord, longest_sample_length
 from coconut.data.records import DataError, load_records, write_records
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ class TextFormat:
     answer_prefix: str = "### "
 
 
-PRETRAINED_FORMAT = TextFormat()  # as the paper formats GPT-2 inputs
-WORD_FORMAT = TextFormat(question_suffix=" ", step_suffix=" ", answer_prefix="= ")  # word-level: one token "="
+PAPER_FORMAT = TextFormat()  # as the paper formats GPT-2 inputs
+COMPACT_FORMAT = TextFormat(question_suffix=" ", step_suffix=" ", answer_prefix="= ")  # word-level: one token "="
+TEXT_FORMATS = {"paper": PAPER_FORMAT, "compact": COMPACT_FORMAT}  # by `data.text_format`
 
 
 def tokenize_record(record: dict, tokenizer, fmt: TextFormat) -> dict:
@@ -51,7 +53,7 @@ def _json_source(path: Path, cache_dir: Path) -> Path:
     return converted
 
 
-def load_tokenized(path, tokenizer, fmt: TextFormat = PRETRAINED_FORMAT, cache_dir=None, max_length: int | None = None,
+def load_tokenized(path, tokenizer, fmt: TextFormat = PAPER_FORMAT, cache_dir=None, max_length: int | None = None,
                    method: MethodConfig | None = None, drop_too_long: bool = False):
     """A `datasets.Dataset` of the records with `question_ids`, `step_ids` and `answer_ids` added.
 

@@ -43,6 +43,16 @@ class ThoughtLayout:
     def width(self) -> int:
         return self.input_ids.shape[1]
 
+    @property
+    def suffix_start(self) -> int:
+        """The first column after every row's thoughts."""
+        return self.first_thought + self.thought_columns
+
+    @property
+    def has_suffix(self) -> bool:
+        """Whether columns follow the thoughts (the final pass has something to run)."""
+        return self.suffix_start < self.width
+
 
 def locate_thoughts(
     input_ids: torch.Tensor,
@@ -151,8 +161,8 @@ def align_thoughts(
     )
 
 
-def left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: int):
-    """Roll right-padded rows so every row's last attended token is in the last column."""
+def right_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: int):
+    """Roll each row right so its last attended token is in the last column (right padding becomes left padding)."""
     last = attention_mask.shape[1] - 1 - attention_mask.flip(1).int().argmax(dim=1)
     shift = attention_mask.shape[1] - 1 - last  # trailing padding per row
     if not bool(shift.any()):
@@ -166,7 +176,7 @@ def left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: in
 
 
 def prompts_until_start(input_ids: torch.Tensor, attention_mask: torch.Tensor, start_id: int, pad_id: int):
-    """Each prompt cut right after its `<|start-latent|>` and left-aligned again (for a learned stop)."""
+    """Each prompt cut right after its `<|start-latent|>` and right-aligned again (for a learned stop)."""
     is_start = (input_ids == start_id) & attention_mask.bool()
     missing = ~is_start.any(dim=1)
     if bool(missing.any()):
@@ -176,4 +186,4 @@ def prompts_until_start(input_ids: torch.Tensor, attention_mask: torch.Tensor, s
     keep = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) <= cut
     mask = attention_mask * keep
     ids = torch.where(mask.bool(), input_ids, torch.full_like(input_ids, pad_id))
-    return left_align(ids, mask, pad_id)
+    return right_align(ids, mask, pad_id)

@@ -40,3 +40,15 @@ class RankSync:
     def all_done(self, done: bool) -> bool:
         """True on every rank once every rank is done."""
         return self.reduce_max(0 if done else 1) == 0
+
+
+def idle_passes(decoder, count: int, embeds: torch.Tensor) -> torch.Tensor | None:
+    """`count` idle decoder calls, so this rank makes as many as the busiest one.
+
+    Returns a zero tied to their outputs: added to the loss, it makes the backward pass collective too."""
+    idle = None
+    for _ in range(count):
+        out = decoder(inputs_embeds=embeds[:1, :1], use_cache=False).last_hidden_state
+        term = out.float().sum() * 0.0
+        idle = term if idle is None else idle + term
+    return idle

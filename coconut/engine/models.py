@@ -1,66 +1,77 @@
-"""Models and tokenizers: pretrained ones by hub id or local path, tiny ones built from scratch."""
+"""Causal LMs for the engine: pretrained ones by hub id or local folder, tiny ones built from scratch.
+
+`tiny_causal_lm` is the one builder of random small models (training from scratch, the benchmark and
+the tests all use it); `build_model` turns a `ModelConfig` into a model whose embeddings hold the
+tokenizer's special tokens.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import torch
 
-from coconut.config import ConfigError, RunConfig
-
-
-def build_tokenizer(cfg: RunConfig, records: list[dict]):
-    """The run's tokenizer: word-level from the data, or a pretrained one, with the special tokens."""
-    from coconut.engine.special_tokens import load_tokenizer
-
-    source = cfg.data.tokenizer
-    if source == "word":
-        from coconut.data.word_tokenizer import build_word_tokenizer
-        from coconut.data.tokenize import PRETRAINED_FORMAT, WORD_FORMAT
-
-        fmt = WORD_FORMAT if cfg.data.text_format == "word" else PRETRAINED_FORMAT
-        return build_word_tokenizer(records, [fmt.answer_prefix])
-    if source == "model":
-        if cfg.model.name_or_path is None:
-            raise ConfigError("data.tokenizer=model needs model.name_or_path (a pretrained model)")
-        source = cfg.model.name_or_path
-    return load_tokenizer(source, trust_remote_code=cfg.model.trust_remote_code)
+from coconut.config import ConfigError, ModelConfig
 
 
-def build_model(cfg: RunConfig, tokenizer):
-    """A causal LM whose embeddings include the tokenizer's special tokens."""
-    import torch
-    from coconut.engine.special_tokens import add_latent_tokens
+def tiny_causal_lm(arch: str, *, vocab_size: int, layers: int, hidden: int, heads: int, intermediate: int | None = None,
+                   max_positions: int = 1024, tie_embeddings: bool | None = None, init_std: float = 0.02,
+                   eos_id: int = 0, pad_id: int | None = None, kv_heads: int | None = None,
+                   dropout: float | None = None, **extra):
+    """A float32 GPT-2 or Llama with random weights (seed torch first for a reproducible one).
 
-    m = cfg.model
-    if m.name_or_path is not None:
-        from transformers import AutoModelForCausalLM
-
-        try:
-            model = AutoModelForCausalLM.from_pretrained(m.name_or_path, trust_remote_code=m.trust_remote_code)
-        except OSError as err:
-            raise ConfigError(
-                f"model.name_or_path={m.name_or_path!r} cannot be loaded: not a local folder and not in the Hugging "
-                "Face cache for offline use. Download it once with network access (huggingface-cli download "
-                f"{m.name_or_path}) or point model.name_or_path to a local folder."
-            ) from err
-        add_latent_tokens(tokenizer, model, init_token=m.init_token, pause=True)
-        return model
-
+    None keeps the architecture's own default (GPT-2 ties its embeddings, Llama does not; dropout as
+    the config has it); `extra` goes to the Hugging Face config as it is."""
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    common = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                  pad_token_id=tokenizer.pad_token_id)
-    if m.arch == "llama":
-        config = LlamaConfig(num_hidden_layers=m.layers, hidden_size=m.hidden, num_attention_heads=m.heads,
-                             num_key_value_heads=m.heads, intermediate_size=m.intermediate,
-                             max_position_embeddings=m.max_positions, tie_word_embeddings=m.tie_embeddings,
-                             initializer_range=m.embedding_init_std, **common)
+    common = dict(vocab_size=vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, initializer_range=init_std)
+    if pad_id is not None:
+        common["pad_token_id"] = pad_id
+    if tie_embeddings is not None:
+        common["tie_word_embeddings"] = tie_embeddings
+    intermediate = 4 * hidden if intermediate is None else intermediate
+    if arch == "gpt2":
+        if dropout is not None:
+            common.update(resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout)
+        config = GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, n_inner=intermediate,
+                            n_positions=max_positions, **common, **extra)
+        model = GPT2LMHeadModel(config)
+    elif arch == "llama":
+        if dropout is not None:
+            common["attention_dropout"] = dropout
+        config = LlamaConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+                             num_key_value_heads=kv_heads or heads, intermediate_size=intermediate,
+                             max_position_embeddings=max_positions, **common, **extra)
         model = LlamaForCausalLM(config)
     else:
-        config = GPT2Config(n_layer=m.layers, n_embd=m.hidden, n_head=m.heads, n_inner=m.intermediate,
-                            n_positions=m.max_positions, tie_word_embeddings=m.tie_embeddings,
-                            initializer_range=m.embedding_init_std, **common)
-        model = GPT2LMHeadModel(config)
+        raise ValueError(f"unknown architecture {arch!r} (expected gpt2 or llama)")
     return model.to(torch.float32)
+
+
+def load_pretrained_lm(name_or_path: str, trust_remote_code: bool = False):
+    """A Hugging Face causal LM by hub id or local folder, with a clear error when it is not at hand offline."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise ConfigError(
+            f"model.name_or_path={name_or_path!r} cannot be loaded: not a local folder and not in the Hugging "
+            "Face cache for offline use. Download it once with network access (huggingface-cli download "
+            f"{name_or_path}) or point model.name_or_path to a local folder."
+        ) from err
+
+
+def build_model(m: ModelConfig, tokenizer):
+    """The configured causal LM, with embedding rows for the tokenizer's special tokens."""
+    from coconut.engine.special_tokens import add_latent_tokens
+
+    if not m.from_scratch:
+        model = load_pretrained_lm(m.name_or_path, m.trust_remote_code)
+        add_latent_tokens(tokenizer, model, init_token=m.init_token, pause=True)
+        return model
+    return tiny_causal_lm(m.arch, vocab_size=len(tokenizer), layers=m.layers, hidden=m.hidden, heads=m.heads,
+                          intermediate=m.intermediate, max_positions=m.max_positions,
+                          tie_embeddings=m.tie_embeddings, init_std=m.embedding_init_std,
+                          eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id)
 
 
 def context_length(model) -> int | None:
@@ -69,7 +80,3 @@ def context_length(model) -> int | None:
         if getattr(config, key, None):
             return int(getattr(config, key))
     return None
-
-
-def tokenizer_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "tokenizer"

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from coconut.decode_config import DecodeConfig  # re-exported: callers import it from here
+from coconut.config import DecodeConfig
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 START_LATENT = "<|start-latent|>"
 LATENT = "<|latent|>"
 END_LATENT = "<|end-latent|>"
@@ -11,27 +13,41 @@ LATENT_TOKENS = (START_LATENT, LATENT, END_LATENT)
 
 def _token_id(tokenizer, token: str) -> int | None:
     """The id of `token` if the tokenizer knows it as a single token, else None."""
-    vocab = tokenizer.get_vocab()
-    return vocab.get(token)
+    return tokenizer.get_vocab().get(token)
 
 
-def latent_token_ids(tokenizer) -> dict[str, int]:
-    """Ids of the three latent markers and EOS, with a clear error when any is missing."""
-    found = {token: _token_id(tokenizer, token) for token in LATENT_TOKENS}
-    missing = [token for token, idx in found.items() if idx is None]
-    if missing:
-        raise ValueError(
-            f"the tokenizer lacks the special token(s) {', '.join(missing)}; add them with "
-            "coconut.tokens.add_latent_tokens(tokenizer, model) before building a LatentReasoner"
-        )
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no eos_token; set tokenizer.eos_token before building a LatentReasoner")
-    return {
-        "start_id": found[START_LATENT],
-        "latent_id": found[LATENT],
-        "end_id": found[END_LATENT],
-        "eos_id": tokenizer.eos_token_id,
-    }
+@dataclass(frozen=True)
+class SpecialIds:
+    """The ids of the latent markers, EOS, padding and (when present) the pause token: looked up once, here."""
+
+    start: int
+    latent: int
+    end: int
+    eos: int
+    pad: int
+    pause: int | None = None
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> "SpecialIds":
+        """With a clear error when a marker or EOS is missing; padding defaults to EOS."""
+        found = {token: _token_id(tokenizer, token) for token in LATENT_TOKENS}
+        missing = [token for token, idx in found.items() if idx is None]
+        if missing:
+            raise ValueError(
+                f"the tokenizer lacks the special token(s) {', '.join(missing)}; add them with "
+                "coconut.engine.special_tokens.add_latent_tokens(tokenizer, model) before building a LatentReasoner"
+            )
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("the tokenizer has no eos_token; set tokenizer.eos_token before building a LatentReasoner")
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        return cls(start=found[START_LATENT], latent=found[LATENT], end=found[END_LATENT], eos=eos, pad=pad,
+                   pause=_token_id(tokenizer, PAUSE))
+
+    @property
+    def added(self) -> list[int]:
+        """The tokens coconut adds to a vocabulary (their embedding rows must train, also under LoRA)."""
+        return [self.start, self.latent, self.end] + ([self.pause] if self.pause is not None else [])
 
 
 def add_latent_tokens(tokenizer, model=None, init_token: str | None = None, pause: bool = False) -> list[int]:

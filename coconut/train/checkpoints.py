@@ -53,3 +53,13 @@ def init_weights(module, path) -> None:
             f"unexpected {len(unexpected)}, e.g. {unexpected[:2]}); it must come from a run with the same model "
             "and tokenizer"
         )
+
+
+STAGE_KEY = "curriculum_stage"  # written into every checkpoint by CoconutModule.on_save_checkpoint
+
+
+def checkpoint_stage(state: dict, schedule) -> int:
+    """The curriculum stage a checkpoint was trained at (from its epoch when it does not say)."""
+    if state.get(STAGE_KEY) is not None:
+        return int(state[STAGE_KEY])
+    return schedule.stage(int(state.get("epoch", 0)))

@@ -1,56 +1,68 @@
-"""The LightningModule around `LatentReasoner`: loss, AdamW, batched generation and metrics."""
+"""The LightningModule around `LatentReasoner`: the loss, AdamW, batched generation and its metrics.
+
+It is handed its engine, optimiser settings and generation settings, not the whole config; the
+curriculum stage it reads from the data module that owns it.
+"""
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 
 import lightning as L
 import torch
 from torchmetrics import MaxMetric, MeanMetric
 
-from coconut.config import RunConfig, stage_schedule
-from coconut.data.curriculum import IGNORE_INDEX
+from coconut.config import DecodeConfig, OptimConfig, RunConfig, StageSchedule
+from coconut.data.tokenize import TEXT_FORMATS
+from coconut.engine.alignment import prompts_until_start
 from coconut.engine.reasoner import LatentReasoner
-from coconut.data.scoring import answer_correct
+from coconut.train.metrics import EvalMetrics, correct_answers, cot_matches
+from coconut.train.optim import build_optimizer, lr_factor
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
 
-class EvalMetrics(torch.nn.Module):
-    """Accuracy, CoT exact match, generated tokens (the paper's count), thoughts and forward passes."""
+@dataclass
+class GenerationSettings:
+    """How validation and test generate and score."""
 
-    NAMES = ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
+    max_new_tokens: int = 64
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    learned_stop: bool = False  # each row thinks until the stop head says stop (else the stage's thoughts)
+    max_thoughts: int = 0  # the most a learned stop may take
+    stop_threshold: float = 0.5
+    answer_marker: str = "### "
+    samples_to_log: int = 4
 
-    def __init__(self):
-        super().__init__()
-        for name in self.NAMES:
-            setattr(self, name, MeanMetric())
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> "GenerationSettings":
+        e = cfg.eval
+        return cls(max_new_tokens=e.max_new_tokens, decode=cfg.decode, learned_stop=e.thoughts == "learned",
+                   max_thoughts=cfg.method.max_thoughts, stop_threshold=e.stop_threshold,
+                   answer_marker=TEXT_FORMATS[cfg.data.text_format].answer_prefix, samples_to_log=e.samples_to_log)
 
 
 class CoconutModule(L.LightningModule):
-    def __init__(self, engine: LatentReasoner, tokenizer, cfg: RunConfig):
+    def __init__(self, engine: LatentReasoner, tokenizer, optim: OptimConfig, schedule: StageSchedule,
+                 generation: GenerationSettings, stop_loss_weight: float = 1.0, lockstep: bool | None = None):
         super().__init__()
-        self.engine, self.tokenizer, self.cfg = engine, tokenizer, cfg
-        from coconut.train.datamodule import answer_marker
-
-        self.marker = answer_marker(cfg)
-        # The continuous decoding phase of soft decoders ends at the answer marker or EOS.
-        marker_ids = tokenizer(self.marker.strip(), add_special_tokens=False)["input_ids"]
-        self.leave_ids = tuple(marker_ids[:1]) + (engine.eos_id,)
+        self.engine, self.tokenizer = engine, tokenizer
+        self.optim, self.schedule, self.generation = optim, schedule, generation
+        self.stop_loss_weight, self.lockstep = stop_loss_weight, lockstep
         self.val_metrics, self.test_metrics = EvalMetrics(), EvalMetrics()
         self.val_loss, self.val_acc_best = MeanMetric(), MaxMetric()
         self.samples: list[dict] = []  # a few generations of the last validation, for TensorBoard
-        from omegaconf import OmegaConf
-
-        self.save_hyperparameters(OmegaConf.to_container(OmegaConf.structured(cfg)))
+        # The continuous decoding phase of soft decoders ends at the answer marker or EOS.
+        marker_ids = tokenizer(generation.answer_marker.strip(), add_special_tokens=False)["input_ids"]
+        self.leave_ids = tuple(marker_ids[:1]) + (engine.eos_id,)
 
     def setup(self, stage: str) -> None:
-        """Under FSDP (or trainer.lockstep=true) ranks must make equal decoder calls: see coconut.lockstep."""
+        """Under FSDP (or trainer.lockstep=true) ranks must make equal decoder calls: see coconut.engine.lockstep."""
         from lightning.pytorch.strategies import FSDPStrategy
 
-        wanted = self.cfg.trainer.lockstep
+        wanted = self.lockstep
         if wanted is None:
             wanted = isinstance(self.trainer.strategy, FSDPStrategy)
         if wanted and self.trainer.world_size > 1:
@@ -63,10 +75,16 @@ class CoconutModule(L.LightningModule):
 
     @property
     def stage(self) -> int:
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is not None:
-            return dm.current_stage()
-        return stage_schedule(self.cfg).stage(self.current_epoch)
+        """The curriculum stage now, as the data module has it (the schedule's when there is none)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            return datamodule.stage
+        return self.schedule.stage(self.current_epoch)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from coconut.train.checkpoints import STAGE_KEY
+
+        checkpoint[STAGE_KEY] = self.stage  # so evaluating the checkpoint later uses the stage it trained at
 
     def forward(self, input_ids, attention_mask=None, labels=None):
         return self.engine(input_ids, attention_mask, labels)
@@ -80,7 +98,7 @@ class CoconutModule(L.LightningModule):
             stop_loss = self.engine.stop_loss(out.hidden, batch["input_ids"])
             if stop_loss is not None:
                 self.log("train/stop_loss", stop_loss, batch_size=batch["input_ids"].shape[0])
-                loss = loss + self.cfg.model.stop_loss_weight * stop_loss
+                loss = loss + self.stop_loss_weight * stop_loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at global step {self.global_step} "
@@ -92,49 +110,37 @@ class CoconutModule(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------------------------
 
-    def _evaluate(self, batch, metrics: EvalMetrics, keep_samples: bool):
-        gen = self.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"])
+    def score_batch(self, batch, metrics: EvalMetrics, generation: GenerationSettings | None = None,
+                    keep_samples: bool = False) -> None:
+        """Generate for a batch's prompts and add the scores to `metrics` (under other settings when given)."""
+        settings = generation or self.generation
+        gen = self.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"], settings)
         texts = self.tokenizer.batch_decode(
             [seq[:n].tolist() for seq, n in zip(gen.sequences, gen.num_generated)], skip_special_tokens=True
         )
-        correct = torch.tensor([answer_correct(t, a, self.marker) for t, a in zip(texts, batch["answers"])],
-                               dtype=torch.float32, device=self.device)
-        targets = batch["prompt_target_ids"]
-        cot = []
-        for row, (seq, n) in enumerate(zip(gen.sequences, gen.num_generated)):
-            want = targets[row][targets[row] != IGNORE_INDEX]
-            cot.append(float(int(n) == len(want) and torch.equal(seq[:n], want)))
-        metrics.acc.update(correct)
-        metrics.cot_match.update(torch.tensor(cot, device=self.device))
-        metrics.tokens.update(gen.paper_token_count.float())
-        metrics.language_tokens.update(gen.num_generated.float())
-        metrics.thoughts.update(gen.num_thoughts.float())
-        metrics.passes.update(gen.num_forward_passes.float())
-        if keep_samples and len(self.samples) < self.cfg.eval.samples_to_log:
+        correct = correct_answers(texts, batch["answers"], settings.answer_marker, self.device)
+        metrics.update(gen, correct, cot_matches(gen, batch["prompt_target_ids"]).to(self.device))
+        if keep_samples and len(self.samples) < settings.samples_to_log:
             prompts = self.tokenizer.batch_decode(batch["prompt_input_ids"], skip_special_tokens=False)
             for p, t, a, c in zip(prompts, texts, batch["answers"], correct.tolist()):
-                if len(self.samples) < self.cfg.eval.samples_to_log:
+                if len(self.samples) < settings.samples_to_log:
                     self.samples.append({"prompt": p.replace(self.tokenizer.pad_token, "").strip(),
                                          "generated": t, "answer": a, "correct": bool(c)})
 
-    def generate(self, input_ids, attention_mask):
-        """Generation as the config asks: decoding rule, fixed or learned number of thoughts."""
-        e = self.cfg.eval
-        learned = e.thoughts == "learned"
-        if learned:
-            from coconut.engine.alignment import prompts_until_start
-
+    def generate(self, input_ids, attention_mask, settings: GenerationSettings | None = None):
+        """Generation with a decoding rule and a fixed or learned number of thoughts."""
+        s = settings or self.generation
+        if s.learned_stop:
             input_ids, attention_mask = prompts_until_start(input_ids, attention_mask, self.engine.start_id,
                                                             self.engine.pad_id)
-        max_thoughts = self.cfg.method.max_latent_stage * self.cfg.method.thoughts_per_step
-        return self.engine.generate(input_ids, attention_mask, max_new_tokens=e.max_new_tokens, decode=self.cfg.decode,
-                                    learned_stop=learned, max_thoughts=max_thoughts, stop_threshold=e.stop_threshold,
-                                    leave_ids=self.leave_ids)
+        return self.engine.generate(input_ids, attention_mask, max_new_tokens=s.max_new_tokens, decode=s.decode,
+                                    learned_stop=s.learned_stop, max_thoughts=s.max_thoughts,
+                                    stop_threshold=s.stop_threshold, leave_ids=self.leave_ids)
 
     def validation_step(self, batch, batch_idx):
         out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
         self.val_loss.update(out.loss)
-        self._evaluate(batch, self.val_metrics, keep_samples=True)
+        self.score_batch(batch, self.val_metrics, keep_samples=True)
 
     def on_validation_epoch_start(self):
         self.samples = []
@@ -150,7 +156,7 @@ class CoconutModule(L.LightningModule):
         self.log("curriculum/eval_stage", float(self.stage))
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, self.test_metrics, keep_samples=False)
+        self.score_batch(batch, self.test_metrics)
 
     def on_test_epoch_end(self):
         self._log_metrics("test", self.test_metrics)
@@ -164,34 +170,14 @@ class CoconutModule(L.LightningModule):
     # -- optimisation ---------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        o = self.cfg.optim
-        decay, no_decay = [], []
-        for name, p in self.engine.named_parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=o.lr, betas=tuple(o.betas),
-        )
+        o = self.optim
+        optimizer = build_optimizer(self.engine.named_parameters(), o)
         if o.schedule == "constant" and o.warmup_steps == 0:
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _lr_factor(self, step: int) -> float:
-        """Warmup then constant or cosine; restarted at each stage when the optimizer is reset there."""
-        o, t = self.cfg.optim, self.cfg.trainer
-        per_epoch = max(1, self.trainer.num_training_batches // max(1, t.accumulate_grad_batches))
-        if o.reset_each_stage:
-            schedule = stage_schedule(self.cfg)
-            stage = schedule.stage(step // per_epoch)
-            step -= schedule.start(stage) * per_epoch
-            span = per_epoch * schedule.length(stage)
-        else:
-            span = per_epoch * t.max_epochs
-        if o.warmup_steps and step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        if o.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - o.warmup_steps) / max(1, span - o.warmup_steps))
-        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        t = self.trainer
+        per_epoch = max(1, t.num_training_batches // max(1, t.accumulate_grad_batches))
+        return lr_factor(step, self.optim, self.schedule, per_epoch, t.max_epochs)

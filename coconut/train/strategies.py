@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from coconut.config import ConfigError, RunConfig
+from coconut.config import ConfigError, TrainerConfig
 
 
 def decoder_layer_classes(model: nn.Module) -> set[type]:
@@ -60,17 +60,17 @@ def block_training(args) -> bool:
     return torch.is_grad_enabled() and any(getattr(a, "requires_grad", False) for a in args)
 
 
-def build_strategy(cfg: RunConfig, model: nn.Module):
-    """The Lightning strategy (a name or a Strategy object) for `cfg.trainer.strategy`."""
-    t = cfg.trainer
+def build_strategy(t: TrainerConfig, model: nn.Module, unused_parameters: bool = False):
+    """The Lightning strategy (a name or a Strategy object) for `t.strategy`.
+
+    unused_parameters: some parameters may get no gradient in a step (a latent projection or stop head
+    at stage 0, before any thought): DDP must be told to expect that."""
     if t.strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 
         return FSDPStrategy(auto_wrap_policy=decoder_layer_classes(model), sharding_strategy=t.fsdp_sharding,
                             state_dict_type="full", use_orig_params=True)
     strategy = t.strategy
-    if (cfg.model.latent_projection or cfg.model.stop_classifier) and strategy in ("ddp", "ddp_spawn"):
-        # The projection and the stop classifier get no gradient at stage 0 (no thoughts yet): DDP must
-        # expect unused parameters.
+    if unused_parameters and strategy in ("ddp", "ddp_spawn"):
         strategy = f"{strategy}_find_unused_parameters_true"
     return strategy

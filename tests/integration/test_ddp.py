@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from coconut.config import load_config
+from coconut.experiment import load_config
 from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 

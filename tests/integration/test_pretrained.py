@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from coconut.config import load_config
+from coconut.experiment import load_config
 from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 
@@ -18,9 +18,9 @@ def save_local_model(folder, arch, cfg):
 
     from coconut.data.records import load_records
     from coconut.data.word_tokenizer import build_word_tokenizer
-    from coconut.train.datamodule import ensure_data
+    from coconut.data.files import ensure_data
 
-    records = [r for p in ensure_data(cfg).values() for r in load_records(p)]
+    records = [r for p in ensure_data(cfg.data).values() for r in load_records(p)]
     tokenizer = build_word_tokenizer(records, ["= "])
     common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
@@ -38,7 +38,7 @@ def test_local_pretrained_model_trains_and_exports(tmp_path, arch, lora):
     folder = tmp_path / "pretrained"
     save_local_model(folder, arch, load_config("demo_coconut", tiny_overrides(tmp_path)))
     extra = [f"model.name_or_path={folder}", "data.tokenizer=model", "trainer.max_epochs=2",
-             "model.latent_projection=false"] + (["model.lora_rank=4"] if lora else [])
+             "latent.projection=false"] + (["model.lora_rank=4"] if lora else [])
     cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
     results = train(cfg)
     assert 0.0 <= results["test"]["test/acc"] <= 1.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from coconut.config import load_config
+from coconut.experiment import load_config
 from coconut.train.run import train
 from integration.tiny_run import tiny_overrides
 
@@ -80,7 +80,7 @@ def test_export_reloads_with_plain_transformers(finished):
 
     from coconut import LatentReasoner
     from coconut.train.checkpoints import check_checkpoint, load_weights
-    from coconut.train.run import build_system
+    from coconut.train.build import build_system
 
     root, cfg, _ = finished
     folder = cfg.run_dir / "export"
@@ -88,7 +88,7 @@ def test_export_reloads_with_plain_transformers(finished):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
     engine = LatentReasoner.from_pretrained(folder)  # plus the latent settings: projection, thought scale
-    module, _, _ = build_system(cfg, cfg.run_dir)
+    module, _, _ = build_system(cfg)
     load_weights(module, check_checkpoint(json.loads((cfg.run_dir / "results.json").read_text())["checkpoint"]), "best")
     ids = tokenizer("p1 c2 ; ? p1 : c2 | c3 <|start-latent|> <|latent|> <|latent|> <|end-latent|>", return_tensors="pt")
     with torch.no_grad():
@@ -128,7 +128,7 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(finished, tmp_path):
 
 
 def test_auto_thought_scale_is_measured_once_and_kept(tmp_path):
-    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "model.auto_thought_scale=true", "trainer.max_epochs=3"))
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "latent.auto_thought_scale=true", "trainer.max_epochs=3"))
     train(cfg)
     measured = scalars(cfg.run_dir, "curriculum/thought_scale")
     assert len(measured) == 1 and measured[0][0] == 64 // 16, "measured at the first step of stage 1"
@@ -176,7 +176,7 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     """Records with 2 or 3 steps get 2 or 3 thoughts at the final stage; the classifier learns to stop."""
     from coconut.cli.main import main
 
-    extra = ("model.stop_classifier=true", "method.pad_latent_to_max=false", "method.max_latent_stage=3",
+    extra = ("latent.stop_classifier=true", "method.pad_latent_to_max=false", "method.max_latent_stage=3",
              "trainer.max_epochs=5")
     cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
     train(cfg)
@@ -217,16 +217,16 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
 
 def test_init_from_loads_another_runs_weights_and_keeps_new_heads(tmp_path):
     from coconut.train.checkpoints import CheckpointError, init_weights
-    from coconut.train.run import build_system, prepare_run_dir
+    from coconut.train.build import build_system
 
     def system(*extra):
         cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
-        return build_system(cfg, prepare_run_dir(cfg))[0]
+        return build_system(cfg)[0]
 
-    cot = system("method=cot", "model.latent_projection=false", "name=cot")
+    cot = system("method=cot", "latent.projection=false", "name=cot")
     ckpt = tmp_path / "cot.ckpt"
     torch.save({"state_dict": cot.state_dict()}, ckpt)
-    coconut = system("model.stop_classifier=true", "name=coconut")
+    coconut = system("latent.stop_classifier=true", "name=coconut")
     projection = coconut.engine.projection.weight.detach().clone()
     init_weights(coconut, ckpt)
     for (name, a), b in zip(cot.engine.model.named_parameters(), coconut.engine.model.parameters()):

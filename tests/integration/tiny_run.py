@@ -25,7 +25,7 @@ if __name__ == "__main__":
 
     import lightning as L
 
-    from coconut.config import load_config
+    from coconut.experiment import load_config
     from coconut.train.run import train
 
     class KillAt(L.Callback):

@@ -1,0 +1,23 @@
+"""The data-set generators by name: `prosqa`, `prosqa-mini` (the demo's small graphs) and `prontoqa`."""
+
+from __future__ import annotations
+
+GENERATORS = ("prosqa", "prosqa-mini", "prontoqa")
+
+
+def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
+    """`n` records of generator `name`, the same for the same seed."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
+    if n < 1:
+        raise ValueError(f"the number of records must be at least 1, got {n}")
+    if name == "prontoqa":
+        from coconut.data import prontoqa
+
+        return prontoqa.generate(n, seed, progress=progress)
+    from coconut.data import prosqa
+
+    options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
+    if render is not None:
+        options["render"] = render
+    return prosqa.generate(n, seed, prosqa.ProsQAConfig(**options), progress=progress)

@@ -1,0 +1,101 @@
+"""The exported model: a plain Hugging Face folder plus `coconut.json`, the latent settings.
+
+    runs/NAME/export/
+      config.json, model.safetensors, tokenizer files   loadable with plain transformers
+      coconut.json                                       ExportSettings below
+      latent_projection.pt, stop_classifier.pt          when the engine has them
+
+`LatentReasoner.save_pretrained(folder)` writes it and `LatentReasoner.from_pretrained(folder)` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Optional
+
+SETTINGS_FILE = "coconut.json"
+PROJECTION_FILE = "latent_projection.pt"
+STOP_HEAD_FILE = "stop_classifier.pt"
+
+
+@dataclass
+class ExportSettings:
+    """What `LatentReasoner` needs beyond the Hugging Face model, and how the model was trained."""
+
+    latent_id: int
+    start_id: int
+    end_id: int
+    eos_id: int
+    pad_id: int
+    latent_projection: bool = False
+    thought_scale: float = 1.0
+    stop_classifier: bool = False
+    jacobi_iterations: Optional[int] = None
+    method: Optional[str] = None  # the training method, for people reading the folder
+    thoughts_per_step: Optional[int] = None
+    max_latent_stage: Optional[int] = None
+
+    def write(self, folder: Path) -> None:
+        (Path(folder) / SETTINGS_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> "ExportSettings":
+        path = Path(folder) / SETTINGS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file; is {folder} a folder written by coconut's export?")
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def engine_kwargs(self) -> dict:
+        """The `LatentReasoner` constructor arguments these settings give."""
+        return {"latent_id": self.latent_id, "start_id": self.start_id, "end_id": self.end_id, "eos_id": self.eos_id,
+                "pad_id": self.pad_id, "latent_projection": self.latent_projection,
+                "thought_scale": self.thought_scale, "stop_classifier": self.stop_classifier,
+                "jacobi_iterations": self.jacobi_iterations}
+
+
+def settings_of(engine, **training) -> ExportSettings:
+    return ExportSettings(latent_id=engine.latent_id, start_id=engine.start_id, end_id=engine.end_id,
+                          eos_id=engine.eos_id, pad_id=engine.pad_id, latent_projection=engine.projection is not None,
+                          thought_scale=float(engine.thought_scale), stop_classifier=engine.stop_head is not None,
+                          jacobi_iterations=engine.jacobi_iterations, **training)
+
+
+def save_engine(engine, folder, tokenizer=None, **training) -> None:
+    """Write `engine` (LoRA adapters folded into plain weights) and `tokenizer` into `folder`."""
+    import torch
+
+    from coconut.engine.lora import is_lora, merged
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_lora(engine.model):  # the adapters alone, then folded into plain weights for plain transformers
+        engine.model.save_pretrained(folder / "lora_adapter")
+        engine.model = merged(engine.model)
+    engine.model.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    settings_of(engine, **training).write(folder)
+    if engine.projection is not None:
+        torch.save(engine.projection.state_dict(), folder / PROJECTION_FILE)
+    if engine.stop_head is not None:
+        torch.save(engine.stop_head.state_dict(), folder / STOP_HEAD_FILE)
+
+
+def load_engine(cls, folder, **model_kwargs):
+    """An engine of class `cls` from an exported folder."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(folder)
+    settings = ExportSettings.read(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
+    engine = cls(model, **settings.engine_kwargs())
+    if engine.projection is not None:
+        engine.projection.load_state_dict(torch.load(folder / PROJECTION_FILE, weights_only=True))
+    if engine.stop_head is not None:
+        engine.stop_head.load_state_dict(torch.load(folder / STOP_HEAD_FILE, weights_only=True))
+    return engine

@@ -1,0 +1,107 @@
+"""Experiment files into a checked `RunConfig`: schema <- conf/ group options <- experiments/NAME.yaml <- overrides.
+
+    coconut train prosqa_coconut trainer=ddp trainer.devices=4 optim.lr=1e-4
+
+An experiment file picks one option per group under `defaults:` and lists only what differs.
+`group=option` on the command line swaps a group; `a.b=value` sets a field. Unknown keys and wrong types
+fail at start with the key named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from coconut.config import ConfigError, RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+EXPERIMENTS_DIR = ROOT / "experiments"
+GROUPS = ("model", "data", "method", "optim", "trainer", "decode")  # option folders under conf/
+
+
+def _read_yaml(path: Path) -> DictConfig:
+    try:
+        return OmegaConf.load(path)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such file") from err
+    except Exception as err:  # yaml syntax errors
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _group_file(group: str, option: str) -> Path:
+    path = CONF_DIR / group / f"{option}.yaml"
+    if not path.exists():
+        raise ConfigError(f"{group}={option}: no file {path}; options: {', '.join(group_options(group))}")
+    return path
+
+
+def experiment_names() -> list[str]:
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+
+
+def experiment_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise ConfigError(f"{path}: no such experiment file")
+        return path
+    path = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown experiment {name_or_path!r}; known: {', '.join(experiment_names())}")
+    return path
+
+
+def load_config(experiment: str | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Schema <- group defaults <- experiment <- command-line overrides; checked and resolved."""
+    schema = OmegaConf.structured(RunConfig)
+    exp = _read_yaml(experiment_path(experiment)) if experiment else OmegaConf.create()
+    chosen = dict(OmegaConf.to_container(exp.pop("defaults", OmegaConf.create()), resolve=False) or {})
+    field_overrides = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        if key in GROUPS:
+            chosen[key] = value
+        else:
+            field_overrides.append(item)
+    unknown = set(chosen) - set(GROUPS)
+    if unknown:
+        raise ConfigError(f"defaults: unknown group(s) {', '.join(sorted(unknown))}; groups: {', '.join(GROUPS)}")
+    layers = [schema]
+    for group in GROUPS:
+        if group in chosen and chosen[group] is not None:
+            layers.append(OmegaConf.create({group: _read_yaml(_group_file(group, str(chosen[group])))}))
+    where = f" in {experiment}" if experiment else ""
+    try:
+        if experiment and "name" not in exp:
+            exp.name = Path(experiment).stem
+        cfg = OmegaConf.merge(*layers, exp, OmegaConf.from_dotlist(field_overrides))
+        OmegaConf.resolve(cfg)
+        return OmegaConf.to_object(cfg)  # runs the pieces' own checks
+    except OmegaConfBaseException as err:
+        message = str(err).splitlines()[0]
+        raise ConfigError(f"config{where}: {message} (key: {getattr(err, 'full_key', '?')})") from err
+    except ValueError as err:
+        raise ConfigError(f"config{where}: {str(err).splitlines()[0]}") from err
+
+
+def load_group(group: str, option: str):
+    """One group option on its own, checked against the schema (e.g. a DecodeConfig)."""
+    schema = OmegaConf.structured(RunConfig)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(schema[group], _read_yaml(_group_file(group, option))))
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ConfigError(f"{group}={option}: {str(err).splitlines()[0]}") from err
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    """The resolved config as YAML, showing only the fields that apply to this run."""
+    return OmegaConf.to_yaml(OmegaConf.create(cfg.shown()))

@@ -1,0 +1,75 @@
+"""After each validation: a CSV row and a plot of accuracy against generated tokens, and sample generations."""
+
+from __future__ import annotations
+
+import csv
+
+import lightning as L
+
+from coconut.run_dir import RunDir
+
+
+class AccuracyVsTokensLogger(L.Callback):
+    """After each validation: a CSV row and a plot of accuracy against generated tokens, per stage."""
+
+    FIELDS = ("epoch", "step", "stage", "val_acc", "val_tokens", "val_language_tokens", "val_thoughts", "val_passes", "val_loss")
+
+    def __init__(self, run_dir: RunDir, title: str = ""):
+        self.run_dir, self.title = run_dir, title
+        self.csv_path = run_dir.accuracy_csv
+        self.png_path = run_dir.accuracy_plot
+
+    def on_validation_end(self, trainer, pl_module):
+        # on_validation_end runs after the module's epoch-end hook has logged the epoch's metrics.
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        row = {
+            "epoch": trainer.current_epoch, "step": trainer.global_step, "stage": trainer.datamodule.stage,
+            **{f"val_{k}": round(float(m[f"val/{k}"]), 5) for k in ("acc", "tokens", "language_tokens", "thoughts", "passes", "loss")},
+        }
+        rows = [r for r in self.read() if int(r["epoch"]) != row["epoch"]] + [row]  # a resumed epoch replaces its row
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.csv_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.plot(rows)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_text") and pl_module.samples:
+                table = "| prompt | generated | answer | correct |\n|---|---|---|---|\n" + "\n".join(
+                    f"| {s['prompt']} | {s['generated']} | {s['answer']} | {s['correct']} |" for s in pl_module.samples)
+                logger.experiment.add_text("val/samples", table, global_step=trainer.global_step)
+
+    def read(self) -> list[dict]:
+        if not self.csv_path.exists():
+            return []
+        with self.csv_path.open() as f:
+            return list(csv.DictReader(f))
+
+    def plot(self, rows) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        stages = [int(r["stage"]) for r in rows]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        points = left.scatter([float(r["val_tokens"]) for r in rows], [float(r["val_acc"]) for r in rows],
+                              c=stages, cmap="viridis", s=40)
+        fig.colorbar(points, ax=left, label="curriculum stage")
+        left.set_xlabel("mean generated tokens (language + thoughts)")
+        left.set_ylabel("validation accuracy")
+        left.set_title("accuracy against generated tokens")
+        left.set_ylim(-0.02, 1.02)
+        right.plot([int(r["epoch"]) for r in rows], [float(r["val_acc"]) for r in rows], marker="o", label="accuracy")
+        for i in range(1, len(rows)):
+            if stages[i] != stages[i - 1]:
+                right.axvline(int(rows[i]["epoch"]) - 0.5, color="grey", linestyle=":")
+        right.set_xlabel("epoch (dotted: stage switch)")
+        right.set_ylabel("validation accuracy")
+        right.set_ylim(-0.02, 1.02)
+        right.set_title(self.title)
+        fig.tight_layout()
+        fig.savefig(self.png_path, dpi=110)
+        plt.close(fig)

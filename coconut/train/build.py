@@ -1,0 +1,84 @@
+"""A run's parts from its config: tokenizer, model, engine, data module and Lightning module.
+
+Each builder takes the config pieces it needs; `build_system` is the one place that hands them out.
+"""
+
+from __future__ import annotations
+
+from coconut.config import ConfigError, DataConfig, ModelConfig, RunConfig
+from coconut.run_dir import RunDir
+
+
+def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict]):
+    """The run's tokenizer: word-level from the data, or a pretrained one, with the special tokens."""
+    from coconut.engine.special_tokens import load_tokenizer
+
+    source = data.tokenizer
+    if source == "word":
+        from coconut.data.tokenize import TEXT_FORMATS
+        from coconut.data.word_tokenizer import build_word_tokenizer
+
+        return build_word_tokenizer(records, [TEXT_FORMATS[data.text_format].answer_prefix])
+    if source == "model":
+        if model.name_or_path is None:
+            raise ConfigError("data.tokenizer=model needs model.name_or_path (a pretrained model)")
+        source = model.name_or_path
+    return load_tokenizer(source, trust_remote_code=model.trust_remote_code)
+
+
+def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir):
+    """The tokenizer saved with the run, or a new one (saved there) when the run is new."""
+    from transformers import AutoTokenizer
+
+    from coconut.data.files import ensure_data
+    from coconut.data.records import load_records
+
+    if (run_dir.tokenizer / "tokenizer_config.json").exists():
+        return AutoTokenizer.from_pretrained(run_dir.tokenizer)
+    files = ensure_data(cfg.data)
+    records = [r for path in files.values() if path.exists() for r in load_records(path)]
+    tokenizer = build_tokenizer(cfg.data, cfg.model, records)
+    tokenizer.save_pretrained(run_dir.tokenizer)
+    return tokenizer
+
+
+def build_engine(cfg: RunConfig, tokenizer):
+    """The configured model (LoRA-wrapped when asked) inside a `LatentReasoner`."""
+    from coconut.engine.models import build_model
+    from coconut.engine.reasoner import LatentReasoner
+
+    model = build_model(cfg.model, tokenizer)
+    if cfg.model.lora_rank > 0:
+        from coconut.engine.lora import apply_lora
+        from coconut.engine.special_tokens import SpecialIds
+
+        model = apply_lora(model, cfg.model, SpecialIds.from_tokenizer(tokenizer).added)
+    latent = cfg.latent
+    engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=latent.projection,
+                                           thought_scale=latent.thought_scale, stop_classifier=latent.stop_classifier,
+                                           jacobi_iterations=latent.jacobi_iterations)
+    if cfg.trainer.activation_checkpointing:
+        from coconut.train.strategies import enable_mlp_checkpointing
+
+        enable_mlp_checkpointing(model)
+    return engine
+
+
+def build_datamodule(cfg: RunConfig, tokenizer, max_length: int | None, stage: int | None = None):
+    from coconut.train.datamodule import CurriculumDataModule
+
+    return CurriculumDataModule(cfg.data, cfg.method, cfg.trainer.schedule, tokenizer, seed=cfg.seed,
+                                max_length=max_length, final_stage=cfg.final_stage(), stage=stage)
+
+
+def build_system(cfg: RunConfig):
+    """(module, datamodule, tokenizer) for a config; the tokenizer is read from or saved into its run folder."""
+    from coconut.engine.models import context_length
+    from coconut.train.module import CoconutModule, GenerationSettings
+
+    tokenizer = load_or_build_tokenizer(cfg, RunDir(cfg.run_dir))
+    engine = build_engine(cfg, tokenizer)
+    datamodule = build_datamodule(cfg, tokenizer, cfg.data.max_length or context_length(engine.model))
+    module = CoconutModule(engine, tokenizer, cfg.optim, cfg.trainer.schedule, GenerationSettings.from_config(cfg),
+                           stop_loss_weight=cfg.latent.stop_loss_weight, lockstep=cfg.trainer.lockstep)
+    return module, datamodule, tokenizer

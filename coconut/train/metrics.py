@@ -1,0 +1,46 @@
+"""Scoring a batch of generations: accuracy, CoT exact match, generated tokens, thoughts, forward passes."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import MeanMetric
+
+from coconut.data.scoring import answer_correct
+from coconut.engine.loss import IGNORE_INDEX
+
+
+class EvalMetrics(torch.nn.Module):
+    """Means over the questions seen: accuracy, CoT match, tokens (the paper's count), thoughts, passes."""
+
+    NAMES = ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
+
+    def __init__(self):
+        super().__init__()
+        for name in self.NAMES:
+            setattr(self, name, MeanMetric())
+
+    def update(self, gen, correct: torch.Tensor, cot_match: torch.Tensor) -> None:
+        self.acc.update(correct)
+        self.cot_match.update(cot_match)
+        self.tokens.update(gen.paper_token_count.float())
+        self.language_tokens.update(gen.num_generated.float())
+        self.thoughts.update(gen.num_thoughts.float())
+        self.passes.update(gen.num_forward_passes.float())
+
+    def values(self) -> dict[str, float]:
+        return {name: round(float(getattr(self, name).compute()), 5) for name in self.NAMES}
+
+
+def correct_answers(texts: list[str], answers: list[str], marker: str, device) -> torch.Tensor:
+    """1.0 where the text after the last answer marker matches the answer (see coconut.data.scoring)."""
+    return torch.tensor([answer_correct(t, a, marker) for t, a in zip(texts, answers)], dtype=torch.float32,
+                        device=device)
+
+
+def cot_matches(gen, targets: torch.Tensor) -> torch.Tensor:
+    """1.0 where the generated tokens equal the target (remaining steps, answer, EOS) exactly."""
+    out = []
+    for row, (seq, n) in enumerate(zip(gen.sequences, gen.num_generated)):
+        want = targets[row][targets[row] != IGNORE_INDEX]
+        out.append(float(int(n) == len(want) and torch.equal(seq[:n], want)))
+    return torch.tensor(out, device=targets.device)

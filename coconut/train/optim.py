@@ -1,0 +1,37 @@
+"""AdamW and the learning-rate schedule: warmup, then constant or cosine, restarted at each stage on reset."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from coconut.config import OptimConfig, StageSchedule
+
+
+def build_optimizer(named_parameters, o: OptimConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (biases and norms are not decayed)."""
+    decay, no_decay = [], []
+    for name, p in named_parameters:
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=o.lr, betas=tuple(o.betas),
+    )
+
+
+def lr_factor(step: int, o: OptimConfig, schedule: StageSchedule, steps_per_epoch: int, max_epochs: int) -> float:
+    """The multiplier of the base rate at optimizer step `step`."""
+    if o.reset_each_stage:  # the schedule restarts with the fresh optimizer of each stage
+        stage = schedule.stage(step // steps_per_epoch)
+        step -= schedule.start(stage) * steps_per_epoch
+        span = steps_per_epoch * schedule.length(stage)
+    else:
+        span = steps_per_epoch * max_epochs
+    if o.warmup_steps and step < o.warmup_steps:
+        return (step + 1) / o.warmup_steps
+    if o.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - o.warmup_steps) / max(1, span - o.warmup_steps))
+    return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,64 @@
+"""The Lightning Trainer of a run: strategy, precision, loggers and the curriculum's callbacks."""
+
+from __future__ import annotations
+
+from coconut.config import ConfigError, RunConfig
+from coconut.run_dir import BEST, CSV_LOGS, LAST, TENSORBOARD, RunDir
+
+
+def check_hardware(cfg: RunConfig) -> None:
+    """A GPU config on a machine without one: say so before anything is built."""
+    import torch
+
+    if cfg.trainer.strategy == "fsdp" and not torch.cuda.is_available():
+        raise ConfigError("trainer.strategy=fsdp needs CUDA GPUs (Lightning's FSDP runs on GPUs only); on a CPU "
+                          "use trainer=ddp_cpu")
+    if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA GPU is visible on this machine; "
+            "run on a GPU machine, or add trainer=cpu for a (slow) CPU run"
+        )
+
+
+def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=None):
+    """The Lightning Trainer; `model` (the HF model) tells FSDP which layers to wrap."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from coconut.train.accuracy_log import AccuracyVsTokensLogger
+    from coconut.train.callbacks import CurriculumCallback, FinalStageCheckpoint, StageCheckpoint
+    from coconut.train.strategies import build_strategy
+
+    t = cfg.trainer
+    callbacks = [
+        CurriculumCallback(cfg.optim.reset_each_stage, cfg.seed, cfg.latent.auto_thought_scale),
+        # First: `trainer.checkpoint_callback` is the one whose best model the run tests and exports.
+        FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
+                             enable_version_counter=False, save_on_train_epoch_end=False),
+        ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False),
+        StageCheckpoint(run_dir, t.schedule),
+        AccuracyVsTokensLogger(run_dir, title=cfg.name),
+        LearningRateMonitor(logging_interval="step"),
+        *extra_callbacks,
+    ]
+    strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier)
+    loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False),
+               CSVLogger(run_dir.root, name=CSV_LOGS, version="")]
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
+        precision=t.precision, max_epochs=t.max_epochs, accumulate_grad_batches=t.accumulate_grad_batches,
+        gradient_clip_val=cfg.optim.grad_clip, limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches, check_val_every_n_epoch=t.val_every_n_epochs,
+        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
+        enable_progress_bar=t.progress_bar, reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0,
+        callbacks=callbacks, logger=loggers, default_root_dir=run_dir.root,
+    )
+
+
+def single_device_tester(cfg: RunConfig, precision: str = "32-true"):
+    """A Trainer for testing or validating on one device, without loggers or checkpoints."""
+    import lightning as L
+
+    return L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=cfg.trainer.progress_bar, precision=precision)
