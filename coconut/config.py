@@ -20,31 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from coconut.methods import METHODS, STEPWISE_METHODS
+from coconut.schedule import StageSchedule
+
+__all__ = ["METHODS", "STEPWISE_METHODS", "StageSchedule"]  # re-exported beside the schema pieces
+
 
 class ConfigError(ValueError):
     """A configuration problem, with the key or file named."""
 
 
-@dataclass(frozen=True)
-class MethodInfo:
-    label: str  # the row of the paper's Table 1
-    description: str
-
-
-# The paper's methods, in Table 1's row order (the report and the sweep follow it).
-METHODS = {
-    "cot": MethodInfo("CoT", "all reasoning steps in language"),
-    "no_cot": MethodInfo("No-CoT", "the answer only"),
-    "icot": MethodInfo("iCoT", "stepwise internalisation: a growing number of leading CoT tokens removed per stage"),
-    "pause": MethodInfo("Pause token", "a fixed number of <|pause|> tokens between question and answer"),
-    "coconut": MethodInfo("COCONUT", "continuous thoughts replace the first k steps at stage k (c thoughts per step)"),
-    "no_curriculum": MethodInfo("w/o curriculum", "COCONUT's final stage from the start (ablation)"),
-    "no_thought": MethodInfo("w/o thought", "the COCONUT curriculum removing steps without adding thoughts (ablation)"),
-    "pause_as_thought": MethodInfo("pause as thought",
-                                   "the COCONUT curriculum with <|pause|> tokens in place of thoughts (ablation)"),
-}
-# Methods whose samples change stage by stage, replacing one more language step each time.
-STEPWISE_METHODS = ("coconut", "no_thought", "pause_as_thought")
 DECODERS = ("greedy", "soft_thinking", "mixture_of_inputs")
 
 
@@ -206,36 +191,6 @@ class OptimConfig:
                  f"optim.schedule must be constant or cosine, got {self.schedule!r}")
 
 
-@dataclass(frozen=True)
-class StageSchedule:
-    """Which curriculum stage each epoch trains: stage 0 may last longer (GSM8k: 6 epochs, then 3 per stage)."""
-
-    epochs_per_stage: int
-    first_stage_epochs: int | None = None  # epochs of stage 0; None = epochs_per_stage
-
-    def __post_init__(self):
-        if self.epochs_per_stage < 1 or (self.first_stage_epochs is not None and self.first_stage_epochs < 1):
-            raise ValueError(f"stages need at least one epoch, got {self}")
-
-    @property
-    def first(self) -> int:
-        return self.epochs_per_stage if self.first_stage_epochs is None else self.first_stage_epochs
-
-    def stage(self, epoch: int) -> int:
-        """The stage of a (0-based) epoch."""
-        return 0 if epoch < self.first else 1 + (epoch - self.first) // self.epochs_per_stage
-
-    def start(self, stage: int) -> int:
-        """The first epoch of a stage."""
-        return 0 if stage == 0 else self.first + (stage - 1) * self.epochs_per_stage
-
-    def length(self, stage: int) -> int:
-        return self.first if stage == 0 else self.epochs_per_stage
-
-    def ends_stage(self, epoch: int) -> bool:
-        return self.stage(epoch + 1) != self.stage(epoch)
-
-
 @dataclass
 class TrainerConfig:
     accelerator: str = "auto"
@@ -341,22 +296,3 @@ class RunConfig:
         if self.method.name == "icot":
             return self.trainer.last_stage
         return 0
-
-    def shown(self) -> dict:
-        """The resolved config as a plain dict, without the fields that do not apply to this run."""
-        from dataclasses import asdict
-
-        out = asdict(self)
-        if not self.model.from_scratch:
-            for key in ModelConfig.SCRATCH_FIELDS:
-                out["model"].pop(key)
-        if self.model.lora_rank == 0:
-            for key in ("lora_alpha", "lora_dropout", "lora_targets"):
-                out["model"].pop(key)
-        if self.method.name not in STEPWISE_METHODS + ("no_curriculum",):
-            out.pop("latent")
-        out["method"] = {k: v for k, v in out["method"].items() if k in self.method.used_fields()}
-        out["decode"] = {k: v for k, v in out["decode"].items() if k in self.decode.used_fields()}
-        if self.trainer.strategy != "fsdp":
-            out["trainer"].pop("fsdp_sharding")
-        return out

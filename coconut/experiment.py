@@ -9,12 +9,13 @@ fail at start with the key named.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from coconut.config import ConfigError, RunConfig
+from coconut.config import STEPWISE_METHODS, ConfigError, ModelConfig, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -102,6 +103,24 @@ def load_group(group: str, option: str):
         raise ConfigError(f"{group}={option}: {str(err).splitlines()[0]}") from err
 
 
+def shown(cfg: RunConfig) -> dict:
+    """The resolved config as a plain dict, without the fields that do not apply to this run."""
+    out = asdict(cfg)
+    if not cfg.model.from_scratch:
+        for key in ModelConfig.SCRATCH_FIELDS:
+            out["model"].pop(key)
+    if cfg.model.lora_rank == 0:
+        for key in ("lora_alpha", "lora_dropout", "lora_targets"):
+            out["model"].pop(key)
+    if cfg.method.name not in STEPWISE_METHODS + ("no_curriculum",):
+        out.pop("latent")
+    out["method"] = {k: v for k, v in out["method"].items() if k in cfg.method.used_fields()}
+    out["decode"] = {k: v for k, v in out["decode"].items() if k in cfg.decode.used_fields()}
+    if cfg.trainer.strategy != "fsdp":
+        out["trainer"].pop("fsdp_sharding")
+    return out
+
+
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config as YAML, showing only the fields that apply to this run."""
-    return OmegaConf.to_yaml(OmegaConf.create(cfg.shown()))
+    return OmegaConf.to_yaml(OmegaConf.create(shown(cfg)))

@@ -51,8 +51,10 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     if cfg.model.init_from and not resume:  # a resumed run has its own weights in the checkpoint
         init_weights(module, cfg.model.init_from)
     trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)
+    from coconut.experiment import shown
+
     for logger in trainer.loggers:
-        logger.log_hyperparams(cfg.shown())
+        logger.log_hyperparams(shown(cfg))
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir.root)}
     if not trainer.is_global_zero:
