@@ -16,59 +16,35 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+# Loggers and checkpoint callbacks take a folder and a name rather than a path.
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
+CSV_LOGS = "csv"
+BEST = "best"
+LAST = "last"
+
+
 class RunDir:
-    root: Path
+    """The paths of one run folder."""
 
-    def __post_init__(self):
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def git_commit(self) -> Path:
-        return self.root / "git_commit.txt"
-
-    @property
-    def tokenizer(self) -> Path:
-        return self.root / "tokenizer"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.checkpoints / "last.ckpt"
+    def __init__(self, root):
+        self.root = Path(root)
+        self.config = self.root / "config.yaml"
+        self.git_commit = self.root / "git_commit.txt"
+        self.tokenizer = self.root / "tokenizer"
+        self.checkpoints = self.root / CHECKPOINTS
+        self.last_checkpoint = self.checkpoints / f"{LAST}.ckpt"
+        self.accuracy_csv = self.root / "accuracy_vs_tokens.csv"
+        self.accuracy_plot = self.root / "accuracy_vs_tokens.png"
+        self.tensorboard = self.root / TENSORBOARD
+        self.export = self.root / "export"
+        self.results = self.root / "results.json"
 
     def stage_checkpoint(self, stage: int) -> Path:
         return self.checkpoints / f"stage{stage}.ckpt"
-
-    @property
-    def accuracy_csv(self) -> Path:
-        return self.root / "accuracy_vs_tokens.csv"
-
-    @property
-    def accuracy_plot(self) -> Path:
-        return self.root / "accuracy_vs_tokens.png"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
-    def export(self) -> Path:
-        return self.root / "export"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results.json"
 
     def analysis(self, checkpoint) -> Path:
         """One folder per checkpoint analysed."""
@@ -79,12 +55,6 @@ class RunDir:
         return self.results.exists()
 
 
-# Loggers and checkpoint callbacks take a folder and a name rather than a path.
-CHECKPOINTS = "checkpoints"
-TENSORBOARD = "tensorboard"
-CSV_LOGS = "csv"
-BEST = "best"
-LAST = "last"
 
 
 def write_json(path: Path, data) -> None:
