@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coconut.bench.settings import BenchConfig, bench_config_from_args
+from coconut.engine.loss import IGNORE_INDEX
 from coconut.engine.models import tiny_causal_lm
 from coconut.engine.reasoner import LatentReasoner
 from coconut.bench.memory import PeakTensorMemory
@@ -53,7 +54,7 @@ def build_batch(cfg: BenchConfig):
     answer = torch.randint(1, v - 3, (cfg.batch, cfg.after), generator=g)
     marks = torch.tensor([v - START_OFFSET] + [v - LATENT_OFFSET] * cfg.thoughts + [v - END_OFFSET])
     latent_ids = torch.cat([question, marks.expand(cfg.batch, -1), answer], dim=1)
-    labels = torch.full_like(latent_ids, -100)
+    labels = torch.full_like(latent_ids, IGNORE_INDEX)
     labels[:, -cfg.after :] = answer
     plain_ids = latent_ids.clone()
     plain_ids[:, cfg.question : cfg.question + len(marks)] = torch.randint(1, v - 3, (len(marks),), generator=g)

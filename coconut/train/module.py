@@ -76,10 +76,8 @@ class CoconutModule(L.LightningModule):
     @property
     def stage(self) -> int:
         """The curriculum stage now, as the data module has it (the schedule's when there is none)."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None:
-            return datamodule.stage
-        return self.schedule.stage(self.current_epoch)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        return datamodule.stage if datamodule is not None else self.schedule.stage(self.current_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from coconut.train.checkpoints import STAGE_KEY
