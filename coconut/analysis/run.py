@@ -2,7 +2,7 @@
 
     search    forced thoughts k = 0..K (path categories, accuracy) and frontier values (ProsQA data)
     decoding  greedy vs Soft Thinking vs Mixture of Inputs on the checkpoint, same prompts
-    stop      a fixed number of thoughts vs the learned stop (models trained with model.stop_classifier)
+    stop      a fixed number of thoughts vs the learned stop (models trained with latent.stop_classifier)
 
 Each writes numbers into RUN_DIR/analysis/CHECKPOINT/analysis.json, and figures there as PNG files and into
 the run's TensorBoard as images (tags analysis/...).
@@ -63,7 +63,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
                 # know at test time; the paper's fixed setting gives every question the stage's maximum.
                 padded = dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, pad_latent_to_max=True))
                 padded_loader = _loader_for(padded, tokenizer, datamodule.max_length, stage, split, questions)
-                fixed = [("fixed thoughts, all at the maximum", module.generation)]
+                fixed = [("fixed thoughts, all at the maximum", dataclasses.replace(module.generation, learned_stop=False))]
                 results["stop"].insert(1, _compare(module, padded_loader, fixed)[0])
             figures["stop"] = decoding_figure(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
     # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
