@@ -15,7 +15,7 @@ class AccuracyVsTokensLogger(L.Callback):
     FIELDS = ("epoch", "step", "stage", "val_acc", "val_tokens", "val_language_tokens", "val_thoughts", "val_passes", "val_loss")
 
     def __init__(self, run_dir: RunDir, title: str = ""):
-        self.run_dir, self.title = run_dir, title
+        self.title = title
         self.csv_path = run_dir.accuracy_csv
         self.png_path = run_dir.accuracy_plot
 
