@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coconut.config import METHODS, ConfigError
 from coconut.experiment import EXPERIMENTS_DIR, load_config
-from coconut.run_dir import RunDir
+from coconut.run_dir import CHECKPOINTS, RunDir
 
 
 @dataclass
@@ -34,11 +34,10 @@ class Job:
 
 def seeded_path(path: str, seed: int) -> str:
     """`.../gsm8k_cot/checkpoints/best.ckpt` -> `.../gsm8k_cot_seed{seed}/checkpoints/best.ckpt`."""
-    p = Path(path)
-    parts = list(p.parts)
-    if "checkpoints" not in parts or parts.index("checkpoints") == 0:
-        raise ConfigError(f"model.init_from={path}: expected RUN_DIR/checkpoints/FILE to follow the seeds of the table")
-    i = parts.index("checkpoints") - 1
+    parts = list(Path(path).parts)
+    if CHECKPOINTS not in parts or parts.index(CHECKPOINTS) == 0:
+        raise ConfigError(f"model.init_from={path}: expected RUN_DIR/{CHECKPOINTS}/FILE to follow the seeds of the table")
+    i = parts.index(CHECKPOINTS) - 1
     parts[i] = f"{parts[i]}_seed{seed}"
     return str(Path(*parts))
 
