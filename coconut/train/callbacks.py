@@ -82,6 +82,11 @@ class FinalStageCheckpoint(ModelCheckpoint):
     plain `ModelCheckpoint` (see coconut.train.trainer).
     """
 
+    # ModelCheckpoint saves from one of these two hooks, depending on when validation runs.
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.datamodule.in_final_stage:
+            super().on_train_epoch_end(trainer, pl_module)
+
     def on_validation_end(self, trainer, pl_module):
         if trainer.datamodule.in_final_stage:
             super().on_validation_end(trainer, pl_module)

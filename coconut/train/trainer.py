@@ -35,7 +35,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         CurriculumCallback(cfg.optim.reset_each_stage, cfg.seed, cfg.latent.auto_thought_scale),
         # First: `trainer.checkpoint_callback` is the one whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
-                             enable_version_counter=False, save_on_train_epoch_end=False),
+                             enable_version_counter=False),
         ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False),
         StageCheckpoint(run_dir, t.schedule),
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
