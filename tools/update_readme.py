@@ -1,4 +1,4 @@
-"""Write measured figures into README.md between <!-- NAME --> markers, so README numbers come from commands.
+"""Write measured figures between <!-- NAME --> markers in README.md or docs/*.md, so their numbers come from commands.
 
 Usage:
   python tools/update_readme.py bench NAME [coconut bench arguments...]   # runs the benchmark
@@ -12,19 +12,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def replace_block(marker: str, body: str) -> None:
-    text = README.read_text()
+def pages(root: Path = ROOT) -> list[Path]:
+    """The files that may hold a marked block: README.md and the reference pages under docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def replace_block(marker: str, body: str, root: Path = ROOT) -> Path:
+    """Replace the one <!-- marker --> ... <!-- /marker --> block among `pages(root)`; returns its file."""
+    pattern = re.compile(rf"<!-- {re.escape(marker)} -->.*?<!-- /{re.escape(marker)} -->", flags=re.S)
+    holders = [page for page in pages(root) if page.exists() and pattern.search(page.read_text())]
+    if len(holders) != 1 or len(pattern.findall(holders[0].read_text())) != 1:
+        found = ", ".join(str(page.relative_to(root)) for page in holders) or "none of README.md, docs/*.md"
+        raise SystemExit(f"expected exactly one <!-- {marker} --> block, found it in: {found}")
     block = f"<!-- {marker} -->\n{body}\n<!-- /{marker} -->"
-    new, count = re.subn(rf"<!-- {marker} -->.*?<!-- /{marker} -->", lambda _: block, text, flags=re.S)
-    if count != 1:
-        raise SystemExit(f"README.md has no <!-- {marker} --> block")
-    README.write_text(new)
+    holders[0].write_text(pattern.sub(lambda _: block, holders[0].read_text()))
+    return holders[0]
 
 
 def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
     kind, args = sys.argv[1], sys.argv[2:]
     if kind == "bench":
         name, bench_args = args[0], args[1:]
