@@ -40,7 +40,7 @@ clean:  ## remove build outputs and caches (keeps .venv and runs/)
 	rm -rf build dist *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in README.md (about 3 minutes)
+readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/bench.md (about 3 minutes)
 	$(PY) tools/update_readme.py bench default --jacobi-iterations 6
 	$(PY) tools/update_readme.py bench vocab64 --vocab 64
 
