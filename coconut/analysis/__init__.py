@@ -1,1 +1,1 @@
-"""Looking inside the thoughts: latent-search analysis, decoding and stopping comparisons (`coconut analyze`)."""
+"""Looking inside the thoughts (`coconut analyze`) and the paper's Table 1 from run folders (`coconut report`)."""

@@ -1,0 +1,1 @@
+"""The `coconut` command and its sub-commands; nothing in the package imports it."""

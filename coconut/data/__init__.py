@@ -1,1 +1,1 @@
-"""Data: record formats, generators, tokenisation and the collator."""
+"""Data: record formats, generators, graphs, tokenisation, the curriculum, the collator and scoring (no Lightning)."""

@@ -1,0 +1,1 @@
+"""The latent engine: plain torch + transformers, no Lightning and no data code (imports only the config pieces)."""
