@@ -16,20 +16,20 @@ torch.cuda.max_memory_allocated; --precision bf16 runs the steps under bf16 auto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
-import contextlib
 import time
 from dataclasses import asdict
 
 import torch
 from tqdm.auto import tqdm
 
+from coconut.bench.memory import PeakTensorMemory
 from coconut.bench.settings import BenchConfig, bench_config_from_args
 from coconut.engine.loss import IGNORE_INDEX
 from coconut.engine.models import tiny_causal_lm
 from coconut.engine.reasoner import LatentReasoner
-from coconut.bench.memory import PeakTensorMemory
 from coconut.engine.reference import recompute_logits
 
 # Special ids at the top of the vocabulary; everything below is ordinary text.
