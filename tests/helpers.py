@@ -1,14 +1,21 @@
-"""Tiny random models, ragged latent batches and a naive no-cache reference for the tests."""
+"""Tiny random models, ragged latent batches, engines over them and a naive no-cache reference for the tests.
+
+Imported as `from tests.helpers import ...`: tests/ is a package, so pytest puts the repository root on sys.path.
+"""
 
 from __future__ import annotations
 
 import torch
+
 from coconut.engine.models import tiny_causal_lm
+from coconut.engine.reasoner import LatentReasoner
 from coconut.engine.reference import recompute_logits
 
 VOCAB = 40
 EOS, START, LATENT, END, PAD = 1, 2, 3, 4, 0
 ORDINARY = range(5, VOCAB)  # token ids that are plain text
+TOL = 1e-5  # engine against the naive recompute, float32
+MAX_NEW = 10  # new tokens of the generation tests
 
 
 def tiny_model(arch: str, seed: int = 0, vocab_size: int = VOCAB):
@@ -23,6 +30,25 @@ def tiny_model(arch: str, seed: int = 0, vocab_size: int = VOCAB):
     else:
         raise ValueError(arch)
     return model.eval()
+
+
+def engine_for(model, **kwargs) -> LatentReasoner:
+    """The latent engine over a tiny model with the test vocabulary's special ids."""
+    return LatentReasoner(model, latent_id=LATENT, start_id=START, end_id=END, eos_id=EOS, pad_id=PAD, **kwargs)
+
+
+def grads(model) -> dict[str, torch.Tensor]:
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def eos_prone_model(arch):
+    """A random model nudged towards EOS, so that rows stop after different numbers of tokens."""
+    model = tiny_model(arch, seed=7)
+    with torch.no_grad():
+        model.get_output_embeddings().weight[EOS] *= 3.0
+        if arch == "llama":
+            model.get_output_embeddings().weight[EOS] += 0.3 * model.get_output_embeddings().weight[10]
+    return model
 
 
 def make_example(gen: torch.Generator, question_len: int, thoughts: int, answer_len: int):
@@ -94,3 +120,35 @@ def reference_greedy(model, tokens: list[int], max_new_tokens: int):
         if token == EOS:
             break
     return out
+
+
+def prompts(seed, count=7, max_thoughts=3):
+    """Prompts `question <bot> <latent>*n <eot>` (or just a question) of random lengths and thoughts."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        q = int(torch.randint(2, 10, (), generator=gen))
+        n = int(torch.randint(0, max_thoughts + 1, (), generator=gen))
+        tokens, _ = make_example(gen, q, n, 0)
+        out.append(tokens[:-1])  # the prompt ends after <|end-latent|> (or the question)
+    return out
+
+
+def check_against_recompute(engine, model, examples, batch, grads_of=grads):
+    """Loss, logits and gradients of the engine on a padded batch equal the naive recompute's; returns both."""
+    ids, mask, labels = batch
+    out = engine(ids, mask, labels)
+    out.loss.backward()
+    got = grads_of(model)
+    model.zero_grad()
+    ref_loss, ref_logits = reference_loss(model, examples)
+    ref_loss.backward()
+    want = grads_of(model)
+    assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
+    for row, logits in enumerate(ref_logits):
+        real = mask[row].bool()
+        assert torch.allclose(out.logits[row][real], logits, atol=TOL, rtol=0), f"row {row}"
+    assert got.keys() == want.keys()
+    for name in want:
+        assert torch.allclose(got[name], want[name], atol=TOL, rtol=1e-4), name
+    return out, got

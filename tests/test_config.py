@@ -1,11 +1,10 @@
-"""Configuration: every shipped file loads against the schema; bad keys and values fail with the key named."""
-
+"""Configuration (coconut.config, coconut.experiment): every shipped file loads against the schema; bad keys
+and values fail with the key named."""
 
 import pytest
 
-from coconut.cli.main import main
-from coconut.experiment import EXPERIMENTS_DIR, GROUPS, group_options, load_config
 from coconut.config import ConfigError
+from coconut.experiment import EXPERIMENTS_DIR, GROUPS, group_options, load_config
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 
@@ -31,6 +30,12 @@ def test_paper_settings_reach_the_config():
     assert cfg.model.name_or_path == "openai-community/gpt2"
     gsm = load_config("gsm8k_coconut")
     assert (gsm.method.thoughts_per_step, gsm.method.max_latent_stage) == (2, 3)
+
+
+def test_final_stage_per_method():
+    assert load_config("prosqa_coconut").final_stage() == 7
+    assert load_config("prosqa_cot").final_stage() == 0
+    assert load_config("gsm8k_coconut").final_stage() == 4
 
 
 def test_overrides_and_group_switches():
@@ -72,26 +77,3 @@ def test_unknown_experiment_and_bad_yaml(tmp_path):
     odd.write_text("defaults:\n  modle: gpt2\n")
     with pytest.raises(ConfigError, match="unknown group\\(s\\) modle"):
         load_config(str(odd))
-
-
-def test_dry_run_prints_the_resolved_config(capsys):
-    assert main(["train", "prosqa_coconut", "trainer.devices=2", "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "devices: 2" in out and "max_latent_stage: 6" in out
-
-
-def test_cli_errors_are_one_line(capsys):
-    assert main(["train", "demo_coconut", "optim.lr=fast"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
-    assert main(["eval", "demo_coconut"]) == 2
-    assert "needs ckpt=PATH" in capsys.readouterr().err
-
-
-def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    assert main(["train", "prosqa_coconut", "output_dir=/nonexistent/never-created"]) == 2
-    assert "no CUDA GPU is visible" in capsys.readouterr().err

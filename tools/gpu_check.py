@@ -39,8 +39,10 @@ def bench_figures(tiny: bool, device: str) -> dict:
 
 def training_smoke(root: Path, strategy_args: list[str], device_args: list[str]) -> dict:
     """A tiny curriculum run through Lightning; returns its test metrics and seconds."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from integration.tiny_run import tiny_overrides
+    root_of_repo = str(Path(__file__).resolve().parents[1])  # tests/ is a package at the repository root
+    if root_of_repo not in sys.path:
+        sys.path.insert(0, root_of_repo)
+    from tests.integration.tiny_run import tiny_overrides
 
     from coconut.experiment import load_config
     from coconut.train.run import train

@@ -12,7 +12,7 @@ from coconut.analysis.search import Question, forced_prompt, frontier_summary, f
 from coconut.engine.special_tokens import SpecialIds
 from coconut.data.curriculum import TokenizedRecord
 from coconut.engine.reference import recompute_logits
-from helpers import END, EOS, LATENT, PAD, START, tiny_model
+from tests.helpers import END, EOS, LATENT, PAD, START, tiny_model
 
 # p0 -> c0 -> c2 -> c3 (longer), p0 -> c1 -> c3 (shortest, target), c0 -> c5 (a leaf), p1 -> c4 (distractor)
 NAMES = ["p0", "p1", "c0", "c1", "c2", "c3", "c4", "c5"]

@@ -1,11 +1,11 @@
-"""The command line: fast help, and a tiny benchmark whose figures are consistent."""
+"""The command line: fast help, one-line errors, the bench's JSON, the data commands, the config dry run."""
 
 import json
 import subprocess
 import sys
 
-from coconut.bench.run import format_table, run_bench
-from coconut.bench.settings import BenchConfig
+import pytest
+
 from coconut.cli.main import main
 
 
@@ -13,30 +13,6 @@ def test_help_does_not_import_torch():
     probe = "import sys\ntry:\n    from coconut.cli.main import main; main(['bench', '--help'])\nexcept SystemExit:\n    pass\nprint('torch loaded:', 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "usage: coconut bench" in out.stdout and "torch loaded: False" in out.stdout
-
-
-def test_tiny_bench_reports_every_figure(capsys):
-    cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=2, after=3,
-                      repeats=1, generate_questions=3)
-    result = run_bench(cfg, progress=False)
-    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single",
-                "peak_memory_ratio_vs_plain", "max_abs_diff_vs_recompute"):
-        assert result[key] > 0 or key == "max_abs_diff_vs_recompute"
-    assert result["max_abs_diff_vs_recompute"] < 1e-5
-    assert result["generate_batched_equals_single"] is True
-    assert result["sequence_length"] == 6 + 2 + 2 + 3
-    table = format_table(result)
-    assert "| train_step_ratio_vs_plain |" in table and "max_abs_diff_vs_recompute" in table
-
-
-def test_bench_compares_jacobi_thoughts_and_runs_bf16():
-    cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3,
-                      repeats=1, generate_questions=2, jacobi_iterations=3, precision="bf16")
-    result = run_bench(cfg, progress=False)
-    assert result["jacobi_step_ratio_vs_sequential"] > 0
-    assert result["jacobi_loss_diff_vs_sequential"] < 1e-5, "3 iterations settle 3 thoughts exactly"
-    assert "jacobi_step_ratio_vs_sequential (3 iterations)" in format_table(result)
-    assert "cpu bf16" in format_table(result)
 
 
 def test_bench_json_is_one_object(capsys):
@@ -63,3 +39,26 @@ def test_data_errors_are_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["data", "stats", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.strip() == f"coconut data: {bad}: record 0: field 'steps[0]': expected a string, got int"
+
+
+def test_dry_run_prints_the_resolved_config(capsys):
+    assert main(["train", "prosqa_coconut", "trainer.devices=2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "devices: 2" in out and "max_latent_stage: 6" in out
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert main(["train", "demo_coconut", "optim.lr=fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
+    assert main(["eval", "demo_coconut"]) == 2
+    assert "needs ckpt=PATH" in capsys.readouterr().err
+
+
+def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["train", "prosqa_coconut", "output_dir=/nonexistent/never-created"]) == 2
+    assert "no CUDA GPU is visible" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 from coconut.data import prontoqa, prosqa
 from coconut.data.records import check_record, load_records
 from coconut.data.stats import compute_stats, format_stats
-from shared_data import shared_file
+from tests.shared_data import shared_file
 
 
 @pytest.fixture(scope="module")

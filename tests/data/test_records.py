@@ -6,7 +6,7 @@ import pytest
 
 from coconut.data.icot_text import parse_icot_line
 from coconut.data.records import DataError, load_records, write_records
-from shared_data import shared_file
+from tests.shared_data import shared_file
 
 GOOD = {"question": "Is Tom a wumpus?", "steps": ["Tom is a wumpus."], "answer": "Yes", "root": 0}
 

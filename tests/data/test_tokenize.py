@@ -15,7 +15,7 @@ from coconut.data.tokenize import COMPACT_FORMAT, as_tokenized_record, load_toke
 from coconut.data.word_tokenizer import build_word_tokenizer
 from coconut.engine.alignment import align_thoughts
 from coconut.engine.special_tokens import LATENT, PAUSE, load_tokenizer
-from helpers import tiny_model
+from tests.helpers import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from coconut.engine.alignment import LatentInputError, align_thoughts, right_align
-from helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
+from tests.helpers import END, LATENT, PAD, START, pad_batch, ragged_batch
 
 
 def aligned(ids, mask):

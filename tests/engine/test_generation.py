@@ -3,35 +3,7 @@
 import pytest
 import torch
 
-from coconut import LatentReasoner
-from helpers import END, EOS, LATENT, PAD, START, make_example, pad_batch, reference_greedy, tiny_model
-
-MAX_NEW = 10
-
-
-def engine_for(model):
-    return LatentReasoner(model, latent_id=LATENT, start_id=START, end_id=END, eos_id=EOS, pad_id=PAD)
-
-
-def eos_prone_model(arch):
-    """A random model nudged towards EOS, so that rows stop after different numbers of tokens."""
-    model = tiny_model(arch, seed=7)
-    with torch.no_grad():
-        model.get_output_embeddings().weight[EOS] *= 3.0
-        if arch == "llama":
-            model.get_output_embeddings().weight[EOS] += 0.3 * model.get_output_embeddings().weight[10]
-    return model
-
-
-def prompts(seed, count=7, max_thoughts=3):
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(count):
-        q = int(torch.randint(2, 10, (), generator=gen))
-        n = int(torch.randint(0, max_thoughts + 1, (), generator=gen))
-        tokens, _ = make_example(gen, q, n, 0)
-        out.append(tokens[:-1])  # the prompt ends after <|end-latent|> (or the question)
-    return out
+from tests.helpers import EOS, LATENT, MAX_NEW, PAD, engine_for, eos_prone_model, pad_batch, prompts, reference_greedy
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])

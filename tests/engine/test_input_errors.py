@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from coconut import LatentInputError, LatentReasoner
-from helpers import END, EOS, LATENT, PAD, START, tiny_model
+from tests.helpers import END, EOS, LATENT, PAD, START, tiny_model
 
 
 @pytest.fixture(scope="module")

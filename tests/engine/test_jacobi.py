@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from helpers import LATENT, pad_batch, ragged_batch, reference_loss, tiny_model
-from test_generate import MAX_NEW, eos_prone_model, prompts
-from test_latent_equivalence import TOL, engine_for, grads
+from tests.helpers import (LATENT, MAX_NEW, TOL, engine_for, eos_prone_model, grads, pad_batch, prompts, ragged_batch,
+                           reference_loss, tiny_model)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])

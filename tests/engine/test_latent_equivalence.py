@@ -3,18 +3,8 @@
 import pytest
 import torch
 
-from coconut import LatentReasoner
-from helpers import END, EOS, LATENT, PAD, START, pad_batch, ragged_batch, reference_loss, tiny_model
-
-TOL = 1e-5
-
-
-def engine_for(model, **kwargs):
-    return LatentReasoner(model, latent_id=LATENT, start_id=START, end_id=END, eos_id=EOS, pad_id=PAD, **kwargs)
-
-
-def grads(model):
-    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+from tests.helpers import (EOS, LATENT, TOL, check_against_recompute, engine_for, pad_batch, ragged_batch,
+                           reference_loss, tiny_model)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
@@ -27,26 +17,6 @@ def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
     assert len({int((row == LATENT).sum()) for row in ids}) > 1, "the batch should be ragged in thoughts"
     out, _ = check_against_recompute(engine, model, examples, (ids, mask, labels))
     assert out.num_thoughts.tolist() == [sum(t == LATENT for t in toks) for toks, _ in examples]
-
-
-def check_against_recompute(engine, model, examples, batch, grads_of=grads):
-    """Loss, logits and gradients of the engine on a padded batch equal the naive recompute's; returns both."""
-    ids, mask, labels = batch
-    out = engine(ids, mask, labels)
-    out.loss.backward()
-    got = grads_of(model)
-    model.zero_grad()
-    ref_loss, ref_logits = reference_loss(model, examples)
-    ref_loss.backward()
-    want = grads_of(model)
-    assert torch.allclose(out.loss, ref_loss, atol=TOL, rtol=0)
-    for row, logits in enumerate(ref_logits):
-        real = mask[row].bool()
-        assert torch.allclose(out.logits[row][real], logits, atol=TOL, rtol=0), f"row {row}"
-    assert got.keys() == want.keys()
-    for name in want:
-        assert torch.allclose(got[name], want[name], atol=TOL, rtol=1e-4), name
-    return out, got
 
 
 def test_thought_scale_is_applied_and_measured():

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from helpers import END, LATENT, START, pad_batch, ragged_batch, tiny_model
-from test_generate import MAX_NEW, prompts
-from test_latent_equivalence import check_against_recompute, engine_for
+from tests.helpers import (END, LATENT, MAX_NEW, START, check_against_recompute, engine_for, pad_batch, prompts,
+                           ragged_batch, tiny_model)
 
 peft = pytest.importorskip("peft")
 

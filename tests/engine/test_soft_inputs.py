@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from coconut.engine.soft_inputs import DecodeConfig, InputMixer, entropy, soft_weights
-from helpers import EOS, pad_batch, tiny_model
-from test_generate import MAX_NEW, engine_for, eos_prone_model, prompts
+from tests.helpers import EOS, MAX_NEW, engine_for, eos_prone_model, pad_batch, prompts, tiny_model
 
 SOFT = DecodeConfig(name="soft_thinking", top_k=3, top_p=0.9, cold_stop_patience=0)
 MOI = DecodeConfig(name="mixture_of_inputs", beta=0.5)

@@ -7,7 +7,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from coconut import LatentReasoner, add_latent_tokens
 from coconut.engine.special_tokens import END_LATENT, LATENT, PAUSE, START_LATENT
-from helpers import tiny_model
+from tests.helpers import tiny_model
 
 
 def word_tokenizer():

@@ -5,8 +5,7 @@ import torch
 
 from coconut import LatentReasoner
 from coconut.engine.stop_head import StopHead
-from helpers import END, EOS, LATENT, PAD, START, pad_batch, tiny_model
-from test_generate import MAX_NEW, eos_prone_model
+from tests.helpers import END, EOS, LATENT, MAX_NEW, PAD, START, eos_prone_model, pad_batch, tiny_model
 
 A, B = 20, 21  # question tokens of the toy case: A needs one thought, B three
 

@@ -7,7 +7,7 @@ import pytest
 
 from coconut.experiment import load_config
 from coconut.train.run import train
-from integration.tiny_run import tiny_overrides
+from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
 

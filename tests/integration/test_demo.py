@@ -5,7 +5,7 @@ import json
 import pytest
 
 from coconut.cli.demo import format_table, margin95, run_demo
-from integration.tiny_run import tiny_overrides
+from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
 

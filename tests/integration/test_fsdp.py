@@ -6,15 +6,12 @@ forward runs the latent engine. Losses, gradients (averaged over ranks) and gene
 unsharded engine's.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +35,7 @@ def _worker(rank, init_file, out_dir, jacobi, checkpointing):
 
     from coconut.engine.lockstep import RankSync
     from coconut.train.strategies import decoder_layer_classes
-    from helpers import pad_batch, ragged_batch, tiny_model
-    from test_generate import prompts
-    from test_latent_equivalence import engine_for
+    from tests.helpers import engine_for, pad_batch, prompts, ragged_batch, tiny_model
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)

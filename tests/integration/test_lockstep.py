@@ -1,6 +1,5 @@
 """Two ranks with different batches make the same number of decoder calls (what FSDP needs), same results."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from helpers import LATENT, pad_batch, ragged_batch  # noqa: E402
+from tests.helpers import LATENT, pad_batch, ragged_batch
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +30,7 @@ def _run(engine, batch, prompts):
 
 def _worker(rank, init_file, out_dir, jacobi):
     from coconut.engine.lockstep import RankSync
-    from test_generate import engine_for, eos_prone_model, prompts
+    from tests.helpers import engine_for, eos_prone_model, prompts
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)

@@ -4,7 +4,7 @@ import pytest
 
 from coconut.cli.main import main
 from coconut.cli.sweep import plan
-from integration.tiny_run import tiny_overrides
+from tests.integration.tiny_run import tiny_overrides
 
 TINY_GROUPS = ["model=tiny_llama", "data=prosqa_mini", "trainer=cpu", "optim=tiny"]
 

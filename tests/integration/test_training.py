@@ -11,7 +11,7 @@ import torch
 
 from coconut.experiment import load_config
 from coconut.train.run import train
-from integration.tiny_run import tiny_overrides
+from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def test_eval_command_scores_a_checkpoint_at_its_stage(finished, capsys):
 def test_resume_after_kill_9_matches_an_uninterrupted_run(finished, tmp_path):
     _, reference_cfg, reference = finished
     script = Path(__file__).parent / "tiny_run.py"
-    env_path = str(Path(__file__).parents[1])
+    env_path = str(Path(__file__).parents[2])  # the repository root: `coconut` imports from this checkout
     kill_step = 64 // 16 * 2 + 2  # in the middle of epoch 2 (stage 2)
     proc = subprocess.run([sys.executable, str(script), str(tmp_path), str(kill_step)], cwd=env_path,
                           env={**__import__("os").environ, "PYTHONPATH": env_path}, capture_output=True, text=True)

@@ -7,8 +7,7 @@ from coconut.config import ConfigError
 from coconut.experiment import load_config
 from coconut.run_dir import RunDir
 from coconut.train.strategies import build_strategy, decoder_layer_classes, enable_mlp_checkpointing
-from helpers import ragged_batch, tiny_model
-from test_latent_equivalence import engine_for, grads
+from tests.helpers import engine_for, grads, ragged_batch, tiny_model
 
 
 @pytest.mark.parametrize("arch, layer", [("llama", "LlamaDecoderLayer"), ("gpt2", "GPT2Block")])
