@@ -23,3 +23,38 @@ def test_learning_rate_restarts_at_each_stage_when_the_optimizer_resets():
         "stage 0 lasts 3 epochs (30 steps); stage 1 warms up again from step 30"
     flat = load_config("demo_coconut", ["optim=paper"])
     assert {lr_factor(flat, s) for s in (0, 7, 100)} == {1.0}
+
+
+def test_weight_decay_on_matrices_only():
+    import torch
+
+    from coconut.config import OptimConfig
+    from coconut.train.optim import build_optimizer
+    from tests.helpers import engine_for, tiny_model
+
+    engine = engine_for(tiny_model("llama"), latent_projection=True)
+    engine.model.get_input_embeddings().weight.requires_grad_(False)  # frozen: in no group
+    named = dict(engine.named_parameters())
+    optimizer = build_optimizer(engine.named_parameters(), OptimConfig(lr=0.02, weight_decay=0.1, betas=[0.8, 0.9]))
+    decay, no_decay = optimizer.param_groups
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.1, 0.0)
+    assert all(g["lr"] == 0.02 and tuple(g["betas"]) == (0.8, 0.9) for g in optimizer.param_groups)
+    name_of = {id(p): n for n, p in named.items()}
+    decayed = {name_of[id(p)] for p in decay["params"]}
+    kept = {name_of[id(p)] for p in no_decay["params"]}
+    trainable = {n for n, p in named.items() if p.requires_grad}
+    assert decayed | kept == trainable and not decayed & kept, "every trainable parameter once"
+    assert "model.model.embed_tokens.weight" in named and "model.model.embed_tokens.weight" not in decayed | kept
+    assert "projection.bias" in kept and "projection.weight" in decayed
+    assert all(named[n].ndim >= 2 and "norm" not in n.lower() for n in decayed)
+    assert any("norm" in n for n in kept) and all(named[n].ndim < 2 or "norm" in n.lower() for n in kept)
+    assert isinstance(optimizer, torch.optim.AdamW)
+
+
+def test_without_stage_resets_the_cosine_spans_the_whole_run():
+    cfg = load_config("demo_coconut", ["optim.warmup_steps=0", "optim.reset_each_stage=false", "trainer.max_epochs=5"])
+    total = 10 * 5
+    assert lr_factor(cfg, 0) == pytest.approx(1.0)
+    assert lr_factor(cfg, total // 2) == pytest.approx(cfg.optim.min_lr_ratio + (1 - cfg.optim.min_lr_ratio) * 0.5)
+    assert lr_factor(cfg, total) == pytest.approx(cfg.optim.min_lr_ratio), "the end of the run, not of a stage"
+    assert lr_factor(cfg, 10) < lr_factor(cfg, 9), "no restart at a stage switch"

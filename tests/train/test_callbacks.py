@@ -1,0 +1,119 @@
+"""The curriculum's callbacks without a Trainer run: the optimizer is reset exactly at stage changes, best
+checkpoints are chosen within the final stage only, and a checkpoint is saved at each stage's end."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from coconut.run_dir import RunDir
+from coconut.schedule import StageSchedule
+from coconut.train.callbacks import CurriculumCallback, FinalStageCheckpoint, StageCheckpoint
+
+
+class RecordingLogger:
+    def __init__(self):
+        self.logged = []
+
+    def log_metrics(self, metrics, step):
+        self.logged.append((step, dict(metrics)))
+
+
+def stepped_optimizer():
+    """An AdamW that has taken a step, so it holds moment estimates."""
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=0.1)
+    weight.sum().backward()
+    optimizer.step()
+    return optimizer
+
+
+def run_epochs(callback, stages, steps_per_epoch=4):
+    """Start (and end) epochs at the given stages; returns per epoch whether the optimizer state was cleared."""
+    logger = RecordingLogger()
+    optimizer = stepped_optimizer()
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(stage=None), optimizers=[optimizer], loggers=[logger],
+                              current_epoch=0, global_step=0)
+    cleared = []
+    for epoch, stage in enumerate(stages):
+        if not optimizer.state:  # refill after a reset, as the next optimizer step would
+            optimizer.param_groups[0]["params"][0].grad = torch.ones(3)
+            optimizer.step()
+        trainer.current_epoch, trainer.global_step, trainer.datamodule.stage = epoch, epoch * steps_per_epoch, stage
+        callback.on_train_epoch_start(trainer, None)
+        cleared.append(not optimizer.state)
+        callback.on_train_epoch_end(trainer, None)
+    return cleared, logger
+
+
+def test_the_optimizer_is_reset_exactly_when_the_stage_changes():
+    callback = CurriculumCallback(reset_optimizer=True, seed=0)
+    cleared, logger = run_epochs(callback, [0, 0, 1, 1, 1, 2, 3])
+    assert cleared == [False, False, True, False, False, True, True]
+    assert callback.transitions == [{"epoch": 2, "step": 8, "from": 0, "to": 1},
+                                    {"epoch": 5, "step": 20, "from": 1, "to": 2},
+                                    {"epoch": 6, "step": 24, "from": 2, "to": 3}]
+    assert callback.stage == 3
+    # The stage is logged at each epoch's start and end, on the losses' step axis.
+    starts = [(step, m["curriculum/stage"]) for step, m in logger.logged[0::2]]
+    assert starts == [(0, 0.0), (4, 0.0), (8, 1.0), (12, 1.0), (16, 1.0), (20, 2.0), (24, 3.0)]
+
+
+def test_without_reset_the_optimizer_keeps_its_state_but_transitions_are_recorded():
+    callback = CurriculumCallback(reset_optimizer=False, seed=0)
+    cleared, _ = run_epochs(callback, [0, 1, 2])
+    assert cleared == [False, False, False]
+    assert [(t["from"], t["to"]) for t in callback.transitions] == [(0, 1), (1, 2)]
+
+
+def test_each_epoch_reseeds_torch_from_seed_and_epoch():
+    callback = CurriculumCallback(reset_optimizer=True, seed=3)
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(stage=0), optimizers=[], loggers=[], current_epoch=5,
+                              global_step=0)
+    callback.on_train_epoch_start(trainer, None)
+    drawn = torch.rand(4)
+    torch.manual_seed(3 * 1_000_003 + 5)
+    assert torch.equal(drawn, torch.rand(4)), "an epoch replayed after a resume draws the same dropout masks"
+
+
+def test_state_dict_round_trip_continues_the_stage_without_a_reset():
+    callback = CurriculumCallback(reset_optimizer=True, seed=0, auto_thought_scale=True)
+    run_epochs(callback, [0, 1, 1])
+    callback.scale_measured = True
+    resumed = CurriculumCallback(reset_optimizer=True, seed=0, auto_thought_scale=True)
+    resumed.load_state_dict(callback.state_dict())
+    assert (resumed.stage, resumed.transitions, resumed.scale_measured) == (1, callback.transitions, True)
+    cleared, _ = run_epochs(resumed, [1, 2])
+    assert cleared == [False, True], "a resumed run at the same stage keeps the optimizer state it restored"
+    assert resumed.transitions[-1]["to"] == 2 and len(resumed.transitions) == 2
+    fresh = CurriculumCallback(reset_optimizer=True, seed=0)
+    fresh.load_state_dict({})
+    assert (fresh.stage, fresh.transitions, fresh.scale_measured) == (None, [], False), "old checkpoints load"
+
+
+@pytest.mark.parametrize("hook", ["on_validation_end", "on_train_epoch_end"])
+def test_best_checkpoints_are_chosen_within_the_final_stage_only(tmp_path, monkeypatch, hook):
+    calls = []
+    monkeypatch.setattr(ModelCheckpoint, hook, lambda self, trainer, module: calls.append((trainer, module)))
+    callback = FinalStageCheckpoint(dirpath=tmp_path, filename="best", monitor="val/acc", mode="max")
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(in_final_stage=False))
+    module = object()
+    getattr(callback, hook)(trainer, module)
+    assert calls == [], "before the final stage ModelCheckpoint is not asked to save"
+    trainer.datamodule.in_final_stage = True
+    getattr(callback, hook)(trainer, module)
+    assert calls == [(trainer, module)]
+
+
+def test_a_checkpoint_is_saved_at_the_end_of_each_stage_and_of_training(tmp_path):
+    schedule = StageSchedule(epochs_per_stage=2, first_stage_epochs=3)
+    run_dir = RunDir(tmp_path / "run")
+    callback = StageCheckpoint(run_dir, schedule)
+    saved = []
+    trainer = SimpleNamespace(max_epochs=8, datamodule=SimpleNamespace(stage=0), save_checkpoint=saved.append)
+    for epoch in range(8):  # stages 0 0 0 1 1 2 2 3; the run stops inside stage 3
+        trainer.current_epoch, trainer.datamodule.stage = epoch, schedule.stage(epoch)
+        callback.on_train_epoch_end(trainer, None)
+    assert saved == [run_dir.checkpoints / f"stage{k}.ckpt" for k in (0, 1, 2, 3)]
+    assert [p.name for p in saved] == ["stage0.ckpt", "stage1.ckpt", "stage2.ckpt", "stage3.ckpt"]

@@ -1,0 +1,102 @@
+"""CurriculumDataModule without a Trainer run: the stage follows the schedule of the trainer's epoch (or a
+frozen one), the training samples carry the stage's thoughts, evaluation items are built at the stage."""
+
+import pytest
+
+from coconut.engine.special_tokens import SpecialIds
+
+
+def latent_counts(batch, latent_id):
+    return (batch["input_ids"] == latent_id).sum(dim=1).tolist()
+
+
+def test_the_stage_follows_the_schedule_of_the_trainers_epoch(tiny_system, fake_trainer):
+    cfg, _, datamodule, _ = tiny_system("trainer.first_stage_epochs=3", "trainer.epochs_per_stage=2",
+                                        "trainer.max_epochs=9")
+    assert datamodule.trainer is None and datamodule.stage == 0, "no trainer yet: epoch 0"
+    stages = []
+    for epoch in range(9):
+        fake_trainer(datamodule, epoch=epoch)
+        stages.append(datamodule.stage)
+        assert datamodule.in_final_stage == (datamodule.stage >= 3), "final stage: max_latent_stage + 1"
+    assert stages == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert datamodule.final_stage == cfg.final_stage() == 3
+
+
+def test_a_frozen_stage_holds_whatever_the_epoch(tiny_system, fake_trainer):
+    _, _, datamodule, _ = tiny_system()
+    datamodule.freeze_stage(1)
+    for epoch in (0, 3, 7):
+        fake_trainer(datamodule, epoch=epoch)
+        assert datamodule.stage == 1 and not datamodule.in_final_stage
+    datamodule.freeze_stage(3)
+    assert datamodule.stage == 3 and datamodule.in_final_stage
+
+
+@pytest.mark.parametrize("per_step", [1, 2])
+def test_training_samples_carry_the_stages_thoughts(tiny_system, fake_trainer, per_step):
+    cfg, _, datamodule, tokenizer = tiny_system(f"method.thoughts_per_step={per_step}")
+    latent = SpecialIds.from_tokenizer(tokenizer).latent
+    for epoch, stage in enumerate([0, 1, 2, 3]):  # one epoch per stage; past max_latent_stage=2 it stays at 2
+        fake_trainer(datamodule, epoch=epoch)
+        batches = list(datamodule.train_dataloader())
+        assert len(batches) == 64 // 16, "every record once, in full batches"
+        want = min(stage, cfg.method.max_latent_stage) * per_step  # padded to the stage's count (pad_latent_to_max)
+        for batch in batches:
+            assert batch["num_thoughts"].tolist() == [want] * 16
+            assert latent_counts(batch, latent) == [want] * 16
+            assert batch["stage"].tolist() == [stage] * 16
+
+
+def test_each_epoch_has_its_own_order_and_an_epoch_replays_identically(tiny_system, fake_trainer):
+    _, _, datamodule, _ = tiny_system()
+
+    def order(epoch):
+        fake_trainer(datamodule, epoch=epoch)
+        pad = datamodule.collate.pad_id
+        return [[t for t in row.tolist() if t != pad] for batch in datamodule.train_dataloader()
+                for row in batch["input_ids"]]
+
+    assert order(3) == order(3), "seeded by (seed, epoch): a resumed epoch sees the same batches"
+    # Epochs 3 and 4 are both past the last latent stage: the same samples, shuffled anew.
+    assert sorted(order(3)) == sorted(order(4)) and order(3) != order(4)
+
+
+def test_ranks_take_disjoint_halves_of_one_shuffled_order(tiny_system, fake_trainer):
+    _, _, datamodule, _ = tiny_system()
+
+    pad = datamodule.collate.pad_id
+
+    def rows(world_size, rank):
+        """The samples a rank trains on in order, without the padding (which depends on the batch)."""
+        fake_trainer(datamodule, epoch=1, world_size=world_size, global_rank=rank)
+        return [tuple(t for t in row.tolist() if t != pad) for batch in datamodule.train_dataloader()
+                for row in batch["input_ids"]]
+
+    one = rows(1, 0)
+    halves = [rows(2, r) for r in (0, 1)]
+    assert [len(h) for h in halves] == [32, 32]
+    assert sorted(halves[0] + halves[1]) == sorted(one), "together the ranks see every sample once"
+    # Rank r takes every second sample of the single process's order: the ranks' micro-batches of one step
+    # hold the samples one process would batch.
+    assert halves[0] == one[0::2] and halves[1] == one[1::2]
+
+
+def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_trainer):
+    _, _, datamodule, tokenizer = tiny_system()
+    ids = SpecialIds.from_tokenizer(tokenizer)
+    fake_trainer(datamodule, epoch=0)
+    datamodule.freeze_stage(2)
+    items = datamodule.eval_items("val")
+    assert len(items) == 24 and [a for _, a in items] == datamodule.answers["val"]
+    for sample, _ in items:
+        assert sample.num_thoughts == 2 and sample.stage == 2
+        assert sample.prompt[-4:] == [ids.start, ids.latent, ids.latent, ids.end], "the prompt ends with the thoughts"
+        assert sample.input_ids == sample.prompt + sample.target
+    limited = [b for b in datamodule.eval_loader("val", limit=5)]
+    assert sum(len(b["answers"]) for b in limited) == 5
+    val = list(datamodule.val_dataloader())
+    assert [len(b["answers"]) for b in val] == [12, 12], "eval_batch_size 12"
+    assert (val[0]["prompt_input_ids"] == ids.latent).sum(dim=1).tolist() == [2] * 12
+    test = [a for b in datamodule.test_dataloader() for a in b["answers"]]
+    assert test == datamodule.answers["test"] and len(test) == 24
