@@ -10,5 +10,5 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # The helpers assert too (check_against_recompute): show their values on failure like a test's own asserts.
-pytest.register_assert_rewrite("tests.helpers")
+pytest.register_assert_rewrite("tests.helpers", "tests.integration.checks")
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

@@ -1,10 +1,11 @@
-"""Configuration (coconut.config, coconut.experiment): every shipped file loads against the schema; bad keys
-and values fail with the key named."""
+"""Configuration (coconut.config, coconut.experiment): every shipped file loads against the schema and its
+values land in the config; bad keys and values fail with the key named."""
 
 import pytest
+from omegaconf import OmegaConf
 
 from coconut.config import ConfigError
-from coconut.experiment import EXPERIMENTS_DIR, GROUPS, group_options, load_config
+from coconut.experiment import CONF_DIR, EXPERIMENTS_DIR, GROUPS, group_options, load_config
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 
@@ -19,8 +20,22 @@ def test_every_experiment_loads(name):
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_group_option_loads(group, option):
+    """Each field of the option's file lands in the config, except those the experiment file sets itself."""
     cfg = load_config("prosqa_coconut", [f"{group}={option}"])
-    assert cfg is not None
+    piece = getattr(cfg, group)
+    from_file = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"))
+    experiment = OmegaConf.to_container(OmegaConf.load(EXPERIMENTS_DIR / "prosqa_coconut.yaml"))
+    set_by_experiment = experiment.get(group, {})
+    checked = [key for key in from_file if key not in set_by_experiment]
+    assert checked, f"{group}/{option}.yaml sets nothing of its own"
+    for key in checked:
+        assert plain(getattr(piece, key)) == from_file[key], f"{group}={option}: {group}.{key}"
+    for key, value in set_by_experiment.items():  # the experiment file is merged over the group's
+        assert plain(getattr(piece, key)) == value, f"{group}={option}: {group}.{key} of the experiment"
+
+
+def plain(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def test_paper_settings_reach_the_config():

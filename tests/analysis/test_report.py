@@ -53,7 +53,13 @@ def test_report_groups_seeds_and_writes_markdown_csv_and_plot(runs, tmp_path):
     assert "| COCONUT |  | 97.0 +- 1.0 (14.2) [3] |  | 97.0 (14.2) |" in markdown
     table = list(csv.DictReader((out / "results_table.csv").open()))
     assert len(table) == 4 and table[0]["dataset"] == "prontoqa"
-    assert (out / "results_table.png").stat().st_size > 0
+    import matplotlib.image
+
+    # One panel per data set, 5.5 x 4.2 inches each, at 110 dpi: two panels are 1210 x 462 RGBA pixels.
+    image = matplotlib.image.imread(out / "results_table.png")
+    assert image.shape == (462, 1210, 4)
+    assert result["files"]["plot"] == str(out / "results_table.png")
+    assert float(image[..., :3].std()) > 0.05, "the figure has content, not a blank canvas"
 
 
 def test_report_command_prints_the_table(runs, tmp_path, capsys):

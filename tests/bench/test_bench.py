@@ -1,28 +1,66 @@
-"""`coconut bench` on tiny shapes: every figure reported."""
+"""`coconut bench` on tiny shapes: every figure reported, and the figures consistent with each other."""
+
+import math
+
+import pytest
+import torch
 
 from coconut.bench.run import format_table, run_bench
 from coconut.bench.settings import BenchConfig
+
+# Timings of a tiny model on a shared CPU are noisy: a ratio outside this band means a broken measurement
+# (a step not run, a wrong denominator), not a slow machine.
+PLAUSIBLE_RATIO = (0.02, 50.0)
+
+
+def check_timing_ratio(result, key):
+    value = result[key]
+    assert math.isfinite(value) and PLAUSIBLE_RATIO[0] < value < PLAUSIBLE_RATIO[1], (key, value)
+
+
+def check_consistent(result, cfg):
+    """The derived figures are the ratios of the measured ones (one timed pair: repeats=1)."""
+    assert cfg.repeats == 1, "with one timed pair, the median ratio is the ratio of the two medians"
+    seq_len = cfg.question + cfg.thoughts + 2 + cfg.after
+    assert result["sequence_length"] == seq_len
+    assert result["threads"] == torch.get_num_threads()
+    assert result["plain_step_ms"] > 0 and result["latent_step_ms"] > 0
+    assert result["train_step_ratio_vs_plain"] == pytest.approx(result["latent_step_ms"] / result["plain_step_ms"])
+    assert result["latent_train_tokens_per_s"] == pytest.approx(cfg.batch * seq_len / (result["latent_step_ms"] / 1000))
+    assert result["plain_peak_mb"] > 0 and result["latent_peak_mb"] > 0
+    assert result["peak_memory_ratio_vs_plain"] == pytest.approx(result["latent_peak_mb"] / result["plain_peak_mb"])
+    # Tensor bytes, not timings: the latent step keeps the plain step's activations within a small margin.
+    assert 0.8 < result["peak_memory_ratio_vs_plain"] < 1.5, result["peak_memory_ratio_vs_plain"]
+    assert result["generate_speedup_batched_vs_single"] == pytest.approx(
+        result["generate_batched_questions_per_s"] / result["generate_single_questions_per_s"])
+    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single"):
+        check_timing_ratio(result, key)
+    assert result["generate_batched_equals_single"] is True
+    assert 0.0 <= result["max_abs_diff_vs_recompute"] < 1e-5
 
 
 def test_tiny_bench_reports_every_figure(capsys):
     cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=2, after=3,
                       repeats=1, generate_questions=3)
     result = run_bench(cfg, progress=False)
-    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single",
-                "peak_memory_ratio_vs_plain", "max_abs_diff_vs_recompute"):
-        assert result[key] > 0 or key == "max_abs_diff_vs_recompute"
-    assert result["max_abs_diff_vs_recompute"] < 1e-5
-    assert result["generate_batched_equals_single"] is True
+    check_consistent(result, cfg)
     assert result["sequence_length"] == 6 + 2 + 2 + 3
+    assert "jacobi_step_ratio_vs_sequential" not in result, "no Jacobi figures unless asked"
     table = format_table(result)
-    assert "| train_step_ratio_vs_plain |" in table and "max_abs_diff_vs_recompute" in table
+    assert f"| train_step_ratio_vs_plain | {result['train_step_ratio_vs_plain']:.3f} |" in table
+    assert f"| max_abs_diff_vs_recompute | {result['max_abs_diff_vs_recompute']:.1e} | <= 0.0001 ok |" in table
+    assert "| batched tokens == single tokens | True | True |" in table
 
 
 def test_bench_compares_jacobi_thoughts_and_runs_bf16():
     cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3,
                       repeats=1, generate_questions=2, jacobi_iterations=3, precision="bf16")
     result = run_bench(cfg, progress=False)
-    assert result["jacobi_step_ratio_vs_sequential"] > 0
-    assert result["jacobi_loss_diff_vs_sequential"] < 1e-5, "3 iterations settle 3 thoughts exactly"
-    assert "jacobi_step_ratio_vs_sequential (3 iterations)" in format_table(result)
-    assert "cpu bf16" in format_table(result)
+    check_consistent(result, cfg)
+    assert result["jacobi_iterations"] == 3
+    check_timing_ratio(result, "jacobi_step_ratio_vs_sequential")
+    assert 0.0 <= result["jacobi_loss_diff_vs_sequential"] < 1e-5, "3 iterations settle 3 thoughts exactly"
+    table = format_table(result)
+    assert (f"| jacobi_step_ratio_vs_sequential (3 iterations) | {result['jacobi_step_ratio_vs_sequential']:.3f} |"
+            in table)
+    assert "cpu bf16" in table and result["config"]["precision"] == "bf16"

@@ -20,7 +20,12 @@ def test_bench_json_is_one_object(capsys):
             "--question", "4", "--thoughts", "1", "--after", "2", "--repeats", "1", "--generate-questions", "2"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["config"]["thoughts"] == 1 and "peak_memory_ratio_vs_plain" in result
+    c = result["config"]
+    assert (c["layers"], c["width"], c["heads"], c["vocab"], c["batch"], c["question"], c["thoughts"], c["after"],
+            c["repeats"], c["generate_questions"]) == (1, 16, 2, 32, 2, 4, 1, 2, 1, 2), "the flags reach the config"
+    assert result["sequence_length"] == 4 + 1 + 2 + 2
+    assert result["peak_memory_ratio_vs_plain"] == pytest.approx(result["latent_peak_mb"] / result["plain_peak_mb"])
+    assert result["generate_batched_equals_single"] is True
 
 
 def test_data_commands_generate_convert_and_compare(tmp_path, capsys):
@@ -31,6 +36,10 @@ def test_data_commands_generate_convert_and_compare(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| steps distribution |" in table and table.count("| records | 20 | 20 |") == 1
     assert main(["data", "prontoqa", "--n", "3", "--out", str(tmp_path / "p.json")]) == 0
+    from coconut.data.records import load_records
+
+    assert load_records(tmp_path / "mini.json") == load_records(out), "convert keeps every record"
+    assert len(load_records(out)) == 20 and len(load_records(tmp_path / "p.json")) == 3
 
 
 def test_data_errors_are_one_line_not_a_traceback(tmp_path, capsys):

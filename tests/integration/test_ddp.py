@@ -7,6 +7,7 @@ import pytest
 
 from coconut.experiment import load_config
 from coconut.train.run import train
+from tests.integration.checks import check_rescored, rescore
 from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -17,20 +18,33 @@ def test_two_process_ddp_trains_validates_and_logs(tmp_path, lockstep):
     # 23 validation questions over 2 ranks: the ranks see different prompts, lengths and batch shapes.
     # With lockstep (what FSDP uses) the ranks also make equal decoder calls throughout.
     cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "trainer=ddp_cpu", "trainer.max_epochs=2",
-                                                     "data.val_size=23", "data.eval_batch_size=5",
+                                                     "data.val_size=23", "data.eval_batch_size=5", "optim.lr=0.03",
                                                      f"trainer.lockstep={str(lockstep).lower()}"))
     assert (cfg.trainer.strategy, cfg.trainer.devices) == ("ddp_spawn", 2)
     results = train(cfg)
     rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))
     val = [r for r in rows if r.get("val/acc")]
     assert len(val) == 2, "one synced validation row per epoch, written by rank 0"
-    assert all(0.0 <= float(r["val/acc"]) <= 1.0 for r in val)
     assert [float(r["val/thoughts"]) for r in val] == [0.0, 1.0]
+    for r in val:
+        assert float(r["val/tokens"]) == pytest.approx(float(r["val/language_tokens"]) + float(r["val/thoughts"]),
+                                                       abs=1e-4)
+    # The synced metrics of the last validation against its weights scored in one process, question by question.
+    # Lightning's DistributedSampler pads the 23 questions to 24 by repeating the first one, so the synced means
+    # count question 0 twice: a deviation from the mean over the 23 questions (reported, not fixed here).
+    # The larger optim.lr makes the questions' generations differ, so a miscount shows in the means.
+    again = rescore(cfg, cfg.run_dir / "checkpoints" / "last.ckpt", "val")
+    assert again["questions"] == 23
+    for name, values in again["per_question"].items():
+        padded = values + values[:1]
+        assert float(val[-1][f"val/{name}"]) == pytest.approx(sum(padded) / len(padded), abs=1e-5), name
+    assert len(set(again["per_question"]["tokens"])) > 1, "the check needs questions with different lengths"
     train_rows = [r for r in rows if r.get("train/loss")]
     steps = sorted({int(r["step"]) for r in train_rows})
     assert steps[-1] == 2 * 64 // (16 * 2) - 1, "each rank takes half the batches"
     saved = json.loads((cfg.run_dir / "results.json").read_text())
-    assert saved["test"]["test/thoughts"] == 1.0 and "test/acc" in saved["test"]
+    assert saved["test"]["test/thoughts"] == 1.0
+    check_rescored(saved["test"], "test", cfg, saved["checkpoint"])  # the test runs in one process: no padding
     assert results["test"] == saved["test"]
 
 

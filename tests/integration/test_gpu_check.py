@@ -1,6 +1,7 @@
 """The GPU check script runs end to end (on a CPU with --tiny) and reports every figure the README needs."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,32 @@ def test_gpu_check_tiny_runs_and_reports(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
-    for key in ("latent_train_tokens_per_s", "train_step_ratio_vs_plain", "generate_speedup_batched_vs_single",
-                "jacobi_step_ratio_vs_sequential"):
-        assert report["bench"][key] > 0, key
-    assert report["bench"]["config"]["precision"] == "bf16"
-    assert report["bf16_training"]["precision"] == "bf16-mixed"
-    assert "| train_step_ratio_vs_plain |" in proc.stdout
+    bench = report["bench"]
+    cfg = bench["config"]
+    assert (cfg["precision"], cfg["thoughts"], cfg["jacobi_iterations"], cfg["repeats"]) == ("bf16", 3, 3, 1)
+    seq_len = cfg["question"] + cfg["thoughts"] + 2 + cfg["after"]
+    assert bench["sequence_length"] == seq_len
+    # The figures are the ratios of what was timed (one timed pair), each finite and plausible.
+    assert bench["latent_train_tokens_per_s"] == pytest.approx(cfg["batch"] * seq_len * 1000 / bench["latent_step_ms"])
+    assert bench["train_step_ratio_vs_plain"] == pytest.approx(bench["latent_step_ms"] / bench["plain_step_ms"])
+    assert bench["generate_speedup_batched_vs_single"] == pytest.approx(
+        bench["generate_batched_questions_per_s"] / bench["generate_single_questions_per_s"])
+    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single", "jacobi_step_ratio_vs_sequential"):
+        assert math.isfinite(bench[key]) and 0.02 < bench[key] < 50, (key, bench[key])
+    assert bench["generate_batched_equals_single"] is True
+    assert 0.0 <= bench["max_abs_diff_vs_recompute"] < 1e-5
+    assert 0.0 <= bench["jacobi_loss_diff_vs_sequential"] < 1e-5, "3 iterations settle 3 thoughts exactly"
+    assert bench["table"] in proc.stdout
+
+    smoke = report["bf16_training"]
+    assert (smoke["precision"], smoke["devices"]) == ("bf16-mixed", 1)
+    test = smoke["test"]
+    # 3 epochs of the tiny curriculum: the final stage 2 has 2 thoughts; 24 test questions.
+    assert test["test/thoughts"] == 2.0
+    assert test["test/tokens"] == pytest.approx(test["test/language_tokens"] + test["test/thoughts"], abs=1e-4)
+    # Sequential thoughts: a pass up to <bot>, one per thought, one from <eot>, then one per later token.
+    assert test["test/passes"] == pytest.approx(test["test/tokens"] + 1, abs=1e-4)
+    assert test["test/acc"] * 24 == pytest.approx(round(test["test/acc"] * 24), abs=1e-3), "a count of 24 questions"
+    assert smoke["seconds"] > 0
+    assert f"| train_step_ratio_vs_plain | {bench['train_step_ratio_vs_plain']:.3f} |" in proc.stdout
+    assert f"test acc {test['test/acc']:.2f} |" in proc.stdout

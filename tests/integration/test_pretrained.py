@@ -7,6 +7,7 @@ import torch
 
 from coconut.experiment import load_config
 from coconut.train.run import train
+from tests.integration.checks import check_rescored
 from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,9 @@ def test_local_pretrained_model_trains_and_exports(tmp_path, arch, lora):
              "latent.projection=false"] + (["model.lora_rank=4"] if lora else [])
     cfg = load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
     results = train(cfg)
-    assert 0.0 <= results["test"]["test/acc"] <= 1.0
+    # The test metrics are the chosen checkpoint scored again question by question: 24 questions at stage 1.
+    again = check_rescored(results["test"], "test", cfg, results["checkpoint"])
+    assert again["questions"] == 24 and results["test"]["test/thoughts"] == 1.0 and results["test_stage"] == 1
     export = cfg.run_dir / "export"
     assert (export / "lora_adapter").exists() == lora
     plain = AutoModelForCausalLM.from_pretrained(export)

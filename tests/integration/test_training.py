@@ -11,6 +11,7 @@ import torch
 
 from coconut.experiment import load_config
 from coconut.train.run import train
+from tests.integration.checks import check_rescored
 from tests.integration.tiny_run import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -21,6 +22,12 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     cfg = load_config("demo_coconut", tiny_overrides(root))
     return root, cfg, train(cfg)
+
+
+def png_shape(path: Path) -> tuple[int, ...]:
+    import matplotlib.image
+
+    return matplotlib.image.imread(path).shape
 
 
 def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -67,9 +74,23 @@ def test_run_folder_has_everything(finished):
         assert (run / name).exists(), name
     rows = list(csv.DictReader((run / "accuracy_vs_tokens.csv").open()))
     assert [int(r["stage"]) for r in rows] == [0, 1, 2, 3]
+    logged = [v for _, v in scalars(run, "val/acc")]
+    assert [float(r["val_acc"]) for r in rows] == pytest.approx(logged, abs=1e-5), "the CSV holds the logged accuracies"
+    for r in rows:  # 24 validation questions; every question of a stage has its thoughts (pad_latent_to_max)
+        v = {k: float(x) for k, x in r.items()}
+        assert v["val_tokens"] == pytest.approx(v["val_language_tokens"] + v["val_thoughts"], abs=1e-4)
+        # One pass up to <bot>, one per thought, one from <eot> when there are thoughts, one per later token.
+        assert v["val_passes"] == pytest.approx(v["val_tokens"] + (v["val_thoughts"] > 0), abs=1e-4)
+        assert v["val_acc"] * 24 == pytest.approx(round(v["val_acc"] * 24), abs=1e-3)
+    assert [float(r["val_thoughts"]) for r in rows] == [0.0, 1.0, 2.0, 2.0]
+    assert png_shape(run / "accuracy_vs_tokens.png") == (440, 1210, 4), "11 x 4 inches at 110 dpi"
     saved = json.loads((run / "results.json").read_text())
-    assert 0.0 <= saved["test"]["test/acc"] <= 1.0 and saved["test_stage"] == 3
+    assert saved["test_stage"] == 3
     assert "best.ckpt" in saved["checkpoint"], "the best checkpoint of the final stage is tested"
+    # The test metrics are the checkpoint's answers scored again one question at a time (24 questions,
+    # 2 thoughts each at the final stage).
+    again = check_rescored(saved["test"], "test", cfg, saved["checkpoint"])
+    assert again["questions"] == 24 and saved["test"]["test/thoughts"] == 2.0
     assert saved["seconds"] > 0, "the run's wall time is recorded"
     state = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert state["epoch"] == 3, "best is chosen among final-stage epochs only"
@@ -187,7 +208,11 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     for setting in (["eval.thoughts=learned"], ["decode=soft_thinking"], ["decode=mixture_of_inputs"]):
         assert main(["eval", "demo_coconut", *tiny_overrides(tmp_path, *extra, *setting), f"ckpt={ckpt}"]) == 0
         out = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if line.startswith("test/"))
-        assert 0 <= float(out["test/thoughts"]) <= 3 and 0 <= float(out["test/acc"]) <= 1
+        # What was printed is the checkpoint scored again question by question under the same setting.
+        again = check_rescored(out, "test", load_config("demo_coconut", tiny_overrides(tmp_path, *extra, *setting)),
+                               ckpt)
+        fewest = 0 if setting == ["eval.thoughts=learned"] else 2  # fixed: a 2- or 3-step record's own count
+        assert fewest <= again["thoughts"] <= 3
     # The analyses of the same checkpoint: JSON, figures, TensorBoard images.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -205,7 +230,10 @@ def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path
     assert analysis["stop"][1]["thoughts"] == 3.0, "padded to the final stage's maximum"
     assert analysis["stop"][0]["thoughts"] < 3.0, "unpadded: 2-step questions get 2 thoughts"
     figures = ("forced_thoughts", "frontier_values", "case_study", "decoding", "stop")
-    assert all((folder / f"{name}.png").exists() for name in figures)
+    # Saved at 110 dpi: two 5.5 x 4 inch panels, one panel, and the case study's two 5.5 x 4.5 panels (k = 1, 2).
+    sizes = {"forced_thoughts": (440, 1210), "frontier_values": (440, 1210), "case_study": (495, 1210),
+             "decoding": (440, 605), "stop": (440, 605)}
+    assert {name: png_shape(folder / f"{name}.png")[:2] for name in figures} == sizes
     events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     assert {f"analysis/{name}" for name in figures} <= set(events.Tags()["images"])
