@@ -76,7 +76,10 @@ class CoconutModule(L.LightningModule):
     @property
     def stage(self) -> int:
         """The curriculum stage now, as the data module has it (the schedule's when there is none)."""
-        datamodule = getattr(self.trainer, "datamodule", None)
+        try:
+            datamodule = self.trainer.datamodule
+        except RuntimeError:  # not attached to a Trainer
+            datamodule = None
         return datamodule.stage if datamodule is not None else self.schedule.stage(self.current_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

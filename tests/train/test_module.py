@@ -71,6 +71,8 @@ def test_the_stage_is_the_data_modules_or_else_the_schedules(tiny_system, fake_t
     assert module.stage == 1, "the data module owns the stage"
     module.trainer = fake_trainer(None, epoch=3)
     assert module.stage == cfg.trainer.schedule.stage(3) == 3
+    module.trainer = None
+    assert module.stage == 0, "outside a Trainer: the schedule's stage of epoch 0"
 
 
 def hand_made_batch(datamodule, tokenizer):
