@@ -11,6 +11,9 @@ validation figure and test figure came out bit-identical. The tolerance only all
 float summation order.
 """
 
+import json
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
@@ -25,31 +28,12 @@ pytestmark = pytest.mark.slow
 OVERRIDES = ("trainer.max_epochs=3", "data.train_size=128", "data.batch_size=8", "optim.lr=0.03", "model.hidden=32",
              "model.intermediate=64", "data.val_size=12", "data.test_size=12")
 
-# The loss of each of the 48 optimizer steps (stage 0: steps 0-15, stage 1: 16-31, stage 2: 32-47).
-TRAIN_LOSSES = [
-    3.8026556968688965, 3.60286545753479, 3.454241991043091, 3.207440137863159,
-    3.1080052852630615, 3.2250559329986572, 3.375777244567871, 3.206024408340454,
-    3.233816623687744, 3.3029351234436035, 3.1592471599578857, 3.280888557434082,
-    3.0615293979644775, 3.1093051433563232, 2.9498438835144043, 3.145650625228882,
-    2.9742062091827393, 2.786822557449341, 2.837251663208008, 3.6109936237335205,
-    3.504917860031128, 3.1458547115325928, 2.879676103591919, 2.6082849502563477,
-    2.8925914764404297, 2.8844921588897705, 2.9610960483551025, 2.785999059677124,
-    2.6626806259155273, 2.7006115913391113, 2.5457634925842285, 2.62764573097229,
-    3.588324785232544, 2.4219932556152344, 2.309159994125366, 2.08541202545166,
-    2.203917980194092, 2.635758399963379, 1.876752257347107, 2.063183307647705,
-    2.5425784587860107, 1.3630527257919312, 2.2644402980804443, 2.159749984741211,
-    2.198850393295288, 1.7249579429626465, 2.2345612049102783, 1.7331891059875488,
-]
-# After each epoch: validation accuracy (2 of 12 right at the end), loss, tokens (language + thoughts), thoughts.
-VAL = {
-    "val/acc": [0.0, 0.0, 2 / 12],
-    "val/loss": [3.1138603687286377, 2.702427625656128, 2.270097017288208],
-    "val/tokens": [12.0, 13.0, 10.5],
-    "val/thoughts": [0.0, 1.0, 2.0],
-}
-# The best final-stage checkpoint on the test questions (results.json rounds to 5 digits).
-TEST = {"test/acc": 0.0, "test/cot_match": 0.0, "test/tokens": 12.5, "test/language_tokens": 10.5,
-        "test/thoughts": 2.0, "test/passes": 13.5}
+# Recorded numbers: "train_losses", the loss of each of the 48 optimizer steps (stage 0: steps 0-15, stage 1:
+# 16-31, stage 2: 32-47); "val", after each epoch, validation accuracy (2 of 12 right at the end), loss, tokens
+# (language + thoughts) and thoughts; "test", the best final-stage checkpoint on the test questions
+# (results.json rounds to 5 digits).
+RECORDED = json.loads((Path(__file__).parent / "regression_values.json").read_text())
+TRAIN_LOSSES, VAL, TEST = RECORDED["train_losses"], RECORDED["val"], RECORDED["test"]
 
 
 class Record(L.Callback):
