@@ -5,7 +5,6 @@ They use Lightning's public API only, and read the stage from the data module th
 
 from __future__ import annotations
 
-
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -15,7 +14,7 @@ from coconut.run_dir import RunDir
 
 
 class CurriculumCallback(L.Callback):
-    """Sets the stage from the epoch, resets the optimizer at stage switches, logs the stage.
+    """Follows the data module's stage: resets the optimizer at stage switches, logs the stage.
 
     The stage is stored in checkpoints so a resumed run knows it is continuing the same stage (and
     does not reset the optimizer state it just restored). Each epoch also re-seeds torch from
