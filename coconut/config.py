@@ -156,10 +156,6 @@ class MethodConfig:
         _require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
 
     @property
-    def label(self) -> str:
-        return METHODS[self.name].label
-
-    @property
     def max_thoughts(self) -> int:
         """Thoughts of the final stage: every step replaced."""
         return self.max_latent_stage * self.thoughts_per_step

@@ -58,3 +58,12 @@ def test_tokenizer_without_latent_tokens_is_refused():
 def test_unknown_init_token_is_refused():
     with pytest.raises(ValueError, match="init_token 'zebra' is not a single token"):
         add_latent_tokens(word_tokenizer(), tiny_model("gpt2", vocab_size=8), init_token="zebra")
+
+
+def test_from_pretrained_on_a_folder_without_settings_names_the_file(tmp_path):
+    import pytest
+
+    from coconut import LatentReasoner
+
+    with pytest.raises(FileNotFoundError, match="coconut.json: no such file; is .* a folder written by coconut's export"):
+        LatentReasoner.from_pretrained(tmp_path)

@@ -135,3 +135,18 @@ def test_score_batch_on_real_generations_counts_the_stages_thoughts(tiny_system,
     assert v["passes"] == pytest.approx(v["tokens"] + 1, abs=1e-4)
     assert 1 <= v["language_tokens"] <= cfg.eval.max_new_tokens
     assert v["acc"] * 24 == pytest.approx(round(v["acc"] * 24), abs=1e-4), "a count over the 24 questions"
+
+
+def test_checkpoints_carry_the_stage_they_were_trained_at(tiny_system, fake_trainer):
+    """The stage saved by the module wins over the epoch's (a frozen or resumed stage need not be the epoch's)."""
+    from coconut.train.checkpoints import STAGE_KEY, checkpoint_stage
+
+    cfg, module, datamodule, _ = tiny_system()
+    module.trainer = fake_trainer(datamodule, epoch=0)
+    datamodule.freeze_stage(2)
+    saved = {"epoch": 0}
+    module.on_save_checkpoint(saved)
+    assert saved[STAGE_KEY] == 2
+    assert checkpoint_stage(saved, cfg.trainer.schedule) == 2, "the saved stage, not epoch 0's stage 0"
+    assert checkpoint_stage({"epoch": 3}, cfg.trainer.schedule) == cfg.trainer.schedule.stage(3), \
+        "a checkpoint without it falls back to its epoch"
