@@ -14,15 +14,19 @@ from coconut.run_dir import RunDir
 
 
 class CurriculumCallback(L.Callback):
-    """Follows the data module's stage: resets the optimizer at stage switches, logs the stage.
+    """Follows the data module's stage: resets the optimizer (every epoch or at stage switches), logs the stage.
 
+    `reset`: "epoch" starts every epoch with fresh AdamW moments, as the release does (it re-creates the
+    optimizer inside its epoch loop); "stage" only at stage switches, as the paper's text says; "never".
     The stage is stored in checkpoints so a resumed run knows it is continuing the same stage (and
-    does not reset the optimizer state it just restored). Each epoch also re-seeds torch from
-    (seed, epoch), so an epoch interrupted and replayed after a resume draws the same dropout masks.
+    does not reset the optimizer state it just restored under "stage"). Each epoch also re-seeds torch
+    from (seed, epoch), so an epoch interrupted and replayed after a resume draws the same dropout masks.
     """
 
-    def __init__(self, reset_optimizer: bool, seed: int, auto_thought_scale: bool = False):
-        self.reset_optimizer, self.seed = reset_optimizer, seed
+    def __init__(self, reset: str, seed: int, auto_thought_scale: bool = False):
+        if reset not in ("epoch", "stage", "never"):
+            raise ValueError(f"reset must be epoch, stage or never, got {reset!r}")
+        self.reset, self.seed = reset, seed
         self.auto_thought_scale = auto_thought_scale
         self.scale_measured = False
         self.stage: int | None = None
@@ -31,11 +35,12 @@ class CurriculumCallback(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch)
         stage = trainer.datamodule.stage
-        if self.stage is not None and stage != self.stage:
+        switched = self.stage is not None and stage != self.stage
+        if switched:
             self.transitions.append({"epoch": trainer.current_epoch, "step": trainer.global_step, "from": self.stage, "to": stage})
-            if self.reset_optimizer:
-                for optimizer in trainer.optimizers:
-                    optimizer.state.clear()  # fresh AdamW moments, as the paper resets at each stage
+        if self.reset == "epoch" or (self.reset == "stage" and switched):
+            for optimizer in trainer.optimizers:
+                optimizer.state.clear()  # fresh AdamW moments and step counts: the same as a new AdamW
         self.stage = stage
         self._log_stage(trainer, stage)
 

@@ -10,11 +10,12 @@ from coconut.config import OptimConfig, StageSchedule
 
 
 def build_optimizer(named_parameters, o: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (biases and norms are not decayed)."""
+    """AdamW; weight decay on every parameter with `decay_all` (the release), else on matrices only."""
     decay, no_decay = [], []
     for name, p in named_parameters:
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+            exempt = not o.decay_all and (p.ndim < 2 or "norm" in name.lower())
+            (no_decay if exempt else decay).append(p)
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=o.lr, betas=tuple(o.betas),
@@ -23,7 +24,7 @@ def build_optimizer(named_parameters, o: OptimConfig) -> torch.optim.AdamW:
 
 def lr_factor(step: int, o: OptimConfig, schedule: StageSchedule, steps_per_epoch: int, max_epochs: int) -> float:
     """The multiplier of the base rate at optimizer step `step`."""
-    if o.reset_each_stage:  # the schedule restarts with the fresh optimizer of each stage
+    if o.reset != "never":  # the schedule restarts with each stage (a fresh optimizer at least there)
         stage = schedule.stage(step // steps_per_epoch)
         step -= schedule.start(stage) * steps_per_epoch
         span = steps_per_epoch * schedule.length(stage)

@@ -32,7 +32,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
 
     t = cfg.trainer
     callbacks = [
-        CurriculumCallback(cfg.optim.reset_each_stage, cfg.seed, cfg.latent.auto_thought_scale),
+        CurriculumCallback(cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
         # First: `trainer.checkpoint_callback` is the one whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
                              enable_version_counter=False),
@@ -47,7 +47,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
                CSVLogger(run_dir.root, name=CSV_LOGS, version="")]
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
-        precision=t.precision, max_epochs=t.max_epochs, accumulate_grad_batches=t.accumulate_grad_batches,
+        precision=t.precision, max_epochs=t.epochs_to_train, accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=cfg.optim.grad_clip, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, check_val_every_n_epoch=t.val_every_n_epochs,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,

@@ -135,3 +135,17 @@ def test_bad_method_settings():
         MethodConfig(uniform_prob=1.5)
     with pytest.raises(ValueError, match="<\\|pause\\|>"):
         build_sample(REC, MethodConfig(name="pause"), 0, SpecialIds(2, 3, 4, 1, 0))
+
+
+def test_start_epoch_skips_stage_0_as_the_release_does_for_gsm8k():
+    # The release's gsm_coconut.yaml: epochs_per_stage 3, resume 3, num_epochs 25. Trained epoch e is the
+    # schedule's epoch e + 3: stage 1 in epochs 3-5, 2 in 6-8, 3 in 9-11, then stages 4-8 from 12 to 24 (all
+    # past max_latent_stage 3: the final stage's samples).
+    schedule = StageSchedule(epochs_per_stage=3, start_epoch=3)
+    stages = [schedule.stage(e) for e in range(22)]
+    assert stages == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3 + [5] * 3 + [6] * 3 + [7] * 3 + [8]
+    assert [schedule.start(k) for k in (1, 2, 3, 4)] == [0, 3, 6, 9]
+    assert [schedule.length(k) for k in (0, 1, 2)] == [0, 3, 3]
+    assert [e for e in range(21) if schedule.ends_stage(e)] == [2, 5, 8, 11, 14, 17, 20]
+    partly = StageSchedule(epochs_per_stage=3, first_stage_epochs=6, start_epoch=4)
+    assert (partly.stage(0), partly.stage(1), partly.stage(2), partly.length(0), partly.start(1)) == (0, 0, 1, 2, 2)

@@ -48,7 +48,7 @@ def run_epochs(callback, stages, steps_per_epoch=4):
 
 
 def test_the_optimizer_is_reset_exactly_when_the_stage_changes():
-    callback = CurriculumCallback(reset_optimizer=True, seed=0)
+    callback = CurriculumCallback(reset="stage", seed=0)
     cleared, logger = run_epochs(callback, [0, 0, 1, 1, 1, 2, 3])
     assert cleared == [False, False, True, False, False, True, True]
     assert callback.transitions == [{"epoch": 2, "step": 8, "from": 0, "to": 1},
@@ -61,14 +61,50 @@ def test_the_optimizer_is_reset_exactly_when_the_stage_changes():
 
 
 def test_without_reset_the_optimizer_keeps_its_state_but_transitions_are_recorded():
-    callback = CurriculumCallback(reset_optimizer=False, seed=0)
+    callback = CurriculumCallback(reset="never", seed=0)
     cleared, _ = run_epochs(callback, [0, 1, 2])
     assert cleared == [False, False, False]
     assert [(t["from"], t["to"]) for t in callback.transitions] == [(0, 1), (1, 2)]
 
 
+def test_reset_every_epoch_as_the_release_gives_a_fresh_adamw_at_each_epoch():
+    callback = CurriculumCallback(reset="epoch", seed=0)
+    cleared, _ = run_epochs(callback, [0, 0, 1, 1])
+    assert cleared == [True, True, True, True], "the release re-creates AdamW inside its epoch loop"
+    assert [(t["from"], t["to"]) for t in callback.transitions] == [(0, 1)]
+
+    # After the reset, a step is exactly the first step of a new AdamW (bias correction restarts at step 1).
+    def weights_after(optimizer_state_cleared: bool) -> torch.Tensor:
+        weight = torch.nn.Parameter(torch.ones(3))
+        optimizer = torch.optim.AdamW([weight], lr=0.1, weight_decay=0.01)
+        for grad in (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.5, 0.5, -1.0])):
+            weight.grad = grad
+            optimizer.step()
+        start = weight.detach().clone()
+        trainer = SimpleNamespace(datamodule=SimpleNamespace(stage=0), optimizers=[optimizer], loggers=[],
+                                  current_epoch=1, global_step=2)
+        if optimizer_state_cleared:
+            callback.on_train_epoch_start(trainer, None)
+        weight.grad = torch.tensor([2.0, 1.0, -4.0])
+        optimizer.step()
+        return start, weight.detach()
+
+    start, after = weights_after(True)
+    # A fresh AdamW's first step moves each weight by lr * (g / |g|) (m/(1-b1) = g, v/(1-b2) = g^2) plus decay.
+    expected = start * (1 - 0.1 * 0.01) - 0.1 * torch.sign(torch.tensor([2.0, 1.0, -4.0])) * (1 - 1e-8)
+    torch.testing.assert_close(after, expected, rtol=0, atol=1e-6)
+    start, kept = weights_after(False)
+    assert not torch.allclose(kept, start * (1 - 0.1 * 0.01) - 0.1 * torch.sign(torch.tensor([2.0, 1.0, -4.0])),
+                              atol=1e-3), "without the reset the old moments change the step"
+
+
+def test_unknown_reset_is_refused():
+    with pytest.raises(ValueError, match="epoch, stage or never"):
+        CurriculumCallback(reset="sometimes", seed=0)
+
+
 def test_each_epoch_reseeds_torch_from_seed_and_epoch():
-    callback = CurriculumCallback(reset_optimizer=True, seed=3)
+    callback = CurriculumCallback(reset="stage", seed=3)
     trainer = SimpleNamespace(datamodule=SimpleNamespace(stage=0), optimizers=[], loggers=[], current_epoch=5,
                               global_step=0)
     callback.on_train_epoch_start(trainer, None)
@@ -78,16 +114,16 @@ def test_each_epoch_reseeds_torch_from_seed_and_epoch():
 
 
 def test_state_dict_round_trip_continues_the_stage_without_a_reset():
-    callback = CurriculumCallback(reset_optimizer=True, seed=0, auto_thought_scale=True)
+    callback = CurriculumCallback(reset="stage", seed=0, auto_thought_scale=True)
     run_epochs(callback, [0, 1, 1])
     callback.scale_measured = True
-    resumed = CurriculumCallback(reset_optimizer=True, seed=0, auto_thought_scale=True)
+    resumed = CurriculumCallback(reset="stage", seed=0, auto_thought_scale=True)
     resumed.load_state_dict(callback.state_dict())
     assert (resumed.stage, resumed.transitions, resumed.scale_measured) == (1, callback.transitions, True)
     cleared, _ = run_epochs(resumed, [1, 2])
     assert cleared == [False, True], "a resumed run at the same stage keeps the optimizer state it restored"
     assert resumed.transitions[-1]["to"] == 2 and len(resumed.transitions) == 2
-    fresh = CurriculumCallback(reset_optimizer=True, seed=0)
+    fresh = CurriculumCallback(reset="stage", seed=0)
     fresh.load_state_dict({})
     assert (fresh.stage, fresh.transitions, fresh.scale_measured) == (None, [], False), "old checkpoints load"
 

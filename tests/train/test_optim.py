@@ -52,9 +52,23 @@ def test_weight_decay_on_matrices_only():
 
 
 def test_without_stage_resets_the_cosine_spans_the_whole_run():
-    cfg = load_config("demo_coconut", ["optim.warmup_steps=0", "optim.reset_each_stage=false", "trainer.max_epochs=5"])
+    cfg = load_config("demo_coconut", ["optim.warmup_steps=0", "optim.reset=never", "trainer.max_epochs=5"])
     total = 10 * 5
     assert lr_factor(cfg, 0) == pytest.approx(1.0)
     assert lr_factor(cfg, total // 2) == pytest.approx(cfg.optim.min_lr_ratio + (1 - cfg.optim.min_lr_ratio) * 0.5)
     assert lr_factor(cfg, total) == pytest.approx(cfg.optim.min_lr_ratio), "the end of the run, not of a stage"
     assert lr_factor(cfg, 10) < lr_factor(cfg, 9), "no restart at a stage switch"
+
+
+def test_decay_all_decays_every_trainable_parameter_as_the_release():
+    from coconut.config import OptimConfig
+    from coconut.train.optim import build_optimizer
+    from tests.helpers import engine_for, tiny_model
+
+    engine = engine_for(tiny_model("gpt2"), latent_projection=True)
+    trainable = [p for p in engine.parameters() if p.requires_grad]
+    optimizer = build_optimizer(engine.named_parameters(), OptimConfig(weight_decay=0.01, decay_all=True))
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] == 0.01 and no_decay["params"] == []
+    assert {id(p) for p in decay["params"]} == {id(p) for p in trainable}, "biases and norms decay too"
+    assert any(p.ndim == 1 for p in decay["params"])
