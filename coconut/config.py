@@ -95,7 +95,8 @@ class DataConfig:
     """Record files, or a generator that writes them when they are missing."""
 
     generator: Optional[str] = "prosqa-mini"  # prosqa | prosqa-mini | prontoqa | None (files must exist)
-    train_file: Optional[str] = None  # default: <data_dir>/train.json
+    allow_generated: bool = True  # false: missing files are an error, not generated (the Table 1 data sets)
+    train_file: Optional[str] = None  # default: <data_dir>/train.json or a release's name (docs/data.md)
     val_file: Optional[str] = None
     test_file: Optional[str] = None
     data_dir: str = "data/${data.generator}"
@@ -124,10 +125,11 @@ class DataConfig:
                  "data.batch_size and data.eval_batch_size must be >= 1")
 
     def files(self) -> dict[str, Path]:
-        """The split files: the ones named, else train/val/test.json in data_dir."""
-        d = Path(self.data_dir)
+        """The split files: the ones named, else found in data_dir under our or the releases' names."""
+        from coconut.data.release import split_file  # the candidate names live there, beside the releases
+
         named = {"train": self.train_file, "val": self.val_file, "test": self.test_file}
-        return {split: Path(path) if path else d / f"{split}.json" for split, path in named.items()}
+        return {split: Path(path) if path else split_file(self.data_dir, split) for split, path in named.items()}
 
     def sizes(self) -> dict[str, int]:
         return {"train": self.train_size, "val": self.val_size, "test": self.test_size}

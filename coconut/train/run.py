@@ -37,6 +37,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     """Train, test the chosen checkpoint, export it; returns the results written to results.json."""
     import lightning as L
 
+    from coconut.data.provenance import data_provenance
     from coconut.train.build import build_system
     from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, init_weights, load_weights
     from coconut.train.trainer import build_trainer, check_hardware, single_device_tester
@@ -69,6 +70,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     test = single_device_tester(cfg, cfg.trainer.precision).test(module, datamodule=datamodule, verbose=False)
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_stage"] = datamodule.stage
+    results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided
     module.engine.save_pretrained(run_dir.export, tokenizer, method=cfg.method.name,
                                   thoughts_per_step=cfg.method.thoughts_per_step,
                                   max_latent_stage=cfg.method.max_latent_stage)

@@ -92,6 +92,10 @@ def test_run_folder_has_everything(finished):
     again = check_rescored(saved["test"], "test", cfg, saved["checkpoint"])
     assert again["questions"] == 24 and saved["test"]["test/thoughts"] == 2.0
     assert saved["seconds"] > 0, "the run's wall time is recorded"
+    # The data's provenance: the demo's files, generated on first use, with the generator that made them.
+    assert {s: (d["origin"], d["generator"], d["records"]) for s, d in saved["data"].items()} == {
+        "train": ("generated", "prosqa-mini", 64), "val": ("generated", "prosqa-mini", 24),
+        "test": ("generated", "prosqa-mini", 24)}
     state = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert state["epoch"] == 3, "best is chosen among final-stage epochs only"
 

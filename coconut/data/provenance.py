@@ -1,0 +1,83 @@
+"""Where a run's data came from: per split the file, its sha256, its record count and its origin.
+
+Origins: `released` (the checksum of a pinned released file, `coconut/data/release.py`), `generated` or
+`converted` (a sidecar `<file>.source.json` written with the file says how, and carries the file's sha256,
+so a file replaced by hand later is not mistaken for it), else `provided` (a file the user put there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from coconut.config import DataConfig
+from coconut.data.records import load_records, write_records
+from coconut.data.release import file_digests, released_file
+
+SIDECAR_SUFFIX = ".source.json"
+
+
+def sidecar_path(path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_with_source(records: list[dict], path, source: dict) -> None:
+    """Write records and their sidecar. The records go to a temporary file first and are renamed into place
+    last, after the sidecar, so a crash leaves at most a sidecar without its file (the file is made again)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.stem}.staged{path.suffix}")  # same suffix: write_records picks the format by it
+    write_records(records, staged)
+    try:
+        source = {**source, "records": len(records), "sha256": file_digests(staged)[0]}
+        _write_text_atomically(sidecar_path(path), json.dumps(source, indent=1) + "\n")
+        staged.replace(path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def read_source(path, sha256: str) -> dict | None:
+    """The sidecar of `path` when it describes this very file (same sha256), else None."""
+    side = sidecar_path(path)
+    try:
+        source = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+    return source if isinstance(source, dict) and source.get("sha256") == sha256 else None
+
+
+def file_provenance(path) -> dict:
+    """Path, sha256, record count and origin of one split file (origin `missing` when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return {"path": str(path), "origin": "missing"}
+    sha256 = file_digests(path)[0]
+    entry = {"path": str(path), "sha256": sha256, "records": len(load_records(path))}
+    release = released_file(sha256)
+    source = read_source(path, sha256)
+    if release is not None:
+        entry.update(origin="released", dataset=release[0], url=release[1].url)
+    elif source is not None:
+        entry.update({k: v for k, v in source.items() if k not in ("sha256", "records")})
+        entry.setdefault("origin", "generated")
+    else:
+        entry["origin"] = "provided"
+    return entry
+
+
+def data_provenance(data: DataConfig) -> dict:
+    """Per split (train, val, test): where the run's data came from."""
+    return {split: file_provenance(path) for split, path in data.files().items()}
