@@ -15,10 +15,12 @@ PRONTOQA_CONCEPTS = (
     "shumpus", "lempus", "sterpus", "grimpus", "lorpus", "brimpus",
 )
 PRONTOQA_ENTITIES = ("Fae", "Rex", "Sally", "Max", "Alex", "Sam", "Polly", "Stella", "Wren")
-# Property families: two members each, so a rule can contradict another ("hot" vs "cold").
+# Property families of the release's fictional ontology: a concept's property is one word of a family,
+# and no two concepts of a question draw from the same family (the query's contradicting rule aside).
 PRONTOQA_PROPERTIES = (
-    ("hot", "cold"), ("red", "blue"), ("large", "small"), ("sweet", "sour"), ("happy", "sad"),
-    ("bright", "dull"), ("wooden", "metallic"), ("floral", "fruity"), ("loud", "quiet"), ("fast", "slow"),
-    ("opaque", "transparent"), ("feisty", "shy"), ("rainy", "sunny"), ("earthy", "spicy"), ("melodic", "muffled"),
-    ("temperate", "windy"), ("amenable", "aggressive"), ("nervous", "kind"),
+    ("blue", "red", "brown", "orange"), ("small", "large"), ("metallic", "wooden", "luminous", "liquid"),
+    ("transparent", "opaque"), ("nervous", "happy", "feisty", "shy"), ("bright", "dull"),
+    ("sweet", "sour", "spicy", "bitter"), ("floral", "fruity", "earthy"), ("hot", "cold", "temperate"),
+    ("kind", "mean", "angry", "amenable", "aggressive"), ("melodic", "muffled", "discordant", "loud"),
+    ("slow", "moderate", "fast"), ("windy", "sunny", "overcast", "rainy", "snowy"),
 )

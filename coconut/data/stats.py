@@ -1,7 +1,8 @@
 """`coconut data stats`: the statistics of a records file, beside a reference file if given.
 
-So a user can see that generated data matches the real thing: sizes, step counts, and for
-graph records (ProsQA) the graph's shape.
+So a user can see that generated data matches the real thing: sizes, step counts, for graph
+records (ProsQA) the graph's shape, and for ProntoQA the ontology, polarities, distractors and order
+(`prontoqa_stats`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
+from coconut.data import prontoqa_stats
 from coconut.data.graph import children_lists, count_shortest_paths
 
 
@@ -36,6 +38,9 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
         "words per step": _summary(len(s.split()) for r in records for s in r["steps"]),
         "answers": _distribution((r["answer"] for r in records), top=4) if len({r["answer"] for r in records}) <= 4 else f"{len({r['answer'] for r in records})} distinct",
     }
+    if prontoqa_stats.is_prontoqa(records):  # its graph fields are not ProsQA's: people, options mean nothing
+        out.update(prontoqa_stats.rows(records))
+        return out
     graphs = [r for r in records if "edges" in r and "idx_to_symbol" in r]
     if graphs:
         nodes = [len(r["idx_to_symbol"]) for r in graphs]

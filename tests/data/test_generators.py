@@ -1,4 +1,4 @@
-"""Generated ProsQA and ProntoQA data: invariants, determinism, and statistics against the real data."""
+"""Generated ProsQA data: invariants, determinism, and statistics against the real data (ProntoQA: test_prontoqa.py)."""
 
 import re
 import statistics
@@ -6,7 +6,7 @@ from collections import Counter, deque
 
 import pytest
 
-from coconut.data import prontoqa, prosqa
+from coconut.data import prosqa
 from coconut.data.records import check_record, load_records
 from coconut.data.stats import compute_stats, format_stats
 from tests.shared_data import shared_file
@@ -103,30 +103,3 @@ def test_prosqa_config_errors():
         prosqa.ProsQAConfig(render="pictures")
     with pytest.raises(ValueError, match="min_steps"):
         prosqa.ProsQAConfig(min_steps=4, max_steps=3)
-
-
-def test_prontoqa_shape_and_logic():
-    records = prontoqa.generate(400, seed=0)
-    assert prontoqa.generate(3, seed=5) == prontoqa.generate(3, seed=5)
-    answers = Counter(r["answer"] for r in records)
-    assert set(answers) == {"True", "False"} and abs(answers["True"] / 400 - 0.5) < 0.08
-    for r in records:
-        sentences = re.findall(r"[^.:]+[.:]", r["question"])
-        assert len(sentences) == 25 + 1 + 1  # 23 rules + 2 facts, "True or false:", the query
-        assert len(r["steps"]) == 6
-        assert all(len(re.findall(r"\.", s)) == 2 for s in r["steps"][:5])
-        rules = set(re.findall(r"[A-Z][^.]*\.", r["question"]))
-        assert all(s.split(". ", 1)[1] in rules for s in r["steps"][:5]), "steps quote the question's rules"
-        # the conclusion decides the answer
-        query = r["question"].rsplit("True or false: ", 1)[1]
-        assert (r["steps"][-1] == query) == (r["answer"] == "True")
-    words = statistics.mean(len(r["question"].split()) for r in records)
-    assert abs(words - 105) < 6
-
-
-def test_prontoqa_statistics_against_the_shared_file():
-    reference = load_records(shared_file("prontoqa_valid.json"))
-    ours, theirs = compute_stats(prontoqa.generate(400, seed=0)), compute_stats(reference)
-    for key in ("words per question", "words per step", "steps"):
-        a, b = float(ours[key].split()[0]), float(theirs[key].split()[0])
-        assert abs(a - b) / b < 0.05, key
