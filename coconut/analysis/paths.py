@@ -50,7 +50,7 @@ def classify(text: str, graph: Graph, answer: str, marker: str) -> str:
     """One of CATEGORIES for a generation on a ProsQA question."""
     path = parse_path(text, graph, marker)
     if not path.edges and not path.malformed:
-        return "correct_label" if answer_correct(text, answer, marker) else "incorrect_label"
+        return "correct_label" if answer_correct(text, answer, marker, "lenient") else "incorrect_label"
     chained = all(a[1] == b[0] for a, b in zip(path.edges, path.edges[1:]))
     if path.malformed or not chained or any(e not in graph.edge_set for e in path.edges):
         return "hallucination"

@@ -70,8 +70,9 @@ def forced_thoughts(engine, tokenizer, questions: list[Question], ks, ids: Speci
                                            skip_special_tokens=True)
             for q, text in zip(chunk, texts):
                 categories.append(classify(text, q.graph, q.record["answer"], marker))
-                correct.append(answer_correct(text, q.record["answer"], marker))
-            tokens += gen.num_generated.tolist()
+                # Lenient: the analysis reads word-level ProsQA text, whose decoding spaces out punctuation.
+                correct.append(answer_correct(text, q.record["answer"], marker, "lenient"))
+            tokens += gen.language_tokens(engine.eos_id).tolist()  # without EOS, as the results table counts
         n = max(len(categories), 1)
         out.append({
             "k": k,

@@ -1,32 +1,29 @@
-"""The iCoT GSM8k text format: `question||<<a*b=c>> <<c+d=e>> #### answer`, one record a line."""
+"""The iCoT GSM8k text format: `question||<<a*b=c>> <<c+d=e>> #### answer`, one record a line.
+
+Read as the release's preprocessing reads it (what its GSM8k numbers were trained on): the question as
+written, the steps split on single spaces (an empty chain of thought becomes one empty step, which the
+paper format writes as a bare newline), the answer after the last `##`, commas kept (`1,600`: the
+release's scoring removes commas on both sides, see coconut/data/scoring.py).
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from coconut.data.errors import DataError
 
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-
-
-def strip_number_commas(text: str) -> str:
-    """`1,234,567` -> `1234567`, leaving other commas alone."""
-    return _THOUSANDS.sub("", text)
-
 
 def parse_icot_line(line: str, file="<string>", index: int = 0) -> dict:
-    """One iCoT line as a record (unchecked): steps split on spaces, answer after `####`, commas out of numbers."""
+    """One iCoT line as a record (unchecked)."""
     if "||" not in line:
         raise DataError(file, index, "question", "no '||' between the question and the steps")
     question, rest = line.split("||", 1)
     if "####" not in rest:
         raise DataError(file, index, "answer", "no '####' before the answer")
-    steps_text, answer = rest.rsplit("####", 1)
     return {
-        "question": question.strip(),
-        "steps": [strip_number_commas(s) for s in steps_text.split()],
-        "answer": strip_number_commas(answer.strip()),
+        "question": question,
+        "steps": rest.split("##")[0].strip().split(" "),
+        "answer": rest.split("##")[-1].strip(),
     }
 
 

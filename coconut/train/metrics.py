@@ -10,20 +10,25 @@ from coconut.engine.loss import IGNORE_INDEX
 
 
 class EvalMetrics(torch.nn.Module):
-    """Means over the questions seen: accuracy, CoT match, tokens (the paper's count), thoughts, passes."""
+    """Means over the questions seen: accuracy, CoT match, tokens, thoughts, passes.
 
-    NAMES = ("acc", "cot_match", "tokens", "language_tokens", "thoughts", "passes")
+    `tokens` is the paper's count (language tokens without the final EOS, as the release's `generate`
+    returns them, plus thoughts); `language_tokens` leaves the thoughts out, `language_tokens_with_eos`
+    counts the EOS too."""
+
+    NAMES = ("acc", "cot_match", "tokens", "language_tokens", "language_tokens_with_eos", "thoughts", "passes")
 
     def __init__(self):
         super().__init__()
         for name in self.NAMES:
             setattr(self, name, MeanMetric())
 
-    def update(self, gen, correct: torch.Tensor, cot_match: torch.Tensor) -> None:
+    def update(self, gen, correct: torch.Tensor, cot_match: torch.Tensor, eos_id: int) -> None:
         self.acc.update(correct)
         self.cot_match.update(cot_match)
-        self.tokens.update(gen.paper_token_count.float())
-        self.language_tokens.update(gen.num_generated.float())
+        self.tokens.update(gen.paper_token_count(eos_id).float())
+        self.language_tokens.update(gen.language_tokens(eos_id).float())
+        self.language_tokens_with_eos.update(gen.num_generated.float())
         self.thoughts.update(gen.num_thoughts.float())
         self.passes.update(gen.num_forward_passes.float())
 
@@ -31,9 +36,9 @@ class EvalMetrics(torch.nn.Module):
         return {name: round(float(getattr(self, name).compute()), 5) for name in self.NAMES}
 
 
-def correct_answers(texts: list[str], answers: list[str], marker: str, device) -> torch.Tensor:
-    """1.0 where the text after the last answer marker matches the answer (see coconut.data.scoring)."""
-    return torch.tensor([answer_correct(t, a, marker) for t, a in zip(texts, answers)], dtype=torch.float32,
+def correct_answers(texts: list[str], answers: list[str], marker: str, device, rule: str = "release") -> torch.Tensor:
+    """1.0 where the text after the last answer marker matches the answer under `rule` (coconut.data.scoring)."""
+    return torch.tensor([answer_correct(t, a, marker, rule) for t, a in zip(texts, answers)], dtype=torch.float32,
                         device=device)
 
 

@@ -64,8 +64,11 @@ def test_bad_files(tmp_path):
 
 
 def test_icot_line_conversion():
+    # As the release reads it: steps split on single spaces, commas kept (scoring removes them on both sides).
     record = parse_icot_line("Pay 1,200 for 3?||<<1,200/3=400>> <<400*2=800>> #### 1,600")
-    assert record == {"question": "Pay 1,200 for 3?", "steps": ["<<1200/3=400>>", "<<400*2=800>>"], "answer": "1600"}
+    assert record == {"question": "Pay 1,200 for 3?", "steps": ["<<1,200/3=400>>", "<<400*2=800>>"], "answer": "1,600"}
+    # An empty chain of thought is one empty step (the paper format writes it as a bare newline), not none.
+    assert parse_icot_line("How many?|| #### 9")["steps"] == [""]
     with pytest.raises(DataError, match="record 4: field 'answer': no '####'"):
         parse_icot_line("q||<<1+1=2>> 2", "f.txt", 4)
     with pytest.raises(DataError, match="field 'question': no '\\|\\|'"):
@@ -77,8 +80,9 @@ def test_icot_sample_file_converts():
     assert len(records) == 500
     assert records[0]["steps"] == ["<<4-2=2>>", "<<2/.5=4>>", "<<12/4=3>>", "<<100*3=300>>"]
     assert records[0]["answer"] == "300"
-    assert not any("," in r["answer"] for r in records), "commas removed from numbers"
-    assert all(s.startswith("<<") and s.endswith(">>") for r in records for s in r["steps"])
+    assert sum("," in r["answer"] for r in records) == 4, "commas kept, as the release trains on them"
+    assert sum(r["steps"] == [""] for r in records) == 6, "the 6 records with an empty chain of thought are kept"
+    assert all(s.startswith("<<") and s.endswith(">>") for r in records for s in r["steps"] if s)
 
 
 def test_write_is_atomic_and_round_trips(tmp_path):

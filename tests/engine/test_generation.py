@@ -41,7 +41,10 @@ def test_forward_pass_count_is_the_number_of_decoder_calls(jacobi):
             calls.clear()
             out = engine.generate(torch.tensor([prompt]), max_new_tokens=MAX_NEW)
             assert int(out.num_forward_passes[0]) == len(calls)
-            assert int(out.paper_token_count[0]) == int(out.num_generated[0]) + prompt.count(LATENT)
+            n = int(out.num_generated[0])
+            ended = n > 0 and int(out.sequences[0, n - 1]) == engine.eos_id  # EOS is not counted, as the release
+            assert int(out.language_tokens(engine.eos_id)[0]) == n - ended
+            assert int(out.paper_token_count(engine.eos_id)[0]) == n - ended + prompt.count(LATENT)
     finally:
         hook.remove()
 

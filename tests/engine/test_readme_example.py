@@ -35,7 +35,9 @@ def test_the_readme_engine_example_runs_from_a_record_to_a_decoded_answer():
     assert isinstance(scope["answer"], str)
     # What the README says it prints: the overfitted record's answer, and language tokens + thoughts.
     assert scope["answer"] == record["answer"]
-    assert out.paper_token_count.tolist() == [len(record["answer"].split()) + 1 + k]  # words + <eos> + thoughts
+    # words + thoughts: the final <eos> is not counted, as the release's generate does not return it
+    assert out.paper_token_count(scope["engine"].eos_id).tolist() == [len(record["answer"].split()) + k]
+    assert out.num_generated.tolist() == [len(record["answer"].split()) + 1]
     assert scope["thoughts"].shape == (k, scope["model"].config.hidden_size)
     lines = printed.getvalue().splitlines()
     assert f"answer: {record['answer']}" in lines

@@ -39,8 +39,8 @@ def rescore(cfg, checkpoint, split: str = "test") -> dict:
             out = module.generate(prompt, torch.ones_like(prompt))
             n = int(out.num_generated[0])
             text = tokenizer.decode(out.sequences[0, :n].tolist(), skip_special_tokens=True)
-            correct.append(answer_correct(text, answer, module.generation.answer_marker))
-            language.append(n)
+            correct.append(answer_correct(text, answer, module.generation.answer_marker, module.generation.scoring))
+            language.append(n - int(n > 0 and int(out.sequences[0, n - 1]) == tokenizer.eos_token_id))
             thoughts.append(int(out.num_thoughts[0]))
             passes.append(int(out.num_forward_passes[0]))
     per_question = {"acc": [float(c) for c in correct], "language_tokens": language, "thoughts": thoughts,

@@ -107,9 +107,10 @@ def test_score_batch_adds_accuracy_tokens_and_thoughts_of_a_hand_made_batch(tiny
     module.samples = []
     module.score_batch(batch, metrics, keep_samples=True)
     assert torch.equal(asked[0][0], batch["prompt_input_ids"]) and torch.equal(asked[0][1], batch["prompt_attention_mask"])
-    n = gen.num_generated.float()
-    want = {"acc": 1 / 3, "cot_match": 1 / 3, "language_tokens": float(n.mean()), "thoughts": 2.0,
-            "tokens": float(n.mean()) + 2.0, "passes": float(n.mean()) + 3.0}
+    n = gen.num_generated.float()  # every row ends with EOS, which the paper's count leaves out
+    want = {"acc": 1 / 3, "cot_match": 1 / 3, "language_tokens": float(n.mean()) - 1, "thoughts": 2.0,
+            "language_tokens_with_eos": float(n.mean()), "tokens": float(n.mean()) - 1 + 2.0,
+            "passes": float(n.mean()) + 3.0}
     assert metrics.values() == pytest.approx(want, abs=1e-5)
     assert [s["correct"] for s in module.samples] == [True, False, False]
     assert [s["answer"] for s in module.samples] == [answer for _, answer in items]
@@ -132,7 +133,8 @@ def test_score_batch_on_real_generations_counts_the_stages_thoughts(tiny_system,
     v = metrics.values()
     assert v["thoughts"] == 2 * 2, "stage 2, two thoughts per step"
     assert v["tokens"] == pytest.approx(v["language_tokens"] + v["thoughts"], abs=1e-4)
-    assert v["passes"] == pytest.approx(v["tokens"] + 1, abs=1e-4)
+    assert v["passes"] == pytest.approx(v["language_tokens_with_eos"] + v["thoughts"] + 1, abs=1e-4)
+    assert 0 <= v["language_tokens_with_eos"] - v["language_tokens"] <= 1
     assert 1 <= v["language_tokens"] <= cfg.eval.max_new_tokens
     assert v["acc"] * 24 == pytest.approx(round(v["acc"] * 24), abs=1e-4), "a count over the 24 questions"
 
