@@ -59,6 +59,19 @@ def experiment_path(name_or_path: str) -> Path:
     return path
 
 
+def _override(item: str) -> DictConfig:
+    """One key=value override; a value YAML cannot read (`model.init_token=<<`, a merge key) stays a string."""
+    import yaml
+
+    try:
+        return OmegaConf.from_dotlist([item])
+    except yaml.YAMLError:
+        key, value = item.split("=", 1)
+        conf = OmegaConf.create()
+        OmegaConf.update(conf, key, value)
+        return conf
+
+
 def load_config(experiment: str | None = None, overrides: list[str] = ()) -> RunConfig:
     """Schema <- group defaults <- experiment <- command-line overrides; checked and resolved."""
     schema = OmegaConf.structured(RunConfig)
@@ -84,7 +97,7 @@ def load_config(experiment: str | None = None, overrides: list[str] = ()) -> Run
     try:
         if experiment and "name" not in exp:
             exp.name = Path(experiment).stem
-        cfg = OmegaConf.merge(*layers, exp, OmegaConf.from_dotlist(field_overrides))
+        cfg = OmegaConf.merge(*layers, exp, *map(_override, field_overrides))
         OmegaConf.resolve(cfg)
         return OmegaConf.to_object(cfg)  # runs the pieces' own checks
     except OmegaConfBaseException as err:

@@ -28,11 +28,13 @@ TEXT_FORMATS = {"paper": PAPER_FORMAT, "compact": COMPACT_FORMAT}  # by `data.te
 
 
 def tokenize_record(record: dict, tokenizer, fmt: TextFormat) -> dict:
-    def encode(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    def encode(text: str, special: bool = False) -> list[int]:
+        return tokenizer(text, add_special_tokens=special)["input_ids"]
 
     return {
-        "question_ids": encode(record["question"] + fmt.question_suffix),
+        # The question with the tokenizer's special tokens (Llama's BOS; none for GPT-2), as the release
+        # encodes it; steps and answer continue the same sequence, so they get none.
+        "question_ids": encode(record["question"] + fmt.question_suffix, special=True),
         "step_ids": [encode(step + fmt.step_suffix) for step in record["steps"]],
         "answer_ids": encode(fmt.answer_prefix + record["answer"]),
     }

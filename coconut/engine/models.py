@@ -60,13 +60,18 @@ def load_pretrained_lm(name_or_path: str, trust_remote_code: bool = False):
         ) from err
 
 
-def build_model(m: ModelConfig, tokenizer):
-    """The configured causal LM, with embedding rows for the tokenizer's special tokens."""
-    from coconut.engine.special_tokens import add_latent_tokens
+def build_model(m: ModelConfig, tokenizer, embeds: tuple[str, ...] | None = None):
+    """The configured causal LM. A pretrained one gets embedding rows for `embeds` only (the tokens its method
+    uses, copied from `model.init_token`; None: every special token of the tokenizer); one from scratch embeds
+    the whole tokenizer."""
+    from coconut.engine.special_tokens import EMBEDDED_TOKENS, init_embeddings
 
     if not m.from_scratch:
         model = load_pretrained_lm(m.name_or_path, m.trust_remote_code)
-        add_latent_tokens(tokenizer, model, init_token=m.init_token, pause=True)
+        if embeds is None:
+            embeds = EMBEDDED_TOKENS["latent"] + EMBEDDED_TOKENS["pause"]
+        if embeds:
+            init_embeddings(tokenizer, model, embeds, init_token=m.init_token)
         return model
     return tiny_causal_lm(m.arch, vocab_size=len(tokenizer), layers=m.layers, hidden=m.hidden, heads=m.heads,
                           intermediate=m.intermediate, max_positions=m.max_positions,

@@ -9,6 +9,9 @@ LATENT = "<|latent|>"
 END_LATENT = "<|end-latent|>"
 PAUSE = "<|pause|>"
 LATENT_TOKENS = (START_LATENT, LATENT, END_LATENT)
+# The tokens each kind of method embeds (see coconut.methods.MethodInfo.embeds): the release adds the three
+# markers in this order, so on GPT-2 <|start-latent|> is 50257, <|end-latent|> 50258, <|latent|> 50259.
+EMBEDDED_TOKENS = {"latent": (START_LATENT, END_LATENT, LATENT), "pause": (PAUSE,), None: ()}
 
 
 def _token_id(tokenizer, token: str) -> int | None:
@@ -58,13 +61,26 @@ def add_latent_tokens(tokenizer, model=None, init_token: str | None = None, paus
     Returns the ids of the added tokens.
     """
     tokens = list(LATENT_TOKENS) + ([PAUSE] if pause else [])
+    ids = add_tokens(tokenizer, tokens)
+    if model is not None:
+        init_embeddings(tokenizer, model, tokens, init_token)
+    return ids
+
+
+def add_tokens(tokenizer, tokens) -> list[int]:
+    """Add `tokens` (in this order, those not yet known) to the tokenizer; returns their ids."""
     new = [t for t in tokens if _token_id(tokenizer, t) is None]
     if new:
         tokenizer.add_special_tokens({"additional_special_tokens": new})
-    ids = [_token_id(tokenizer, t) for t in tokens]
-    if model is not None:
-        _init_new_embeddings(tokenizer, model, ids, init_token or tokenizer.eos_token)
-    return ids
+    return [_token_id(tokenizer, t) for t in tokens]
+
+
+def init_embeddings(tokenizer, model, tokens, init_token: str | None = None) -> None:
+    """Give the model embedding rows for `tokens` (grown to the largest id only), copied from `init_token`.
+
+    Only the rows a method uses are added: a CoT run keeps the model's vocabulary as it is, and a COCONUT
+    run on GPT-2 gets exactly 50257 + 3 classes, as in the release (each extra row is one more softmax class)."""
+    _init_new_embeddings(tokenizer, model, [_token_id(tokenizer, t) for t in tokens], init_token or tokenizer.eos_token)
 
 
 def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> None:
@@ -73,8 +89,10 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
     source = _token_id(tokenizer, init_token)
     if source is None:
         raise ValueError(f"init_token {init_token!r} is not a single token of this tokenizer")
+    if None in ids:
+        raise ValueError("add the tokens to the tokenizer (add_tokens) before giving them embeddings")
     if max(ids) >= model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer))
+        model.resize_token_embeddings(max(ids) + 1)
     with torch.no_grad():
         tables = [model.get_input_embeddings().weight]
         output = model.get_output_embeddings()
@@ -85,10 +103,14 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
                 table[idx] = table[source]
 
 
-def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None, trust_remote_code: bool = False):
-    """A Hugging Face tokenizer (hub id or local folder) with the latent and pause tokens added.
+def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None, trust_remote_code: bool = False,
+                   first: tuple[str, ...] | None = None):
+    """A Hugging Face tokenizer (hub id or local folder) with the latent tokens added.
 
-    Models without a padding token (GPT-2) pad with EOS; padding is always masked out.
+    `first`: the tokens a run's model embeds, added first so their ids follow the vocabulary with no gap
+    (the release: <|start-latent|> <|end-latent|> <|latent|> = 50257-50259 on GPT-2); the latent markers
+    follow when not among them (the engine looks them up; a CoT model never sees them). None: the markers
+    and <|pause|>. Models without a padding token (GPT-2) pad with EOS; padding is always masked out.
     """
     from transformers import AutoTokenizer
 
@@ -101,5 +123,10 @@ def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None,
         ) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    add_latent_tokens(tokenizer, model, init_token=init_token, pause=True)
+    if first is None:
+        add_latent_tokens(tokenizer, model, init_token=init_token, pause=True)
+        return tokenizer
+    add_tokens(tokenizer, list(first) + [t for t in LATENT_TOKENS if t not in first])
+    if model is not None and first:
+        init_embeddings(tokenizer, model, first, init_token)
     return tokenizer

@@ -9,8 +9,9 @@ from coconut.config import ConfigError, DataConfig, ModelConfig, RunConfig
 from coconut.run_dir import RunDir
 
 
-def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict]):
-    """The run's tokenizer: word-level from the data, or a pretrained one, with the special tokens."""
+def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict], method: str = "coconut"):
+    """The run's tokenizer: word-level from the data, or a pretrained one with the latent markers (and the
+    method's embedded tokens first, so their ids follow the vocabulary as in the release)."""
     from coconut.engine.special_tokens import load_tokenizer
 
     source = data.tokenizer
@@ -23,7 +24,15 @@ def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict]):
         if model.name_or_path is None:
             raise ConfigError("data.tokenizer=model needs model.name_or_path (a pretrained model)")
         source = model.name_or_path
-    return load_tokenizer(source, trust_remote_code=model.trust_remote_code)
+    return load_tokenizer(source, trust_remote_code=model.trust_remote_code, first=embedded_tokens(method))
+
+
+def embedded_tokens(method: str) -> tuple[str, ...]:
+    """The new tokens a method's model embeds (none for CoT, No-CoT, iCoT and w/o thought, as the release)."""
+    from coconut.engine.special_tokens import EMBEDDED_TOKENS
+    from coconut.methods import METHODS
+
+    return EMBEDDED_TOKENS[METHODS[method].embeds]
 
 
 def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir):
@@ -37,7 +46,7 @@ def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir):
         return AutoTokenizer.from_pretrained(run_dir.tokenizer)
     files = ensure_data(cfg.data)
     records = [r for path in files.values() if path.exists() for r in load_records(path)]
-    tokenizer = build_tokenizer(cfg.data, cfg.model, records)
+    tokenizer = build_tokenizer(cfg.data, cfg.model, records, cfg.method.name)
     tokenizer.save_pretrained(run_dir.tokenizer)
     return tokenizer
 
@@ -47,12 +56,13 @@ def build_engine(cfg: RunConfig, tokenizer):
     from coconut.engine.models import build_model
     from coconut.engine.reasoner import LatentReasoner
 
-    model = build_model(cfg.model, tokenizer)
+    model = build_model(cfg.model, tokenizer, embedded_tokens(cfg.method.name))
     if cfg.model.lora_rank > 0:
         from coconut.engine.lora import apply_lora
         from coconut.engine.special_tokens import SpecialIds
 
-        model = apply_lora(model, cfg.model, SpecialIds.from_tokenizer(tokenizer).added)
+        rows = model.get_input_embeddings().num_embeddings  # a CoT model does not embed the markers
+        model = apply_lora(model, cfg.model, [i for i in SpecialIds.from_tokenizer(tokenizer).added if i < rows])
     latent = cfg.latent
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=latent.projection,
                                            thought_scale=latent.thought_scale, stop_classifier=latent.stop_classifier,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 
 class CheckpointError(ValueError):
     pass
@@ -11,7 +13,6 @@ class CheckpointError(ValueError):
 
 def check_checkpoint(path) -> dict:
     """Load a Lightning checkpoint with `weights_only=True`; raise CheckpointError naming the problem."""
-    import torch
 
     path = Path(path)
     if not path.exists():
@@ -38,13 +39,25 @@ def load_weights(module, state: dict, path) -> None:
 NEW_HEADS = ("engine.projection.", "engine.stop_head.")
 
 
-def init_weights(module, path) -> None:
-    """Start a run from another run's weights (`model.init_from`); new latent heads keep their init."""
+def init_weights(module, path, init_id: int | None = None) -> None:
+    """Start a run from another run's weights (`model.init_from`); new latent heads keep their init.
+
+    A CoT run embeds no new tokens, so its vocabulary is smaller than a COCONUT run's: its rows are loaded
+    and the new rows copy row `init_id` of the loaded weights (`model.init_token`), which is the order the
+    release follows on GSM8k (load the CoT weights, then initialise the new tokens from "<<")."""
     if not Path(path).exists():
         raise CheckpointError(f"model.init_from={path}: no such file; train the run it comes from first "
                               "(coconut table does so in order: CoT before COCONUT)")
     state = check_checkpoint(path)
-    missing, unexpected = module.load_state_dict(state["state_dict"], strict=False)
+    weights = dict(state["state_dict"])
+    own = module.state_dict()
+    for key, saved in weights.items():
+        mine = own.get(key)
+        if (init_id is not None and mine is not None and saved.ndim == mine.ndim >= 1 and saved.shape[1:] == mine.shape[1:]
+                and init_id < saved.shape[0] < mine.shape[0]):
+            extra = saved[init_id].unsqueeze(0).expand(mine.shape[0] - saved.shape[0], *saved.shape[1:])
+            weights[key] = torch.cat([saved, extra.to(saved.dtype)])
+    missing, unexpected = module.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith(NEW_HEADS)]
     unexpected = [k for k in unexpected if not k.startswith(NEW_HEADS)]
     if missing or unexpected:

@@ -102,3 +102,19 @@ def test_pretrained_tokenizer_from_a_local_folder(tmp_path, word_tok):
     assert LatentReasoner.from_tokenizer(model, tokenizer).latent_id == tokenizer.convert_tokens_to_ids(LATENT)
     with pytest.raises(ValueError, match="cannot load the tokenizer 'no/such-model'"):
         load_tokenizer("no/such-model")
+
+
+def test_the_question_gets_the_tokenizers_special_tokens_as_in_the_release():
+    from tokenizers import processors
+
+    from coconut.data.tokenize import PAPER_FORMAT, tokenize_record
+
+    record = {"question": "Is Tom a lempus?", "steps": ["Tom is a terpus."], "answer": "Tom is a lempus."}
+    tok = build_word_tokenizer([record])
+    tok.add_special_tokens({"bos_token": "<bos>"})
+    bos = tok.bos_token_id
+    # A BOS-adding post-processor, as Llama's tokenizer has (GPT-2's adds nothing).
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", bos)])
+    row = tokenize_record(record, tok, PAPER_FORMAT)
+    assert row["question_ids"][0] == bos and row["question_ids"][1:] == tok("Is Tom a lempus?\n", add_special_tokens=False)["input_ids"]
+    assert bos not in row["step_ids"][0] and bos not in row["answer_ids"], "steps and answer continue the sequence"
