@@ -148,13 +148,22 @@ class MethodConfig:
     # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
     eot_at_stage0: bool = True
     num_pause: int = 6  # pause: <|pause|> tokens between question and answer
-    icot_tokens_per_stage: int = 8  # icot: CoT tokens removed per stage
-    icot_smoothing: float = 4.0  # icot: lambda of the removal smoothing P(o) ~ exp(-lambda*o); 0 turns it off
+    # icot, Deng et al.'s release (src/train.py): CoT tokens removed from the left per epoch, spread over its
+    # batches (--remove_per_epoch 8); from this count on, all of them (--remove_all_when_remove_beyond, GSM8k
+    # 39; null = never); lambda of the per-sample extra removal P(o) ~ exp(-lambda*o) (--removal_smoothing_lambda,
+    # 4 in the README's commands; 0 or .inf turns it off).
+    icot_remove_per_epoch: float = 8.0
+    icot_remove_all_beyond: Optional[int] = None
+    icot_smoothing: float = 4.0
 
     def __post_init__(self):
         _require(self.name in METHODS, f"unknown method {self.name!r}; expected one of {', '.join(METHODS)}")
-        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_tokens_per_stage"):
+        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_smoothing"):
             _require(getattr(self, key) >= 0, f"method.{key} must be >= 0, got {getattr(self, key)}")
+        _require(self.icot_remove_per_epoch > 0,
+                 f"method.icot_remove_per_epoch must be > 0, got {self.icot_remove_per_epoch}")
+        _require(self.icot_remove_all_beyond is None or self.icot_remove_all_beyond >= 0,
+                 f"method.icot_remove_all_beyond must be >= 0 or null, got {self.icot_remove_all_beyond}")
         _require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
 
     @property
@@ -169,7 +178,7 @@ class MethodConfig:
         if self.name == "pause":
             return ("name", "num_pause")
         if self.name == "icot":
-            return ("name", "icot_tokens_per_stage", "icot_smoothing")
+            return ("name", "icot_remove_per_epoch", "icot_remove_all_beyond", "icot_smoothing")
         return ("name", "thoughts_per_step", "max_latent_stage", "pad_latent_to_max", "uniform_prob", "eot_at_stage0")
 
 
@@ -292,5 +301,7 @@ class RunConfig:
         if self.method.name in STEPWISE_METHODS:
             return self.method.max_latent_stage + 1
         if self.method.name == "icot":
+            # Training decides per epoch instead (coconut.data.icot_schedule.epoch_is_final: once the schedule
+            # removes every CoT, or the last epoch); this serves evaluations of a frozen stage.
             return self.trainer.last_stage
         return 0

@@ -6,12 +6,12 @@ COCONUT at stage k replaces the first k language steps by k x c continuous thoug
 
 with labels -100 on the question, the markers and the thoughts. Past `max_latent_stage` every step
 is removed and the thoughts stay at the maximum. The paper's baselines and ablations are the same
-function with another `method`, never a set of booleans.
+function with another `method`, never a set of booleans; only iCoT, whose removal follows the batch
+(coconut.data.icot_schedule), has its own `icot_sample`.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -63,22 +63,19 @@ def latent_plan(num_steps: int, stage: int, method: MethodConfig) -> tuple[int, 
     return removed, replaced
 
 
-def icot_removed(stage: int, method: MethodConfig, rng: random.Random | None) -> int:
-    """CoT tokens removed at `stage`; with `rng`, plus the iCoT removal-smoothing offset."""
-    removed = stage * method.icot_tokens_per_stage
-    if rng is not None and method.icot_smoothing > 0:
-        # P(o) proportional to exp(-lambda * o): a geometric draw with ratio exp(-lambda).
-        ratio = math.exp(-method.icot_smoothing)
-        u = rng.random()
-        removed += int(math.log(1 - u) / math.log(ratio)) if ratio > 0 else 0
-    return removed
+def icot_sample(record: TokenizedRecord, removed: float, ids: SpecialIds, stage: int = 0) -> Sample:
+    """iCoT's sample: the first `removed` CoT tokens dropped (all of them when it exceeds the CoT, the answer
+    always kept, as the release clamps the removal to the CoT); `removed` comes from coconut.data.icot_schedule."""
+    cot = _flat(record.steps)
+    kept = cot[int(min(len(cot), removed)):]
+    return _assemble(record.question, len(record.question), kept + record.answer + [ids.eos], stage, 0)
 
 
 def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids: SpecialIds,
                  rng: random.Random | None = None) -> Sample:
     """The training sample (and generation prompt) of `record` under `method` at `stage`.
 
-    `rng` drives the random parts of training (uniform stage mixing, iCoT smoothing); leave it
+    `rng` drives the random parts of training (uniform stage mixing); leave it
     None for evaluation, which is deterministic.
     """
     if stage < 0:
@@ -94,8 +91,8 @@ def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids:
         pauses = [_pause_id(ids)] * method.num_pause
         return _assemble(q + pauses, len(q) + len(pauses), tail, stage, 0)
     if name == "icot":
-        cot = _flat(steps)
-        return _assemble(q, len(q), cot[min(len(cot), icot_removed(stage, method, rng)):] + tail, stage, 0)
+        # Its removal follows the batch within the epoch, not the stage (coconut.data.icot_schedule).
+        raise ValueError("icot samples depend on the batch, not only the stage: build them with icot_sample")
 
     # The curriculum family: coconut and its ablations.
     if name == "no_curriculum":

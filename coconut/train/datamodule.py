@@ -4,7 +4,8 @@ It owns "the stage now": the schedule's stage of the trainer's epoch while train
 was frozen at for evaluating a checkpoint. The module and callbacks read it from here. The stage is a
 pure function of the epoch, so a resumed run lands on the same stage without extra state. Everything
 random in an epoch (shuffling, uniform stage mixing, iCoT smoothing) is seeded by (seed, epoch), so an
-interrupted epoch replays identically.
+interrupted epoch replays identically. iCoT's removal follows the batch within the epoch, a pure function
+of (epoch, batch index, batches per epoch): see coconut.data.icot_schedule.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from torch.utils.data import DataLoader
 
 from coconut.config import DataConfig, MethodConfig, StageSchedule
 from coconut.data.collate import EvalCollator, LatentCollator
-from coconut.data.curriculum import build_sample
+from coconut.data.curriculum import build_sample, icot_sample
 from coconut.data.files import ensure_data
+from coconut.data.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
 from coconut.engine.special_tokens import SpecialIds
 
@@ -34,6 +36,7 @@ class CurriculumDataModule(L.LightningDataModule):
         self.splits: dict[str, list] = {}
         self.answers: dict[str, list[str]] = {}
         self._frozen_stage = stage
+        self._icot_plans: dict[tuple, EpochPlan] = {}
 
     def prepare_data(self) -> None:
         ensure_data(self.data)
@@ -68,6 +71,11 @@ class CurriculumDataModule(L.LightningDataModule):
     @property
     def in_final_stage(self) -> bool:
         """Whether the samples have stopped changing (checkpoints are chosen among these epochs)."""
+        if self.method.name == "icot" and self._frozen_stage is None:
+            trainer = self.trainer
+            longest = max((_cot_length(r) for r in self.splits["train"]), default=0)
+            return epoch_is_final(self._epoch(), self.icot_steps_per_epoch(), longest, self.method,
+                                  trainer.max_epochs - 1 if trainer is not None else None)
         return self.stage >= self.final_stage
 
     def _epoch(self) -> int:
@@ -77,11 +85,15 @@ class CurriculumDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         stage, epoch = self.stage, self._epoch()
-        rng = random.Random(self.seed * 1_000_003 + epoch)
-        samples = [build_sample(r, self.method, stage, self.ids, rng) for r in self.splits["train"]]
-        # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
-        # iterator, which differs between a fresh and a resumed run.
-        rng.shuffle(samples)
+        if self.method.name == "icot":  # shuffled by the plan, each position's removal set by its batch
+            plan, records = self.icot_plan(epoch), self.splits["train"]
+            samples = [icot_sample(records[i], n, self.ids, stage) for i, n in zip(plan.order, plan.removed)]
+        else:
+            rng = random.Random(self.seed * 1_000_003 + epoch)
+            samples = [build_sample(r, self.method, stage, self.ids, rng) for r in self.splits["train"]]
+            # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
+            # iterator, which differs between a fresh and a resumed run.
+            rng.shuffle(samples)
         return DataLoader(samples, batch_size=self.data.batch_size, shuffle=False, sampler=self._rank_slice(samples),
                           collate_fn=self.collate, num_workers=self.data.num_workers, drop_last=True)
 
@@ -102,6 +114,10 @@ class CurriculumDataModule(L.LightningDataModule):
     def eval_items(self, split: str) -> list:
         """(sample at the current stage, answer text) for every record of a split."""
         stage = self.stage
+        if self.method.name == "icot":
+            removed = self.icot_eval_removal()
+            return [(icot_sample(r, removed, self.ids, stage), answer)
+                    for r, answer in zip(self.splits[split], self.answers[split])]
         return [(build_sample(r, self.method, stage, self.ids), answer)
                 for r, answer in zip(self.splits[split], self.answers[split])]
 
@@ -110,8 +126,52 @@ class CurriculumDataModule(L.LightningDataModule):
         return DataLoader(self.eval_items(split)[:limit], batch_size=self.data.eval_batch_size, shuffle=False,
                           collate_fn=EvalCollator(self.collate), num_workers=self.data.num_workers)
 
+    # -- iCoT: the removal follows the batch (coconut.data.icot_schedule) --------------------------------
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def icot_steps_per_epoch(self) -> int:
+        """Batches each rank trains per epoch (the release spreads the epoch's removal over them): the
+        loader's length, cut as Lightning cuts it by trainer.limit_train_batches."""
+        steps = len(self.splits["train"]) // self._world_size() // self.data.batch_size
+        limit = getattr(self.trainer, "limit_train_batches", None)
+        if isinstance(limit, int):
+            return min(steps, limit)
+        return int(steps * limit) if isinstance(limit, float) else steps
+
+    def icot_removal(self, epoch: int, batch_index: int) -> float:
+        """The scheduled count (before smoothing) of a batch of the epoch."""
+        return scheduled_removal(epoch, batch_index, self.icot_steps_per_epoch(), self.method)
+
+    def icot_plan(self, epoch: int) -> EpochPlan:
+        """An epoch's shuffled order and removals, seeded by (seed, epoch); the last two are kept (the
+        optimizer reset before an epoch's first batch looks at the previous epoch's last one)."""
+        # A batch of the schedule spans the ranks: one optimizer step's samples, the same on every rank.
+        key = (epoch, self.icot_steps_per_epoch(), self.data.batch_size * self._world_size())
+        if key not in self._icot_plans:
+            lengths = [_cot_length(r) for r in self.splits["train"]]
+            rng = random.Random(self.seed * 1_000_003 + epoch)
+            self._icot_plans[key] = plan_epoch(lengths, *key, self.method, rng)
+            while len(self._icot_plans) > 2:
+                self._icot_plans.pop(next(iter(self._icot_plans)))
+        return self._icot_plans[key]
+
+    def icot_eval_removal(self) -> float:
+        """What evaluation removes: the count of the epoch's last batch without smoothing, as the release
+        validates after each epoch; for a frozen stage, the count at the end of the stage's last epoch."""
+        epoch = self._epoch()
+        if self._frozen_stage is not None:
+            epoch = self.schedule.start(self._frozen_stage) + self.schedule.length(self._frozen_stage) - 1
+        steps = self.icot_steps_per_epoch()
+        return scheduled_removal(epoch, steps - 1, steps, self.method)
+
     def val_dataloader(self) -> DataLoader:
         return self.eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_loader("test" if "test" in self.splits else "val")
+
+
+def _cot_length(record) -> int:
+    return sum(len(step) for step in record.steps)

@@ -31,8 +31,9 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     from coconut.train.strategies import build_strategy
 
     t = cfg.trainer
+    icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
     callbacks = [
-        CurriculumCallback(cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
+        CurriculumCallback("never" if icot else cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
         # First: `trainer.checkpoint_callback` is the one whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
                              enable_version_counter=False),
@@ -42,6 +43,10 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
     ]
+    if icot:
+        from coconut.train.icot import IcotOptimizerReset
+
+        callbacks.append(IcotOptimizerReset())
     strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier)
     loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False),
                CSVLogger(run_dir.root, name=CSV_LOGS, version="")]

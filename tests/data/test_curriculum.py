@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from coconut.config import METHODS, MethodConfig, StageSchedule
-from coconut.data.curriculum import TokenizedRecord, build_sample, latent_plan, longest_sample_length
+from coconut.data.curriculum import TokenizedRecord, build_sample, icot_sample, latent_plan, longest_sample_length
 from coconut.engine.special_tokens import SpecialIds
 
 IDS = SpecialIds(start=2, latent=3, end=4, eos=1, pad=0, pause=5)
@@ -68,9 +68,6 @@ def test_coconut_pad_latent_to_max_and_short_records():
     ("cot", 5, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
     ("no_cot", 0, [10, 11, 30, 1], 2),
     ("no_cot", 3, [10, 11, 30, 1], 2),
-    ("icot", 0, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
-    ("icot", 1, [10, 11, 22, 23, 24, 30, 1], 2),
-    ("icot", 3, [10, 11, 30, 1], 2),  # 6 tokens to remove, 5 exist
     ("pause", 0, [10, 11, 5, 5, 30, 1], 4),
     ("pause", 3, [10, 11, 5, 5, 30, 1], 4),
     ("pause_as_thought", 0, [10, 11, 20, 21, 22, 23, 24, 30, 1], 2),
@@ -81,7 +78,26 @@ def test_coconut_pad_latent_to_max_and_short_records():
     ("no_thought", 3, [10, 11, 2, 4, 30, 1], 4),
 ])
 def test_baselines_and_ablations(name, stage, tokens, hidden):
-    check(sample(name, stage, num_pause=2, icot_tokens_per_stage=2), tokens, hidden)
+    check(sample(name, stage, num_pause=2), tokens, hidden)
+
+
+@pytest.mark.parametrize("removed, tokens", [
+    (0, [10, 11, 20, 21, 22, 23, 24, 30, 1]),
+    (2, [10, 11, 22, 23, 24, 30, 1]),  # from the left: the first step's two tokens go
+    (3, [10, 11, 23, 24, 30, 1]),  # the removal cuts through steps, it counts tokens
+    (5, [10, 11, 30, 1]),
+    (6, [10, 11, 30, 1]),  # 6 to remove, 5 exist: the whole CoT goes, the answer stays
+    (float("inf"), [10, 11, 30, 1]),  # past the remove-all threshold
+])
+def test_icot_removes_cot_tokens_from_the_left(removed, tokens):
+    s = icot_sample(REC, removed, IDS, stage=4)
+    check(s, tokens, 2)
+    assert s.stage == 4
+
+
+def test_icot_samples_are_not_built_from_the_stage():
+    with pytest.raises(ValueError, match="icot_sample"):
+        sample("icot", 1)
 
 
 @pytest.mark.parametrize("stage", [0, 1, 3])
@@ -103,16 +119,6 @@ def test_uniform_mixing_trains_other_stages_at_the_given_rate():
     assert abs(mixed - 0.3 * 0.75) < 0.03
     assert set(stages) == {0, 1, 2, 3}
     assert build_sample(REC, method, 2, IDS).stage == 2, "no mixing without rng (evaluation)"
-
-
-def test_icot_removal_smoothing_follows_exp_minus_lambda():
-    rng = random.Random(0)
-    long = TokenizedRecord(question=[10], steps=[list(range(100, 160))], answer=[30])
-    method = MethodConfig(name="icot", icot_tokens_per_stage=8, icot_smoothing=1.0)
-    offsets = Counter(60 - (len(build_sample(long, method, 1, IDS, rng).target) - 2) - 8 for _ in range(5000))
-    ratio = offsets[1] / offsets[0]
-    assert abs(ratio - 0.3679) < 0.05  # P(o=1)/P(o=0) = exp(-1)
-    assert min(offsets) == 0
 
 
 def test_stage_schedule_and_length_bound():
