@@ -18,7 +18,7 @@ class MethodInfo:
 METHODS = {
     "cot": MethodInfo("CoT", "all reasoning steps in language"),
     "no_cot": MethodInfo("No-CoT", "the answer only"),
-    "icot": MethodInfo("iCoT", "stepwise internalisation: a growing number of leading CoT tokens removed per stage"),
+    "icot": MethodInfo("iCoT", "stepwise internalisation: leading CoT tokens removed gradually, batch by batch"),
     "pause": MethodInfo("Pause token", "a fixed number of <|pause|> tokens between question and answer", "pause"),
     "coconut": MethodInfo("COCONUT", "continuous thoughts replace the first k steps at stage k (c thoughts per step)",
                           "latent"),

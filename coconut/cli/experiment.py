@@ -36,6 +36,7 @@ def run_command(args) -> int:
         cfg = load_config(args.experiment, overrides)
         if args.dry_run:
             print(to_yaml(cfg))
+            print(f"# {cfg.trainer.effective_batch_text(cfg.data.batch_size)}")
             return 0
         if args.command == "train":
             from coconut.train.run import train

@@ -105,6 +105,8 @@ def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids:
     if name == "pause_as_thought":
         prefix = q + [_pause_id(ids)] * count
         return _assemble(prefix, len(prefix), rest, stage, 0)
+    if name == "no_thought":  # the release writes no <bot><eot> markers when there are no thoughts
+        return _assemble(q, len(q), rest, stage, 0)
     closing = [] if count == 0 and removed == 0 and not method.eot_at_stage0 else [ids.end]
     prefix = q + [ids.start] + [ids.latent] * count + closing
     return _assemble(prefix, len(prefix), rest, stage, count)

@@ -21,6 +21,7 @@ from coconut.data.collate import EvalCollator, LatentCollator
 from coconut.data.curriculum import build_sample, icot_sample
 from coconut.data.files import ensure_data
 from coconut.data.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
+from coconut.data.scoring import as_decoded
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
 from coconut.engine.special_tokens import SpecialIds
 
@@ -53,7 +54,7 @@ class CurriculumDataModule(L.LightningDataModule):
                                   max_length=self.max_length, method=self.method,
                                   drop_too_long=self.data.drop_too_long)
             self.splits[split] = [as_tokenized_record(r) for r in rows]
-            self.answers[split] = list(rows["answer"])
+            self.answers[split] = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
 
     # -- the stage ---------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     from coconut.train.trainer import build_trainer, check_hardware, single_device_tester
 
     check_hardware(cfg)
+    log.info("%s", cfg.trainer.effective_batch_text(cfg.data.batch_size))
     started = time.time()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = prepare_run_dir(cfg)
@@ -50,14 +51,16 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
         check_checkpoint(resume)
     module, datamodule, tokenizer = build_system(cfg)
     if cfg.model.init_from and not resume:  # a resumed run has its own weights in the checkpoint
-        init_weights(module, cfg.model.init_from)
+        init_weights(module, cfg.model.init_from, tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
     trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)
     from coconut.experiment import shown
 
     for logger in trainer.loggers:
         logger.log_hyperparams(shown(cfg))
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
-    results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir.root)}
+    results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir.root),
+               # examples per optimizer step over all processes (the release's numbers: 128)
+               "effective_batch": cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches}
     if not trainer.is_global_zero:
         return results  # rank 0 alone tests, exports and writes the results
     chosen = trainer.checkpoint_callback.best_model_path or str(run_dir.last_checkpoint)
@@ -67,7 +70,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=()) -> dict
     state = check_checkpoint(chosen)
     load_weights(module, state, chosen)
     datamodule.freeze_stage(checkpoint_stage(state, cfg.trainer.schedule))  # the chosen checkpoint's own stage
-    test = single_device_tester(cfg, cfg.trainer.precision).test(module, datamodule=datamodule, verbose=False)
+    test = single_device_tester(cfg).test(module, datamodule=datamodule, verbose=False)
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_stage"] = datamodule.stage
     results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided

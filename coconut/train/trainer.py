@@ -61,9 +61,12 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     )
 
 
-def single_device_tester(cfg: RunConfig, precision: str = "32-true"):
-    """A Trainer for testing or validating on one device, without loggers or checkpoints."""
+def single_device_tester(cfg: RunConfig):
+    """A Trainer for testing or validating on one device, without loggers or checkpoints.
+
+    In the run's own precision, so the test after training and a later `coconut eval` of the same checkpoint
+    give the same numbers (the release also evaluates in its training precision)."""
     import lightning as L
 
     return L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=cfg.trainer.progress_bar, precision=precision)
+                     enable_progress_bar=cfg.trainer.progress_bar, precision=cfg.trainer.precision)
