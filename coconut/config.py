@@ -249,24 +249,28 @@ class EvalConfig:
 
 @dataclass
 class DecodeConfig:
-    name: str = "greedy"  # greedy | soft_thinking | mixture_of_inputs
-    top_k: int = 10  # soft_thinking: tokens mixed at most
-    top_p: float = 0.95  # soft_thinking: smallest set of those reaching this probability mass
-    cold_stop_entropy: float = 0.1  # soft_thinking: entropy (nats) below which a step counts as confident
-    cold_stop_patience: int = 2  # soft_thinking: confident steps in a row that end the soft phase; 0 = never
-    beta: float = 1.0  # mixture_of_inputs: weight of the chosen token against the distribution
+    name: str = "greedy"  # greedy | soft_thinking | mixture_of_inputs; defaults: the releases' (soft_inputs.py)
+    temperature: float = 0.6  # soft_thinking: divides the logits before the filters and the cold-stop entropy
+    top_k: int = 30  # soft_thinking: the most likely tokens kept,
+    top_p: float = 0.95  # then the smallest prefix reaching this renormalised mass,
+    min_p: float = 0.001  # then tokens below min_p x the most likely one dropped;
+    max_topk: int = 10  # the most likely survivors mixed, at most
+    cold_stop_entropy: float = 0.01  # soft_thinking: entropy (nats) under which a step is confident; 0 = off
+    cold_stop_patience: int = 256  # soft_thinking: confident steps in a row, then the answer marker is written
+    beta: float = 1.0  # mixture_of_inputs: weight of the observed token against the top-k distribution
+    moi_top_k: int = 20  # mixture_of_inputs: tokens in the prior; its log normalises the entropy, so >= 2
 
     def __post_init__(self):
         _require(self.name in DECODERS, f"decode.name must be one of {', '.join(DECODERS)}, got {self.name!r}")
-        _require(self.top_k >= 1 and 0.0 < self.top_p <= 1.0,
-                 f"decode.top_k must be >= 1 and decode.top_p in (0, 1], got {self.top_k}, {self.top_p}")
-        _require(self.beta >= 0 and self.cold_stop_patience >= 0 and self.cold_stop_entropy >= 0,
-                 "decode.beta, decode.cold_stop_entropy and decode.cold_stop_patience must be >= 0")
+        least = (("top_k", 1), ("max_topk", 1), ("cold_stop_patience", 1), ("moi_top_k", 2))  # log(moi_top_k) divides
+        ok = {"temperature > 0": self.temperature > 0, "top_p in (0, 1]": 0 < self.top_p <= 1,
+              "min_p in [0, 1]": 0 <= self.min_p <= 1, "cold_stop_entropy >= 0": self.cold_stop_entropy >= 0,
+              "beta >= 0": self.beta >= 0, **{f"{key} >= {n}": getattr(self, key) >= n for key, n in least}}
+        _require(all(ok.values()), "must hold: " + ", ".join(f"decode.{rule}" for rule, good in ok.items() if not good))
 
     def used_fields(self) -> tuple[str, ...]:
-        if self.name == "soft_thinking":
-            return ("name", "top_k", "top_p", "cold_stop_entropy", "cold_stop_patience")
-        return ("name", "beta") if self.name == "mixture_of_inputs" else ("name",)
+        soft = ("temperature", "top_k", "top_p", "min_p", "max_topk", "cold_stop_entropy", "cold_stop_patience")
+        return ("name",) + {"soft_thinking": soft, "mixture_of_inputs": ("beta", "moi_top_k")}.get(self.name, ())
 
 
 @dataclass

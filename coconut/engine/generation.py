@@ -66,7 +66,7 @@ class Rows:
 @torch.no_grad()
 def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, decode: DecodeConfig | None = None,
              learned_stop: bool = False, max_thoughts: int = 0, stop_threshold: float = 0.5,
-             leave_ids=()) -> GenerateOutput:
+             leave_ids=(), answer_ids=()) -> GenerateOutput:
     """Greedy decoding of a batch of prompts with `engine` (a `LatentReasoner`).
 
     decode: what each row reads back after a token (greedy: the token; see `coconut.engine.soft_inputs`).
@@ -75,6 +75,8 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
         `max_thoughts`, then reads `<|end-latent|>` and decodes language. Rows think and speak
         side by side in one batch: each column is a thought for some rows, a token for others.
     leave_ids: tokens that end a row's continuous decoding phase (the answer marker, EOS).
+    answer_ids: the answer marker's tokens, which a Soft Thinking cold stop writes (and feeds back) in place of
+        the model's next tokens so that it answers, as the release writes its end-of-thinking token.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
@@ -95,7 +97,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
     rows = Rows(thinking=torch.full((batch,), learned_stop, dtype=torch.bool, device=device),
                 passes=engine.passes_needed(layout.num_thoughts, layout.has_suffix))
 
-    mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids)
+    mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids, answer_ids)
     hidden = prompt.hidden[:, -1]  # (B, d)
     mask = layout.attention_mask
     position = layout.position_ids[:, -1:]  # (B, 1)
@@ -105,7 +107,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
         logits[:, engine.latent_id] = float("-inf")
         speaking = ~rows.thinking & ~rows.finished
         token = torch.where(speaking, logits.argmax(dim=-1), torch.full_like(rows.generated, engine.pad_id))
-        embeds = mixer(logits, token, speaking)
+        token, embeds = mixer(logits, token, speaking)  # a cold stop may replace the token by the answer marker
         if bool(rows.thinking.any()):
             stop = (engine.stop_head.probability(hidden) >= stop_threshold) | (rows.learned >= max_thoughts)
             more, closing = rows.thinking & ~stop, rows.thinking & stop

@@ -57,6 +57,7 @@ class CoconutModule(L.LightningModule):
         # The continuous decoding phase of soft decoders ends at the answer marker or EOS.
         marker_ids = tokenizer(generation.answer_marker.strip(), add_special_tokens=False)["input_ids"]
         self.leave_ids = tuple(marker_ids[:1]) + (engine.eos_id,)
+        self.answer_ids = tuple(marker_ids)  # what a Soft Thinking cold stop writes so that the model answers
 
     def setup(self, stage: str) -> None:
         """Under FSDP (or trainer.lockstep=true) ranks must make equal decoder calls: see coconut.engine.lockstep."""
@@ -136,7 +137,8 @@ class CoconutModule(L.LightningModule):
                                                             self.engine.pad_id)
         return self.engine.generate(input_ids, attention_mask, max_new_tokens=s.max_new_tokens, decode=s.decode,
                                     learned_stop=s.learned_stop, max_thoughts=s.max_thoughts,
-                                    stop_threshold=s.stop_threshold, leave_ids=self.leave_ids)
+                                    stop_threshold=s.stop_threshold, leave_ids=self.leave_ids,
+                                    answer_ids=self.answer_ids)
 
     def validation_step(self, batch, batch_idx):
         out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
