@@ -22,15 +22,22 @@ from coconut.engine.soft_inputs import InputMixer
 @dataclass
 class GenerateOutput:
     sequences: torch.Tensor  # (B, N) generated tokens only (not the prompt), pad_id after EOS
-    num_generated: torch.Tensor  # (B,) language tokens generated, EOS included (the paper's count)
+    num_generated: torch.Tensor  # (B,) language tokens generated, EOS included (what `sequences` holds)
     num_thoughts: torch.Tensor  # (B,) continuous thoughts in the prompt
     num_forward_passes: torch.Tensor  # (B,) passes this example needs when run on its own
     soft_inputs: torch.Tensor | None = None  # (B,) tokens fed back as continuous mixtures (soft decoding)
 
-    @property
-    def paper_token_count(self) -> torch.Tensor:
-        """Tokens as the paper's Table 1 counts them: generated language tokens plus thoughts."""
-        return self.num_generated + self.num_thoughts
+    def language_tokens(self, eos_id: int) -> torch.Tensor:
+        """(B,) language tokens without the final EOS, as the release's `generate` returns them."""
+        last = self.sequences.gather(1, (self.num_generated - 1).clamp_min(0).unsqueeze(1)).squeeze(1)
+        return self.num_generated - ((self.num_generated > 0) & (last == eos_id)).long()
+
+    def paper_token_count(self, eos_id: int) -> torch.Tensor:
+        """Tokens as the paper's Table 1 counts them: language tokens without the final EOS, plus thoughts.
+
+        Measured with GPT-2's tokenizer on the gold answers (tools/paper_token_counts.py): ProsQA "### answer"
+        is 8.21 tokens without EOS (Table 1 No-CoT: 8.2), a ProntoQA chain of thought 92.56 (CoT: 92.5)."""
+        return self.language_tokens(eos_id) + self.num_thoughts
 
 
 @dataclass

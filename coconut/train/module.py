@@ -34,6 +34,7 @@ class GenerationSettings:
     max_thoughts: int = 0  # the most a learned stop may take
     stop_threshold: float = 0.5
     answer_marker: str = "### "
+    scoring: str = "release"  # see coconut.data.scoring
     samples_to_log: int = 4
 
     @classmethod
@@ -41,7 +42,8 @@ class GenerationSettings:
         e = cfg.eval
         return cls(max_new_tokens=e.max_new_tokens, decode=cfg.decode, learned_stop=e.thoughts == "learned",
                    max_thoughts=cfg.method.max_thoughts, stop_threshold=e.stop_threshold,
-                   answer_marker=TEXT_FORMATS[cfg.data.text_format].answer_prefix, samples_to_log=e.samples_to_log)
+                   answer_marker=TEXT_FORMATS[cfg.data.text_format].answer_prefix, scoring=e.scoring,
+                   samples_to_log=e.samples_to_log)
 
 
 class CoconutModule(L.LightningModule):
@@ -120,8 +122,8 @@ class CoconutModule(L.LightningModule):
         texts = self.tokenizer.batch_decode(
             [seq[:n].tolist() for seq, n in zip(gen.sequences, gen.num_generated)], skip_special_tokens=True
         )
-        correct = correct_answers(texts, batch["answers"], settings.answer_marker, self.device)
-        metrics.update(gen, correct, cot_matches(gen, batch["prompt_target_ids"]).to(self.device))
+        correct = correct_answers(texts, batch["answers"], settings.answer_marker, self.device, settings.scoring)
+        metrics.update(gen, correct, cot_matches(gen, batch["prompt_target_ids"]).to(self.device), self.engine.eos_id)
         if keep_samples and len(self.samples) < settings.samples_to_log:
             prompts = self.tokenizer.batch_decode(batch["prompt_input_ids"], skip_special_tokens=False)
             for p, t, a, c in zip(prompts, texts, batch["answers"], correct.tolist()):

@@ -1,0 +1,72 @@
+"""The one configuration schema: typed pieces, each checking itself, with derived values as methods.
+
+    RunConfig
+      model    which network (a pretrained hub id or folder, or a tiny one built from scratch) and LoRA
+      latent   how continuous thoughts are fed back (projection, scale, Jacobi, learned stop)
+      data     record files or a generator, tokenizer, batch sizes
+      method   which paper row builds the samples (COCONUT, CoT, No-CoT, iCoT, pause, ablations)
+      optim    AdamW and the learning-rate schedule
+      trainer  Lightning: devices, strategy, precision, epochs and the stage schedule
+      eval     generation when validating and testing
+      decode   what generation reads back after a token (greedy, Soft Thinking, Mixture of Inputs)
+
+One module per piece (model, data, method, training, evaluation), all re-exported here. Torch-free, so
+`coconut --help` and config loading stay fast. Files and overrides are merged into it by
+`coconut.experiment.load_config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coconut.config.checks import ConfigError, require
+from coconut.config.data import DataConfig
+from coconut.config.evaluation import DECODERS, DecodeConfig, EvalConfig
+from coconut.config.method import MethodConfig
+from coconut.config.model import LatentConfig, ModelConfig
+from coconut.config.training import OptimConfig, TrainerConfig
+from coconut.methods import METHODS, STEPWISE_METHODS
+from coconut.schedule import StageSchedule
+
+__all__ = ["METHODS", "STEPWISE_METHODS", "StageSchedule", "ConfigError", "DECODERS", "ModelConfig", "LatentConfig",
+           "DataConfig", "MethodConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "DecodeConfig", "RunConfig"]
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    output_dir: str = "runs"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self):
+        """Checks that span pieces, with the keys named; derived settings (gradient accumulation) are set here."""
+        self.trainer.derive_accumulation(self.data.batch_size)
+        require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
+                 "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")
+        require(not (self.trainer.strategy == "fsdp" and self.latent.auto_thought_scale),
+                 "latent.auto_thought_scale measures the model outside its forward pass, where FSDP keeps the "
+                 "weights sharded; set latent.thought_scale to a value (measure it in a one-device run) and "
+                 "latent.auto_thought_scale=false")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def final_stage(self) -> int:
+        """The stage from which the samples no longer change (0 for methods without a curriculum)."""
+        if self.method.name in STEPWISE_METHODS:
+            return self.method.max_latent_stage + 1
+        if self.method.name == "icot":
+            # Training decides per epoch instead (coconut.data.icot_schedule.epoch_is_final: once the schedule
+            # removes every CoT, or the last epoch); this serves evaluations of a frozen stage.
+            return self.trainer.last_stage
+        return 0

@@ -1,0 +1,54 @@
+"""Where a run's records come from: files or a generator, tokenizer, text format, batch sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from coconut.config.checks import require
+
+
+@dataclass
+class DataConfig:
+    """Record files, or a generator that writes them when they are missing."""
+
+    generator: Optional[str] = "prosqa-mini"  # prosqa | prosqa-mini | prontoqa | None (files must exist)
+    allow_generated: bool = True  # false: missing files are an error, not generated (the Table 1 data sets)
+    train_file: Optional[str] = None  # default: <data_dir>/train.json or a release's name (docs/data.md)
+    val_file: Optional[str] = None
+    test_file: Optional[str] = None
+    data_dir: str = "data/${data.generator}"
+    train_size: int = 20000
+    val_size: int = 500
+    test_size: int = 500
+    seed: int = 0
+    tokenizer: str = "word"  # word (built from the data) | model (the pretrained model's) | a hub id or path
+    # How records become text: "compact" (one word-level token per symbol, answer after "=") or
+    # "paper" (question\n, step\n, "### answer", as the paper formats GPT-2 inputs).
+    text_format: str = "compact"
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = 0
+    max_length: Optional[int] = None  # default: the model's context
+    drop_too_long: bool = False
+
+    def __post_init__(self):
+        require(self.generator in (None, "prosqa", "prosqa-mini", "prontoqa"),
+                 f"data.generator must be prosqa, prosqa-mini, prontoqa or null, got {self.generator!r}")
+        require(self.generator is not None or self.train_file is not None,
+                 "data.train_file is required when data.generator is null")
+        require(self.text_format in ("compact", "paper"),
+                 f"data.text_format must be compact or paper, got {self.text_format!r}")
+        require(self.batch_size >= 1 and self.eval_batch_size >= 1,
+                 "data.batch_size and data.eval_batch_size must be >= 1")
+
+    def files(self) -> dict[str, Path]:
+        """The split files: the ones named, else found in data_dir under our or the releases' names."""
+        from coconut.data.release import split_file  # the candidate names live there, beside the releases
+
+        named = {"train": self.train_file, "val": self.val_file, "test": self.test_file}
+        return {split: Path(path) if path else split_file(self.data_dir, split) for split, path in named.items()}
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}

@@ -1,0 +1,56 @@
+"""Which paper row builds the samples, and the curriculum's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from coconut.config.checks import require
+from coconut.methods import METHODS
+
+
+@dataclass
+class MethodConfig:
+    """How a method builds its samples. Fields a method does not use are left out of the shown config."""
+
+    name: str = "coconut"
+    thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
+    max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
+    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
+    uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
+    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
+    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
+    eot_at_stage0: bool = True
+    num_pause: int = 6  # pause: <|pause|> tokens between question and answer
+    # icot, Deng et al.'s release (src/train.py): CoT tokens removed from the left per epoch, spread over its
+    # batches (--remove_per_epoch 8); from this count on, all of them (--remove_all_when_remove_beyond, GSM8k
+    # 39; null = never); lambda of the per-sample extra removal P(o) ~ exp(-lambda*o) (--removal_smoothing_lambda,
+    # 4 in the README's commands; 0 or .inf turns it off).
+    icot_remove_per_epoch: float = 8.0
+    icot_remove_all_beyond: Optional[int] = None
+    icot_smoothing: float = 4.0
+
+    def __post_init__(self):
+        require(self.name in METHODS, f"unknown method {self.name!r}; expected one of {', '.join(METHODS)}")
+        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_smoothing"):
+            require(getattr(self, key) >= 0, f"method.{key} must be >= 0, got {getattr(self, key)}")
+        require(self.icot_remove_per_epoch > 0,
+                 f"method.icot_remove_per_epoch must be > 0, got {self.icot_remove_per_epoch}")
+        require(self.icot_remove_all_beyond is None or self.icot_remove_all_beyond >= 0,
+                 f"method.icot_remove_all_beyond must be >= 0 or null, got {self.icot_remove_all_beyond}")
+        require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
+
+    @property
+    def max_thoughts(self) -> int:
+        """Thoughts of the final stage: every step replaced."""
+        return self.max_latent_stage * self.thoughts_per_step
+
+    def used_fields(self) -> tuple[str, ...]:
+        """The fields this method reads (the rest are shown only when they apply)."""
+        if self.name in ("cot", "no_cot"):
+            return ("name",)
+        if self.name == "pause":
+            return ("name", "num_pause")
+        if self.name == "icot":
+            return ("name", "icot_remove_per_epoch", "icot_remove_all_beyond", "icot_smoothing")
+        return ("name", "thoughts_per_step", "max_latent_stage", "pad_latent_to_max", "uniform_prob", "eot_at_stage0")
