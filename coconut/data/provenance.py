@@ -64,9 +64,9 @@ def file_provenance(path) -> dict:
     path = Path(path)
     if not path.exists():
         return {"path": str(path), "origin": "missing"}
-    sha256 = file_digests(path)[0]
+    sha256, blob = file_digests(path)
     entry = {"path": str(path), "sha256": sha256, "records": len(load_records(path))}
-    release = released_file(sha256)
+    release = released_file(sha256, blob)
     source = read_source(path, sha256)
     if release is not None:
         entry.update(origin="released", dataset=release[0], url=release[1].url)

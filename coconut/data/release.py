@@ -41,7 +41,8 @@ class ReleaseFile:
 # The sha256 of prosqa_valid/test.json and of gsm8k valid/test.txt are those of the releases' files; train.txt's
 # is the one its Git LFS pointer names. prosqa_train.json (over 4 MiB) was not in the copy of the release read
 # here: its git blob id comes from the release's tree, its sha256 from a public script that pins the same
-# commit (and the same prosqa_valid.json sha256 as computed here); both are checked.
+# commit (and the same prosqa_valid.json sha256 as computed here). Where a git blob id is known it decides (it
+# is read from the release's own tree); the sha256 decides for the files without one (GSM8k train.txt, LFS).
 RELEASES: dict[str, tuple[ReleaseFile, ...]] = {
     "prosqa": (
         ReleaseFile("prosqa_train.json", f"{_COCONUT_RAW}/prosqa_train.json",
@@ -112,17 +113,17 @@ def file_digests(path) -> tuple[str, str]:
 def mismatch(path, release: ReleaseFile, digests: tuple[str, str] | None = None) -> str | None:
     """None when the file is the released one, else what differs (one phrase)."""
     sha256, blob = digests or file_digests(path)
+    if release.git_blob:
+        return None if blob == release.git_blob else f"git blob id {blob} is not the release's {release.git_blob}"
     if sha256 != release.sha256:
         return f"sha256 {sha256} is not the release's {release.sha256}"
-    if release.git_blob and blob != release.git_blob:
-        return f"git blob id {blob} is not the release's {release.git_blob}"
     return None
 
 
-def released_file(sha256: str) -> tuple[str, ReleaseFile] | None:
-    """(data set, file) of the release whose sha256 this is, if any."""
+def released_file(sha256: str, blob: str | None = None) -> tuple[str, ReleaseFile] | None:
+    """(data set, file) of the release whose checksum this is, if any (see `mismatch` for which decides)."""
     for name, files in RELEASES.items():
         for release in files:
-            if release.sha256 == sha256:
+            if (release.git_blob and release.git_blob == blob) or (not release.git_blob and release.sha256 == sha256):
                 return name, release
     return None

@@ -12,7 +12,8 @@ from coconut.run_dir import RunDir
 class AccuracyVsTokensLogger(L.Callback):
     """After each validation: a CSV row and a plot of accuracy against generated tokens, per stage."""
 
-    FIELDS = ("epoch", "step", "stage", "val_acc", "val_tokens", "val_language_tokens", "val_thoughts", "val_passes", "val_loss")
+    FIELDS = ("epoch", "step", "stage", "val_acc", "val_tokens", "val_language_tokens", "val_language_tokens_with_eos",
+              "val_thoughts", "val_passes", "val_loss")
 
     def __init__(self, run_dir: RunDir, title: str = ""):
         self.title = title
@@ -26,7 +27,8 @@ class AccuracyVsTokensLogger(L.Callback):
         m = trainer.callback_metrics
         row = {
             "epoch": trainer.current_epoch, "step": trainer.global_step, "stage": trainer.datamodule.stage,
-            **{f"val_{k}": round(float(m[f"val/{k}"]), 5) for k in ("acc", "tokens", "language_tokens", "thoughts", "passes", "loss")},
+            **{f"val_{k}": round(float(m[f"val/{k}"]), 5)
+               for k in ("acc", "tokens", "language_tokens", "language_tokens_with_eos", "thoughts", "passes", "loss")},
         }
         rows = [r for r in self.read() if int(r["epoch"]) != row["epoch"]] + [row]  # a resumed epoch replaces its row
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
