@@ -77,3 +77,15 @@ def test_roomy_cache_grows_and_refuses_training():
     assert layer.get_seq_length() == 7
     with pytest.raises(RuntimeError, match="inference only"):
         RoomyLayer(spare=1).update(torch.randn(1, 1, 1, 2, requires_grad=True), torch.randn(1, 1, 1, 2))
+
+
+def test_the_paper_token_count_of_a_no_cot_answer_leaves_out_the_eos():
+    from coconut.engine.generation import GenerateOutput
+
+    eos, pad = 9, 0
+    # "### True <eos>" (No-CoT), "### <eos>" after 2 thoughts, and a row cut at max_new_tokens without EOS.
+    out = GenerateOutput(sequences=torch.tensor([[5, 6, eos], [5, eos, pad], [5, 6, 7]]),
+                         num_generated=torch.tensor([3, 2, 3]), num_thoughts=torch.tensor([0, 2, 0]),
+                         num_forward_passes=torch.tensor([4, 5, 4]))
+    assert out.language_tokens(eos).tolist() == [2, 1, 3]
+    assert out.paper_token_count(eos).tolist() == [2, 3, 3]
