@@ -18,8 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 from coconut.config import STEPWISE_METHODS, ConfigError, ModelConfig, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
-EXPERIMENTS_DIR = ROOT / "experiments"
+# Package data, so that every install has them (a clone also reaches them as conf/ and experiments/: symlinks).
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
 GROUPS = ("model", "data", "method", "optim", "trainer", "decode")  # option folders under conf/
 
 
