@@ -9,6 +9,24 @@ import lightning as L
 from coconut.run_dir import RunDir
 
 
+SAMPLE_COLUMNS = ("prompt", "generated", "answer", "correct")
+
+
+def markdown_cell(value) -> str:
+    """`value` as the text of one Markdown table cell: TensorBoard's Markdown splits a row on every bare `|` (the
+    one in `<|latent|>`, in prosqa-mini's `p1 : c17 | c4`) and ends it at a line break. Backslashes first, so that
+    a `\\` already in the text cannot swallow the escape of the `|` after it."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("\r\n", "<br>").replace("\n", "<br>").replace("\r", "<br>")
+
+
+def samples_table(samples: list[dict]) -> str:
+    """A few validation generations as a Markdown table, one row each."""
+    lines = ["| " + " | ".join(SAMPLE_COLUMNS) + " |", "|" + "---|" * len(SAMPLE_COLUMNS)]
+    lines += ["| " + " | ".join(markdown_cell(s[c]) for c in SAMPLE_COLUMNS) + " |" for s in samples]
+    return "\n".join(lines)
+
+
 class AccuracyVsTokensLogger(L.Callback):
     """After each validation: a CSV row and a plot of accuracy against generated tokens, per stage."""
 
@@ -39,9 +57,7 @@ class AccuracyVsTokensLogger(L.Callback):
         self.plot(rows)
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_text") and pl_module.samples:
-                table = "| prompt | generated | answer | correct |\n|---|---|---|---|\n" + "\n".join(
-                    f"| {s['prompt']} | {s['generated']} | {s['answer']} | {s['correct']} |" for s in pl_module.samples)
-                logger.experiment.add_text("val/samples", table, global_step=trainer.global_step)
+                logger.experiment.add_text("val/samples", samples_table(pl_module.samples), global_step=trainer.global_step)
 
     def read(self) -> list[dict]:
         if not self.csv_path.exists():
