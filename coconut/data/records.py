@@ -1,4 +1,4 @@
-"""Reasoning records: load them from the official JSON, JSON Lines or iCoT GSM8k text, and check them.
+"""Reasoning records: load them from the official JSON, JSON Lines or iCoT GSM8k text, check and write them.
 
 A record is a dict with `question` (str), `steps` (list of str) and `answer` (str); any other key is
 metadata and is kept (ProsQA's graph, for example). Every problem found names the file, the record
@@ -11,8 +11,20 @@ import json
 from pathlib import Path
 
 from coconut.data.errors import DataError  # re-exported: callers catch it from here
+from coconut.engine.special_tokens import LATENT_TOKENS, PAUSE
 
 REQUIRED_FIELDS = ("question", "steps", "answer")
+FORMATS = (".json", ".jsonl", ".txt")
+# The markers the methods insert themselves: one inside the text would be read as a thought (or a pause) by the
+# engine, and fail or mislead at the first training step, far from the record that holds it.
+RESERVED_TOKENS = LATENT_TOKENS + (PAUSE,)
+
+
+def _check_text(text: str, file, index: int, field: str) -> None:
+    for token in RESERVED_TOKENS:
+        if token in text:
+            raise DataError(file, index, field, f"contains {token}, a token the methods insert themselves; "
+                                                f"remove it from the data")
 
 
 def check_record(record, file, index: int) -> dict:
@@ -27,56 +39,84 @@ def check_record(record, file, index: int) -> dict:
         raise DataError(file, index, "question", f"expected a string, got {type(question).__name__}")
     if not question.strip():
         raise DataError(file, index, "question", "empty")
+    _check_text(question, file, index, "question")
     if not isinstance(steps, list):
         raise DataError(file, index, "steps", f"expected a list of strings, got {type(steps).__name__}")
     for k, step in enumerate(steps):
         if not isinstance(step, str):
             raise DataError(file, index, f"steps[{k}]", f"expected a string, got {type(step).__name__}")
+        _check_text(step, file, index, f"steps[{k}]")
     if not isinstance(answer, str):
         raise DataError(file, index, "answer", f"expected a string, got {type(answer).__name__}")
     if not answer.strip():
         raise DataError(file, index, "answer", "empty")
+    _check_text(answer, file, index, "answer")
     return record
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a leading BOM dropped), or DataError naming the line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(path, None, None, f"not UTF-8 text (line {line}, byte {err.start}: "
+                                          f"{data[err.start:err.start + 1]!r}); save it as UTF-8") from err
+
+
 def load_records(path) -> list[dict]:
-    """Records of a `.json` (a list), `.jsonl` (one object a line) or iCoT `.txt` file."""
+    """Records of a `.json` (a list), `.jsonl` (one object a line) or iCoT `.txt` file; at least one."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, None, "no such file")
     suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(path, None, None, f"unknown format {suffix!r} (expected .json, .jsonl or iCoT .txt)")
+    text = _read_text(path)
     if suffix == ".json":
         try:
-            records = json.loads(path.read_text())
+            records = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(path, None, None, f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
         if not isinstance(records, list):
             raise DataError(path, None, None, f"expected a JSON list of records, got {type(records).__name__}")
     elif suffix == ".jsonl":
         records = []
-        for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise DataError(path, len(records), None, f"line {lineno} is not valid JSON ({err.msg})") from err
-    elif suffix == ".txt":
+    else:
         from coconut.data.icot_text import read_icot_text
 
-        return [check_record(record, path, i) for i, record in enumerate(read_icot_text(path))]
-    else:
-        raise DataError(path, None, None, f"unknown format {suffix!r} (expected .json, .jsonl or iCoT .txt)")
+        records = read_icot_text(path, text)
+    if not records:
+        raise DataError(path, None, None, "no records in it; a data file needs at least one")
     return [check_record(record, path, i) for i, record in enumerate(records)]
 
 
 def write_records(records: list[dict], path) -> None:
-    """Write records as `.json` (a list, the official format) or `.jsonl`, atomically."""
+    """Write records as `.json` (a list, the official format), `.jsonl` or iCoT `.txt`, atomically.
+
+    Any other suffix, or a record iCoT text cannot hold, is refused before anything is written."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        what = f"unknown format {suffix!r}" if suffix else "no suffix"
+        raise DataError(path, None, None, f"{what}; records are written as .json, .jsonl or iCoT .txt")
+    if suffix == ".txt":
+        from coconut.data.icot_text import format_icot_line
+
+        text = "".join(format_icot_line(r, path, i) + "\n" for i, r in enumerate(records))
+    elif suffix == ".jsonl":
+        text = "".join(json.dumps(r) + "\n" for r in records)
+    else:
+        text = json.dumps(records, indent=1) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    if path.suffix.lower() == ".jsonl":
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    else:
-        tmp.write_text(json.dumps(records, indent=1) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)  # a crash mid-write never leaves a half file behind

@@ -90,3 +90,104 @@ def test_write_is_atomic_and_round_trips(tmp_path):
     write_records([GOOD, GOOD], path)
     assert load_records(path) == [GOOD, GOOD]
     assert not list(path.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("token", ["<|latent|>", "<|start-latent|>", "<|end-latent|>", "<|pause|>"])
+@pytest.mark.parametrize("field", ["question", "steps[1]", "answer"])
+def test_a_reserved_token_in_the_text_names_the_record_and_field(tmp_path, token, field):
+    # The engine would take the token for a thought (or a pause) at the first training step, far from the record.
+    bad = {"question": "Is Tom a wumpus?", "steps": ["Tom is a yumpus.", "Every yumpus is a wumpus."], "answer": "Yes"}
+    if field == "steps[1]":
+        bad["steps"][1] += f" {token}"
+    else:
+        bad[field] = f"{bad[field]} {token}"
+    path = write_json(tmp_path, [GOOD, bad])
+    with pytest.raises(DataError) as err:
+        load_records(path)
+    assert str(err.value).startswith(f"{path}: record 1: field '{field}': contains {token}")
+    assert err.value.index == 1 and err.value.field == field
+
+
+def test_a_token_that_only_looks_like_one_is_kept(tmp_path):
+    # Only the exact markers are reserved: `<|latent` without its closing bar, or `|` alone, is ordinary text.
+    record = {"question": "p1 : c17 | c4 <|latent", "steps": ["a | b"], "answer": "c4"}
+    assert load_records(write_json(tmp_path, [record])) == [record]
+
+
+@pytest.mark.parametrize("name, content", [("train.json", b"[]"), ("train.jsonl", b"\n\n"), ("train.txt", b" \n")])
+def test_a_file_without_records_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{path}: no records in it"):
+        load_records(path)
+
+
+@pytest.mark.parametrize("name", ["data.json", "data.jsonl", "data.txt"])
+def test_a_file_not_in_utf8_names_the_line(tmp_path, name):
+    path = tmp_path / name
+    good = json.dumps([GOOD]) if name == "data.json" else json.dumps(GOOD) if name == "data.jsonl" else "q||a #### 1"
+    # Latin-1 "é" (0xe9) on the second line: a file saved in a legacy encoding.
+    path.write_bytes(good.encode()[:-1] + b"\n" + "café".encode("latin-1") + good.encode()[-1:])
+    with pytest.raises(DataError, match=rf"^{path}: not UTF-8 text \(line 2, byte \d+: b'\\xe9'\); save it as UTF-8$"):
+        load_records(path)
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    # Editors on Windows save UTF-8 with a byte-order mark; json.loads alone refuses it.
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([GOOD]).encode())
+    assert load_records(path) == [GOOD]
+
+
+ICOT = [{"question": "Pay 1,200 for 3?", "steps": ["<<1,200/3=400>>", "<<400*2=800>>"], "answer": "1,600"},
+        {"question": "How many?", "steps": [""], "answer": "9"}]
+
+
+def test_txt_is_written_as_icot_text_and_reads_back(tmp_path):
+    path = tmp_path / "out.txt"
+    write_records(ICOT, path)
+    assert path.read_text() == "Pay 1,200 for 3?||<<1,200/3=400>> <<400*2=800>> #### 1,600\nHow many?|| #### 9\n"
+    assert load_records(path) == ICOT
+
+
+def test_the_released_icot_file_round_trips(tmp_path):
+    records = load_records(shared_file("gsm8k_icot_valid.txt"))
+    write_records(records, tmp_path / "again.txt")
+    assert load_records(tmp_path / "again.txt") == records
+
+
+@pytest.mark.parametrize("record, field, message", [
+    (GOOD, "root", "iCoT text holds only question, steps, answer; root would be lost"),
+    ({"question": "q", "steps": ["Tom is a wumpus."], "answer": "Yes"}, "steps",
+     "['Tom is a wumpus.'] would read back from iCoT text as ['Tom', 'is', 'a', 'wumpus.']"),
+    ({"question": "q", "steps": [], "answer": "1"}, "steps", "[] would read back from iCoT text as ['']"),
+    ({"question": "a||b", "steps": ["x"], "answer": "1"}, "question", "'a||b' would read back from iCoT text as 'a'"),
+    ({"question": "q", "steps": ["x"], "answer": "1 ## 2"}, "answer", "'1 ## 2' would read back"),
+    ({"question": "two\nlines", "steps": ["x"], "answer": "1"}, "question", "as 'more than one line'"),
+])
+def test_txt_refuses_what_icot_text_cannot_hold_and_writes_nothing(tmp_path, record, field, message):
+    path = tmp_path / "out.txt"
+    with pytest.raises(DataError) as err:
+        write_records(ICOT + [record], path)
+    assert str(err.value).startswith(f"{path}: record 2: field '{field}': ") and message in str(err.value)
+    assert str(err.value).endswith("write .json or .jsonl")
+    assert list(tmp_path.iterdir()) == [], "nothing written, not even a temporary file"
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.yaml", "out"])
+def test_an_unknown_suffix_is_refused_before_anything_is_written(tmp_path, name):
+    path = tmp_path / "new" / name
+    with pytest.raises(DataError, match=f"^{path}: (unknown format|no suffix).*written as .json, .jsonl or iCoT .txt"):
+        write_records([GOOD], path)
+    assert not (tmp_path / "new").exists(), "not even the folder"
+
+
+def test_convert_json_to_txt_through_the_command(tmp_path, capsys):
+    # The bug this guards: `data convert a.json b.txt` wrote JSON into a .txt that could not be read back.
+    from coconut.cli.main import main
+
+    source = write_json(tmp_path, ICOT)
+    assert main(["data", "convert", str(source), str(tmp_path / "b.txt")]) == 0
+    assert load_records(tmp_path / "b.txt") == ICOT
+    assert main(["data", "convert", str(source), str(tmp_path / "b.csv")]) != 0
+    assert "b.csv: unknown format '.csv'" in capsys.readouterr().err and not (tmp_path / "b.csv").exists()
