@@ -3,6 +3,10 @@
 One row per method, for each data set the test accuracy (mean +- sample standard deviation over the
 runs that differ only in seed) and the mean generated tokens (language tokens + thoughts), beside
 the paper's figures. Written as Markdown, CSV and a plot of accuracy against generated tokens.
+
+A folder with a results.json but no config.yaml (the demo's summary, runs/demo) is not a run, and a run
+whose files cannot be read is not counted: each is skipped with one line saying why, and the rest reported.
+A run tested on the val split (its data had no test file) is marked in the table.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ PAPER = {
 }
 
 
+VAL_MARK = "†"
+VAL_NOTE = (f"{VAL_MARK} includes runs tested on the val split: their data had no test file "
+            "(results.json says \"test_split\": \"val\").")
+
+
 class ReportError(ValueError):
     """A run folder that cannot be reported, with the file and field named."""
 
@@ -46,24 +55,62 @@ class RunResult:
     seed: int
     acc: float
     tokens: float
+    test_split: str = "test"  # "val" when the run's data had no test file
+
+
+def _number(test: dict, key: str, path: Path) -> float:
+    value = test[key]
+    # bool is an int to Python, and float("0.9") would accept a string: neither is a measured accuracy.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ReportError(f"{path}: field '{key}' is {value!r}, not a finite number")
+    return float(value)
+
+
+def _read_results(results_path: Path) -> tuple[dict, str]:
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ReportError(f"{results_path}: not valid JSON ({str(err).splitlines()[0]})") from err
+    test = results.get("test", {}) if isinstance(results, dict) else None
+    if not isinstance(test, dict):
+        raise ReportError(f"{results_path}: expected an object with a field 'test' of metrics")
+    for key in ("test/acc", "test/tokens"):
+        if key not in test:
+            raise ReportError(f"{results_path}: field 'test' has no {key!r}; was the run's test interrupted?")
+    split = results.get("test_split", "test")
+    if split not in ("test", "val"):
+        raise ReportError(f"{results_path}: field 'test_split' is {split!r}, expected 'test' or 'val'")
+    return test, split
 
 
 def read_run(run_dir: Path) -> RunResult:
-    from omegaconf import OmegaConf
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     results_path, config_path = RunDir(run_dir).results, RunDir(run_dir).config
     for path in (results_path, config_path):
         if not path.exists():
             raise ReportError(f"{path}: no such file; is {run_dir} a finished run (coconut train writes both)?")
+    test, split = _read_results(results_path)
+    acc, tokens = _number(test, "test/acc", results_path), _number(test, "test/tokens", results_path)
     try:
-        results = json.loads(results_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ReportError(f"{results_path}: not valid JSON ({err})") from err
-    cfg = OmegaConf.load(config_path)
-    test = results.get("test", {})
-    for key in ("test/acc", "test/tokens"):
-        if key not in test:
-            raise ReportError(f"{results_path}: field 'test' has no {key!r}; was the run's test interrupted?")
+        cfg = OmegaConf.load(config_path)
+        if not isinstance(cfg, DictConfig):
+            raise ReportError(f"{config_path}: expected a mapping of config keys, got a list")
+        return _from_config(cfg, run_dir, acc, tokens, split)
+    except ReportError:
+        raise
+    except yaml.MarkedYAMLError as err:
+        line = f", line {err.problem_mark.line + 1}" if err.problem_mark else ""
+        raise ReportError(f"{config_path}: not valid YAML ({err.problem}{line})") from err
+    except (yaml.YAMLError, OmegaConfBaseException, ValueError, TypeError, AttributeError) as err:  # missing keys
+        raise ReportError(f"{config_path}: not a run's config ({str(err).splitlines()[0]})") from err
+
+
+def _from_config(cfg, run_dir: Path, acc: float, tokens: float, split: str) -> RunResult:
+    from omegaconf import OmegaConf
+
     method = str(cfg.method.name)
     label = METHOD_LABELS.get(method, method)
     decode = OmegaConf.select(cfg, "decode.name", default="greedy")
@@ -79,23 +126,31 @@ def read_run(run_dir: Path) -> RunResult:
     generator = cfg.data.generator
     dataset = str(generator) if generator else Path(str(cfg.data.data_dir)).name
     group = re.sub(r"_seed\d+$", "", str(cfg.name))
-    return RunResult(str(run_dir), dataset, method, label, group, int(cfg.seed), float(test["test/acc"]),
-                     float(test["test/tokens"]))
+    seed = cfg.seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed is {seed!r}, not an integer")
+    return RunResult(str(run_dir), dataset, method, label, group, seed, acc, tokens, split)
 
 
-def find_runs(paths) -> list[Path]:
-    """Run folders: each path is one, or a folder holding some (any depth)."""
+def find_runs(paths, skipped: list[str] | None = None) -> list[Path]:
+    """Run folders: each path is one, or a folder holding some (any depth). A results.json without a config.yaml
+    beside it is no run (the demo writes its summary as runs/demo/results.json): a line for it goes to `skipped`."""
     found = []
     for p in map(Path, paths):
         if not p.exists():
             raise ReportError(f"{p}: no such folder")
-        if RunDir(p).is_finished():
+        if RunDir(p).is_finished() and RunDir(p).config.exists():
             found.append(p)
-        else:
-            inner = sorted(r.parent for r in p.rglob(RunDir(p).results.name))
-            if not inner:
-                raise ReportError(f"{p}: no results.json in it or below; nothing to report")
-            found += inner
+            continue
+        inner = sorted(r.parent for r in p.rglob(RunDir(p).results.name))
+        if not inner:
+            raise ReportError(f"{p}: no results.json in it or below; nothing to report")
+        for folder in inner:
+            if RunDir(folder).config.exists():
+                found.append(folder)
+            elif skipped is not None:
+                skipped.append(f"{folder}: not a run folder (a results.json without config.yaml, such as the "
+                               f"demo's summary)")
     return sorted(set(found))
 
 
@@ -125,6 +180,7 @@ def summarize(runs: list[RunResult]) -> list[dict]:
         method = members[0].method
         paper = PAPER.get(method, {}).get(dataset) if label == METHOD_LABELS.get(method) else None
         out.append({"dataset": dataset, "method": shown, "runs": len(members),
+                    "val_runs": sum(r.test_split == "val" for r in members),
                     "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
                     "tokens": round(tokens, 2), "tokens_std": round(tokens_std, 2),
                     "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None})
@@ -148,11 +204,14 @@ def to_markdown(rows: list[dict]) -> str:
         cells = [m]
         for d in datasets:
             r = cell.get((d, m))
-            cells.append("" if r is None else f"{r['acc']:.1f} +- {r['acc_std']:.1f} ({r['tokens']:.1f}) [{r['runs']}]")
+            cells.append("" if r is None else f"{r['acc']:.1f} +- {r['acc_std']:.1f} ({r['tokens']:.1f}) [{r['runs']}]"
+                         + (f" {VAL_MARK}" if r.get("val_runs") else ""))
         for d in paper:
             r = cell.get((d, m))
             cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f} ({r['paper_tokens']:.1f})")
         lines.append("| " + " | ".join(cells) + " |")
+    if any(r.get("val_runs") for r in rows):
+        lines += ["", VAL_NOTE]
     return "\n".join(lines)
 
 
@@ -164,7 +223,8 @@ def _method_rank(label: str):
     return (len(METHOD_LABELS), False, label)
 
 
-CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens")
+CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens",
+              "val_runs")  # val_runs: how many of the runs were tested on the val split (no test file)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -187,7 +247,7 @@ def plot(rows: list[dict], path: Path) -> None:
         for i, r in enumerate(r for r in rows if r["dataset"] == d):
             colour = f"C{i % 10}"
             ax.errorbar(r["tokens"], r["acc"], yerr=r["acc_std"], fmt="o", color=colour, capsize=3)
-            ax.annotate(r["method"], (r["tokens"], r["acc"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            ax.annotate(r["method"] + (f" {VAL_MARK}" if r["val_runs"] else ""), (r["tokens"], r["acc"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
             if r["paper_acc"] is not None:
                 ax.scatter([r["paper_tokens"]], [r["paper_acc"]], facecolors="none", edgecolors=colour, marker="s")
         ax.set_xlabel("mean generated tokens (language + thoughts)")
@@ -199,8 +259,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def report(paths, out_dir: Path) -> dict:
-    """Read the runs, write results_table.{md,csv,png} into out_dir; returns rows and file paths."""
-    runs = [read_run(p) for p in find_runs(paths)]
+    """Read the runs, write results_table.{md,csv,png} into out_dir; returns rows, file paths and the skipped
+    folders (one line each: the folder or file, and why)."""
+    skipped: list[str] = []
+    runs = []
+    for folder in find_runs(paths, skipped):
+        try:
+            runs.append(read_run(folder))
+        except ReportError as err:  # one unreadable run does not hide the others
+            skipped.append(str(err))
+    if not runs:
+        raise ReportError("no run could be read; " + "; ".join(skipped))
     rows = summarize(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out_dir / "results_table.md", "csv": out_dir / "results_table.csv",
@@ -208,4 +277,5 @@ def report(paths, out_dir: Path) -> dict:
     files["markdown"].write_text(to_markdown(rows) + "\n")
     write_csv(rows, files["csv"])
     plot(rows, files["plot"])
-    return {"rows": rows, "runs": [r.run_dir for r in runs], "files": {k: str(v) for k, v in files.items()}}
+    return {"rows": rows, "runs": [r.run_dir for r in runs], "skipped": skipped,
+            "files": {k: str(v) for k, v in files.items()}}

@@ -19,6 +19,9 @@ def main(args) -> int:
     except ReportError as err:
         print(f"coconut report: {err}", file=sys.stderr)
         return 2
+    for line in result["skipped"]:
+        print(f"coconut report: skipped {line}", file=sys.stderr)
     print(to_markdown(result["rows"]))
-    print(f"\n{len(result['runs'])} runs; written: " + ", ".join(result["files"].values()))
+    skipped = f", {len(result['skipped'])} skipped" if result["skipped"] else ""
+    print(f"\n{len(result['runs'])} runs{skipped}; written: " + ", ".join(result["files"].values()))
     return 0
