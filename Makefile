@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# The pin must sit in the same pip command: an open torch range resolves to a multi-GB CUDA build.
+# The pin sits in the same pip command as the project, so pip cannot pick another torch for the open range in
+# pyproject.toml. From PyPI, torch==2.13.0 is the default build: on Linux the CUDA one (several GB with its NVIDIA
+# libraries), right for GPU machines. For the small CPU-only build, install torch from PyTorch's CPU index first:
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_PIN ?= torch==2.13.0
+TORCH_INDEX ?=
 # glibc re-maps large tensors on every allocation without these (a 4x256 step: 3.9 s -> 2.4 s on 2 cores).
 export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
@@ -19,13 +23,18 @@ TRAIN_ARGS = trainer.devices=$(GPUS) $(if $(filter 1,$(GPUS)),trainer.strategy=a
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
+# The distribution is coconut-latent (PyPI's `coconut` is another project); an install made before the rename,
+# under the name coconut, is removed first so that two distributions do not claim the package and the command.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	if $(PY) -m pip show coconut 2>/dev/null | grep -q '^Summary: Train language models'; then \
+		$(PY) -m pip uninstall --quiet --yes coconut; fi
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet '$(TORCH_PIN)' --index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e '.[dev]' '$(TORCH_PIN)'
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install coconut with the CPU torch pin
+install: $(VENV)/.installed  ## create .venv, install coconut-latent (editable) and torch 2.13.0; then: .venv/bin/coconut
 
 test: $(VENV)/.installed  ## run the whole test suite
 	$(PY) -m pytest -q
