@@ -73,10 +73,26 @@ def _override(item: str) -> DictConfig:
         return conf
 
 
+EXPECTED_FORM = "a mapping such as `defaults: {model: gpt2, method: coconut}` followed by keys (`optim: {lr: 1e-4}`)"
+
+
+def _experiment_file(path: Path) -> DictConfig:
+    """An experiment file: a mapping, whose `defaults:` maps group -> option (not Hydra's list of them)."""
+    exp = _read_yaml(path)
+    if not isinstance(exp, DictConfig):
+        raise ConfigError(f"{path}: an experiment file is {EXPECTED_FORM}; this one is a list")
+    defaults = exp.get("defaults") if "defaults" in exp else None
+    if defaults is not None and not isinstance(defaults, DictConfig):
+        form = "Hydra's list form (- model: gpt2)" if OmegaConf.is_list(defaults) else f"{defaults!r}"
+        raise ConfigError(f"{path}: defaults: must map each group to its option (defaults: {{model: gpt2, "
+                          f"method: coconut}}, one `group: option` per line), not {form}")
+    return exp
+
+
 def load_config(experiment: str | None = None, overrides: list[str] = ()) -> RunConfig:
     """Schema <- group defaults <- experiment <- command-line overrides; checked and resolved."""
     schema = OmegaConf.structured(RunConfig)
-    exp = _read_yaml(experiment_path(experiment)) if experiment else OmegaConf.create()
+    exp = _experiment_file(experiment_path(experiment)) if experiment else OmegaConf.create()
     chosen = dict(OmegaConf.to_container(exp.pop("defaults", OmegaConf.create()), resolve=False) or {})
     field_overrides = []
     for item in overrides:

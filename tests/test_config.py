@@ -77,6 +77,43 @@ def test_overrides_and_group_switches():
     (["eval.thoughts=learned"], "needs a model trained with latent.stop_classifier=true"),
     (["eval.thoughts=some"], "eval.thoughts must be fixed or learned"),
     (["trainer=fsdp"], "latent.auto_thought_scale measures the model outside its forward pass"),
+    # Values that used to pass and fail later (or never): each refused with its key.
+    (["optim.lr=1e400"], "optim.lr must be a finite number > 0, got inf"),
+    (["optim.lr=-1"], "optim.lr must be a finite number > 0"),
+    (["optim.lr=0"], "optim.lr must be a finite number > 0"),
+    (["optim.betas=[0.9,1.5]"], "optim.betas must be two numbers in [0, 1)"),
+    (["optim.grad_clip=0"], "optim.grad_clip must be"),
+    (["trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches must be >= 1"),
+    (["eval.max_new_tokens=-1"], "eval.max_new_tokens must be >= 1"),
+    (["eval.max_new_tokens=0"], "eval.max_new_tokens must be >= 1"),
+    (["trainer.max_epochs=-1"], "trainer.max_epochs must be >= 1, got -1"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs must be >= 1, got 0"),
+    (["trainer.precision=bogus"], "trainer.precision=bogus is not one Lightning accepts"),
+    (["trainer.precision=fp16"], "trainer.precision=fp16 is not one Lightning accepts"),
+    (["trainer.devices=abc"], "trainer.devices=abc"),
+    (["trainer.devices=0"], "trainer.devices=0: must be >= 1, or -1"),
+    (["trainer.devices=-2"], "trainer.devices=-2"),
+    (["trainer.devices=[0,0]"], "distinct device indices"),
+    (["trainer.devices=[]"], "distinct device indices"),
+    (["trainer.devices=true"], "trainer.devices=True"),
+    (["method.thoughts_per_step=0"], "method.thoughts_per_step must be >= 1 for method coconut"),
+    (["method.name=no_curriculum", "method.thoughts_per_step=0"], "for method no_curriculum"),
+    (["method.name=pause_as_thought", "method.thoughts_per_step=0"], "for method pause_as_thought"),
+    (["model.lora_rank=-1"], "model.lora_rank must be >= 0"),
+    (["model.lora_rank=4", "model.lora_dropout=1.5"], "model.lora_dropout is a probability"),
+    (["model.heads=0"], "model.heads must be >= 1"),
+    (["model.layers=0"], "model.layers must be >= 1"),
+    (["eval.stop_threshold=7"], "eval.stop_threshold is a probability, must be in [0, 1], got 7.0"),
+    (["eval.stop_threshold=-0.1"], "eval.stop_threshold is a probability"),
+    (["decode.top_p=1.5"], "decode.top_p in (0, 1]"),
+    (["data.train_size=-5"], "data.train_size must be in [1, 10,000,000]"),
+    (["data.val_size=0"], "data.val_size must be in [1,"),
+    (["data.test_size=100000000000"], "data.test_size must be in [1,"),
+    (["name=../../x"], "name='../../x' must be a plain folder name"),
+    (["name=a/b"], "must be a plain folder name"),
+    (["name=.."], "must be a plain folder name"),
+    (["name=''"], "must be a plain folder name"),
+    (["output_dir=''"], "output_dir must not be empty"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -95,3 +132,39 @@ def test_unknown_experiment_and_bad_yaml(tmp_path):
     odd.write_text("defaults:\n  modle: gpt2\n")
     with pytest.raises(ConfigError, match="unknown group\\(s\\) modle"):
         load_config(str(odd))
+
+
+@pytest.mark.parametrize("overrides", [
+    ["method.name=no_thought", "method.thoughts_per_step=0"],  # the ablation without thoughts may say c = 0
+    ["method.name=cot", "method.thoughts_per_step=0"],
+    ["trainer.devices=-1"], ["trainer.devices=auto"], ["trainer.devices=0,1"], ["trainer.devices=[0,1]"],
+    ["trainer.devices=3"], ["trainer.precision=bf16-mixed"], ["trainer.precision=16"], ["trainer.precision=32"],
+    ["trainer.precision=bf16"], ["trainer.precision=16-mixed"], ["trainer.precision=64-true"],
+    ["eval.stop_threshold=0"], ["eval.stop_threshold=1"], ["optim.lr=1e-8"], ["name=my run_2"],
+])
+def test_what_lightning_and_the_methods_accept_still_loads(overrides):
+    load_config("demo_coconut", overrides)
+
+
+def test_the_precisions_are_the_ones_lightning_accepts():
+    """Our list follows Lightning's own (its Literal types): a new or dropped value shows here."""
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import (_PRECISION_INPUT_INT, _PRECISION_INPUT_STR,
+                                                               _PRECISION_INPUT_STR_ALIAS)
+    from coconut.config.training import PRECISIONS
+
+    lightning = {str(v) for t in (_PRECISION_INPUT_INT, _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS)
+                 for v in get_args(t)}
+    assert set(PRECISIONS) == lightning
+
+
+def test_experiment_files_of_the_wrong_shape_name_the_file_and_the_form(tmp_path):
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("- model: gpt2\n")
+    with pytest.raises(ConfigError, match=r"listed.yaml: an experiment file is a mapping .*; this one is a list"):
+        load_config(str(listed))
+    hydra = tmp_path / "hydra.yaml"
+    hydra.write_text("defaults:\n  - model: gpt2\n")
+    with pytest.raises(ConfigError, match=r"hydra.yaml: defaults: must map each group .* not Hydra's list form"):
+        load_config(str(hydra))

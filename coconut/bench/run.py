@@ -88,7 +88,9 @@ def _timed(cfg: BenchConfig, step) -> float:
 
 def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("coconut bench: --device cuda but no CUDA GPU is visible")
+        from coconut.config import ConfigError
+
+        raise ConfigError("--device cuda: no CUDA GPU is visible; use --device cpu")
     model = build_model(cfg).to(cfg.device)
     engine = make_engine(model, cfg)
     latent_ids, plain_ids, labels, prompts = (t.to(cfg.device) for t in build_batch(cfg))

@@ -1,4 +1,8 @@
-"""The benchmark's settings, kept free of torch so `coconut bench --help` is instant."""
+"""The benchmark's settings, kept free of torch so `coconut bench --help` is instant.
+
+Every option is checked when the command line is parsed (a choice, a range, and the shape's cross-checks in
+`check_bench_args`), so a setting that cannot run is one line and exit 2, before any model is built.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +31,58 @@ class BenchConfig:
     jacobi_iterations: int = 0  # > 0: also time thoughts computed by this many Jacobi iterations (PCCoT)
 
 
+# The three latent markers sit at the top of the vocabulary and ordinary tokens are drawn from [1, vocab - 3):
+# at least two of those leaves 5.
+MIN_VOCAB = 5
+CHOICES = {"arch": ("gpt2", "llama"), "device": ("cpu", "cuda"), "precision": ("fp32", "bf16")}
+# name: (least value, help)
+HELP = {
+    "arch": (None, "architecture of the random model"),
+    "layers": (1, "transformer layers"),
+    "width": (1, "hidden size (a multiple of --heads)"),
+    "heads": (1, "attention heads"),
+    "vocab": (MIN_VOCAB, "vocabulary size, the three latent markers included"),
+    "batch": (1, "sequences per training step and per batched generation"),
+    "question": (1, "question tokens before <|start-latent|>"),
+    "thoughts": (1, "continuous thoughts per sequence"),
+    "after": (1, "answer tokens after <|end-latent|>, and tokens generated"),
+    "repeats": (1, "timed pairs of (plain, latent) training steps; the medians are reported"),
+    "generate_questions": (1, "questions generated batched and one by one (at most --batch of them)"),
+    "seed": (None, "random seed of the model and the batch"),
+    "device": (None, "where to run (cuda needs a visible GPU)"),
+    "precision": (None, "fp32, or bf16 autocast (as trainer.precision=bf16-mixed)"),
+    "jacobi_iterations": (0, "> 0: also time thoughts computed by this many Jacobi iterations (PCCoT)"),
+}
+
+
+def at_least(least: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+    parse.__name__ = "int"  # argparse names the type in its messages
+    return parse
+
+
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     for name, value in asdict(BenchConfig()).items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", type=type(value), default=value, metavar=type(value).__name__.upper(),
-            help=f"(default: {value})",
-        )
+        least, text = HELP[name]
+        kind = at_least(least) if least is not None else type(value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value, choices=CHOICES.get(name),
+                            metavar="|".join(CHOICES[name]) if name in CHOICES else type(value).__name__.upper(),
+                            help=f"{text} (default: {value})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def check_bench_args(args: argparse.Namespace) -> str | None:
+    """What makes the shape impossible (None when it can run); the parser reports it as a usage error."""
+    if args.width % args.heads:
+        return f"--width {args.width} is not a multiple of --heads {args.heads} (each head gets width / heads)"
+    return None
 
 
 def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:

@@ -22,17 +22,20 @@ def margin95(acc: float, n: int) -> float:
     return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1))
 
 
-def run_demo(overrides: list[str] = ()) -> dict:
+def run_demo(overrides: list[str] = (), overwrite: bool = False) -> dict:
+    """Both demo runs, then the table; overwrite=true starts runs whose folders already hold a run again."""
     from coconut.train.run import evaluate, train
 
     started = time.time()
     coconut_cfg = load_config("demo_coconut", list(overrides))
     baseline_cfg = load_config("demo_no_cot", list(overrides))
     out_dir = Path(coconut_cfg.output_dir)
+    for cfg in (coconut_cfg, baseline_cfg):  # both folders free before minutes of training, not after the first
+        RunDir(cfg.run_dir, output_dir=cfg.output_dir).check_free(overwrite=overwrite)
     rows = []
 
     t0 = time.time()
-    train(coconut_cfg)
+    train(coconut_cfg, overwrite=overwrite)
     coconut_seconds = time.time() - t0
     n_test = coconut_cfg.data.test_size
     run_dir = RunDir(coconut_cfg.run_dir)
@@ -43,7 +46,7 @@ def run_demo(overrides: list[str] = ()) -> dict:
         rows.append(_row(label, stage, m, n_test, _steps(ckpt)))
 
     t0 = time.time()
-    base = train(baseline_cfg)
+    base = train(baseline_cfg, overwrite=overwrite)
     baseline_seconds = time.time() - t0
     rows.append(_row("No-CoT", 0, base["test"], n_test, _steps(base["checkpoint"])))
 

@@ -1,95 +1,166 @@
-"""The `coconut` command. Sub-commands import their heavy modules only when they run."""
+"""The `coconut` command. Sub-commands import their heavy modules only when they run.
+
+Every failure goes through one place (coconut.cli.errors): one line on stderr and the same exit code in every
+command; `--debug` (anywhere on the line) adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from coconut.cli.errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, report
+from coconut.cli.options import OptionError, options_help, split_options
+
+EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
+
+
+def package_version() -> str:
+    """The installed distribution's version (the one whose `coconut` command is ours: PyPI has another project
+    called coconut), else the package's own __version__ (a clone used without installing)."""
+    from importlib import metadata
+
+    for name in dict.fromkeys(metadata.packages_distributions().get("coconut", [])):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if any(ep.value.startswith("coconut.cli.main:") for ep in dist.entry_points):
+            return f"{dist.version} ({dist.metadata['Name']})"
+    import coconut
+
+    return coconut.__version__
+
+
+class VersionAction(argparse.Action):
+    """--version, read only when asked (importlib.metadata scans the installed distributions)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"coconut {package_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
 
 def experiment_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    """A sub-command taking an experiment, key=value overrides and --dry-run (train, eval, analyze)."""
-    parser = commands.add_parser(name, help=help, description=description)
+    """A sub-command taking an experiment, key=value overrides and options, and --dry-run (train, eval, analyze)."""
+    parser = commands.add_parser(name, help=help, description=description, epilog=options_help(name),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", help="a name under experiments/ or a yaml path")
-    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides (optim.lr=1e-4, model=gpt2) and the options below, in any order")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="coconut",
         description="Train language models to reason in a continuous latent space (COCONUT).",
+        epilog=EXIT_CODES + "\n\n--debug, anywhere on the line, shows the traceback of a failure.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = commands.add_parser(
-        "bench",
-        help="benchmark the latent engine against a plain model of the same shape",
-        description="Latent training step, peak memory and batched generation against a plain model.",
-    )
     from coconut.bench.settings import add_bench_arguments
 
+    bench = commands.add_parser(
+        "bench", help="benchmark the latent engine against a plain model of the same shape",
+        description="Latent training step, peak memory and batched generation against a plain model.")
     add_bench_arguments(bench)
-    data = commands.add_parser(
-        "data", help="generate data sets, convert formats, print statistics",
-        description="Generate ProsQA/ProntoQA-style data, convert formats, compare statistics.",
-    )
     from coconut.cli.data import add_data_commands
 
+    data = commands.add_parser(
+        "data", help="generate data sets, convert formats, print statistics",
+        description="Generate ProsQA/ProntoQA-style data, convert formats, compare statistics.")
     add_data_commands(data)
-
     experiment_command(
         commands, "train", help="train an experiment (experiments/NAME.yaml) with key=value overrides",
         description="Train an experiment. Overrides: group=option (model=gpt2, trainer=ddp) or key=value "
-                    "(optim.lr=1e-4, trainer.devices=4). resume=PATH continues from a checkpoint.",
-    )
+                    "(optim.lr=1e-4, trainer.devices=4). A run folder that holds a run is refused: resume=PATH "
+                    "continues it, overwrite=true deletes it and starts again.")
     experiment_command(
         commands, "eval", help="evaluate a checkpoint: coconut eval EXPERIMENT ckpt=PATH [stage=K] [split=test|val]",
         description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split. "
-                    "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.",
-    )
+                    "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.")
     experiment_command(
         commands, "analyze", help="look inside a checkpoint: latent search, decoding rules, learned stop",
         description="Analyses of a checkpoint, written to RUN_DIR/analysis/CHECKPOINT (JSON, PNG, TensorBoard "
-                    "images). Options: ckpt=PATH (required), what=search,decoding,stop (default all), questions=N, "
-                    "split=test|val, stage=K, prefix=WORD (the frontier probe's step prefix).",
-    )
-
-    report = commands.add_parser(
-        "report", help="the paper's Table 1 from run folders: coconut report runs/...",
-        description="Accuracy (mean +- std over seeds) and generated tokens per method and data set, beside "
-                    "the paper's figures; written as Markdown, CSV and a plot.",
-    )
+                    "images).")
     from coconut.cli.report import add_report_arguments
 
-    add_report_arguments(report)
+    report_parser = commands.add_parser(
+        "report", help="the paper's Table 1 from run folders: coconut report runs/...",
+        description="Accuracy (mean +- std over seeds) and generated tokens per method and data set, beside "
+                    "the paper's figures; written as Markdown, CSV and a plot.")
+    add_report_arguments(report_parser)
+    from coconut.cli.sweep import add_table_arguments
 
     table = commands.add_parser(
         "table", help="train a data set's whole Table 1 for several seeds, then report (make table-prosqa)",
         description="Every DATASET_METHOD experiment for each seed, one coconut train each (finished runs are "
-                    "skipped), then coconut report into OUTPUT_DIR/table_DATASET.",
-    )
-    from coconut.cli.sweep import add_table_arguments
-
+                    "skipped), then coconut report into OUTPUT_DIR/table_DATASET.")
     add_table_arguments(table)
-
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
                                description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
-                                           "print and save the results table.")
+                                           "print and save the results table.",
+                               epilog=options_help("demo"), formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every demo run")
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse with flags and key=value words in any order (`train X --dry-run optim.lr=1`), then type the
+    command's key=value options; every refusal is the sub-command's one-line usage error (exit 2)."""
+    args, extra = parser.parse_known_args(argv)
+    own = getattr(args, "_parser", parser)  # the innermost sub-command's parser (Parser sets it)
+    if extra:
+        flags = [word for word in extra if word.startswith("-")]
+        if flags or not isinstance(getattr(args, "overrides", None), list):
+            own.error(f"unrecognized arguments: {' '.join(flags or extra)}")
+        args.overrides = args.overrides + extra  # after the ones argparse took: their order is kept
+    if args.command in EXPERIMENT_COMMANDS + ("demo",):
+        try:
+            args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False))
+        except OptionError as err:
+            own.error(str(err))
+    if args.command == "bench":
+        from coconut.bench.settings import check_bench_args
+
+        problem = check_bench_args(args)
+        if problem:
+            own.error(problem)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere, also after the sub-command
+    argv = [word for word in argv if word != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(parser, argv)
+    except SystemExit as stop:  # --help, --version, a usage error: returned, so that callers of main() see it too
+        return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
     if args.command is None:
         parser.print_help()
-        return 0
+        return EXIT_OK
+    configure_logging(debug)
+    command = args.command + (f" {args.data_command}" if args.command == "data" else "")
+    try:
+        return dispatch(args)
+    except (Exception, KeyboardInterrupt) as err:
+        return report(err, command, debug)
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from coconut.bench.run import main as bench_main
 
         return bench_main(args)
-    if args.command in ("train", "eval", "demo", "analyze"):
+    if args.command in EXPERIMENT_COMMANDS + ("demo",):
         from coconut.cli.experiment import run_command
 
         return run_command(args)
@@ -101,12 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         from coconut.cli.report import main as report_main
 
         return report_main(args)
-    if args.command == "data":
-        from coconut.cli.data import run
+    from coconut.cli.data import run
 
-        return run(args)
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ class RunConfig:
 
     def __post_init__(self):
         """Checks that span pieces, with the keys named; derived settings (gradient accumulation) are set here."""
+        # The run folder is output_dir/name: a name with a separator or ".." would put it elsewhere
+        # (name=../../x wrote outside output_dir), and "" or "." is output_dir itself, every run's parent.
+        require(self.name not in ("", ".", "..") and not any(c in self.name for c in '/\\\0')
+                and self.name.strip() == self.name,
+                f"name={self.name!r} must be a plain folder name (no '/', no '..', not empty): the run folder is "
+                f"output_dir/name")
+        require(bool(self.output_dir.strip()), "output_dir must not be empty (it is the folder of the run folders)")
         self.trainer.derive_accumulation(self.data.batch_size)
         require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
                  "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")

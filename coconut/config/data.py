@@ -8,6 +8,10 @@ from typing import Optional
 
 from coconut.config.checks import require
 
+# The most records a generator makes in one go: they are held in memory before being written (about 1 KB each),
+# and the paper's largest set (ProsQA train) has 17,886.
+MAX_GENERATED = 10_000_000
+
 
 @dataclass
 class DataConfig:
@@ -42,6 +46,13 @@ class DataConfig:
                  f"data.text_format must be compact or paper, got {self.text_format!r}")
         require(self.batch_size >= 1 and self.eval_batch_size >= 1,
                  "data.batch_size and data.eval_batch_size must be >= 1")
+        for split, size in self.sizes().items():
+            require(1 <= size <= MAX_GENERATED, f"data.{split}_size must be in [1, {MAX_GENERATED:,}] (records a "
+                                                f"generator makes, held in memory), got {size:,}")
+        require(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
+        require(self.max_length is None or self.max_length >= 1,
+                 f"data.max_length must be >= 1 or null, got {self.max_length}")
+        require(bool(str(self.data_dir).strip()), "data.data_dir must not be empty (it is a folder)")
 
     def files(self) -> dict[str, Path]:
         """The split files: the ones named, else found in data_dir under our or the releases' names."""

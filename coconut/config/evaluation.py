@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from coconut.config.checks import require
@@ -22,6 +23,11 @@ class EvalConfig:
     def __post_init__(self):
         require(self.thoughts in ("fixed", "learned"), f"eval.thoughts must be fixed or learned, got {self.thoughts!r}")
         require(self.scoring in ("release", "lenient"), f"eval.scoring must be release or lenient, got {self.scoring!r}")
+        require(self.max_new_tokens >= 1, f"eval.max_new_tokens must be >= 1 (the answer is generated), "
+                                          f"got {self.max_new_tokens}")
+        require(0.0 <= self.stop_threshold <= 1.0,
+                 f"eval.stop_threshold is a probability, must be in [0, 1], got {self.stop_threshold}")
+        require(self.samples_to_log >= 0, f"eval.samples_to_log must be >= 0, got {self.samples_to_log}")
 
 
 @dataclass
@@ -40,7 +46,7 @@ class DecodeConfig:
     def __post_init__(self):
         require(self.name in DECODERS, f"decode.name must be one of {', '.join(DECODERS)}, got {self.name!r}")
         least = (("top_k", 1), ("max_topk", 1), ("cold_stop_patience", 1), ("moi_top_k", 2))  # log(moi_top_k) divides
-        ok = {"temperature > 0": self.temperature > 0, "top_p in (0, 1]": 0 < self.top_p <= 1,
+        ok = {"temperature > 0": 0 < self.temperature < math.inf, "top_p in (0, 1]": 0 < self.top_p <= 1,
               "min_p in [0, 1]": 0 <= self.min_p <= 1, "cold_stop_entropy >= 0": self.cold_stop_entropy >= 0,
               "beta >= 0": self.beta >= 0, **{f"{key} >= {n}": getattr(self, key) >= n for key, n in least}}
         require(all(ok.values()), "must hold: " + ", ".join(f"decode.{rule}" for rule, good in ok.items() if not good))

@@ -8,6 +8,8 @@ from typing import Optional
 from coconut.config.checks import require
 from coconut.methods import METHODS
 
+LATENT_METHODS = ("coconut", "no_curriculum", "pause_as_thought")  # methods that put c thoughts per removed step
+
 
 @dataclass
 class MethodConfig:
@@ -39,6 +41,10 @@ class MethodConfig:
         require(self.icot_remove_all_beyond is None or self.icot_remove_all_beyond >= 0,
                  f"method.icot_remove_all_beyond must be >= 0 or null, got {self.icot_remove_all_beyond}")
         require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
+        # c = 0 would train the latent methods with no thought at all, and the run would be labelled COCONUT.
+        require(self.name not in LATENT_METHODS or self.thoughts_per_step >= 1,
+                 f"method.thoughts_per_step must be >= 1 for method {self.name} (it is c, the continuous thoughts "
+                 f"per removed step), got {self.thoughts_per_step}; the ablation without thoughts is method=no_thought")
 
     @property
     def max_thoughts(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -36,8 +37,17 @@ class ModelConfig:
         if self.from_scratch:
             require(self.arch in ("llama", "gpt2"),
                      f"model.arch must be llama or gpt2 for a model built from scratch, got {self.arch!r}")
+            for key in ("layers", "hidden", "heads", "intermediate", "max_positions"):
+                require(getattr(self, key) >= 1, f"model.{key} must be >= 1, got {getattr(self, key)}")
             require(self.hidden % self.heads == 0,
                      f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads})")
+        else:
+            require(bool(self.name_or_path.strip()), "model.name_or_path must be a hub id or a folder, or null")
+        require(self.lora_rank >= 0, f"model.lora_rank must be >= 0 (0: no LoRA), got {self.lora_rank}")
+        require(self.lora_rank == 0 or self.lora_alpha > 0, f"model.lora_alpha must be > 0, got {self.lora_alpha}")
+        require(0.0 <= self.lora_dropout < 1.0, f"model.lora_dropout is a probability, must be in [0, 1), "
+                                                f"got {self.lora_dropout}")
+        require(self.init_token is None or self.init_token != "", "model.init_token must be a token or null, not empty")
 
     @property
     def from_scratch(self) -> bool:
@@ -58,3 +68,6 @@ class LatentConfig:
     def __post_init__(self):
         require(self.jacobi_iterations is None or self.jacobi_iterations >= 1,
                  f"latent.jacobi_iterations must be >= 1 or null, got {self.jacobi_iterations}")
+        require(math.isfinite(self.thought_scale), f"latent.thought_scale must be a finite number, got {self.thought_scale}")
+        require(math.isfinite(self.stop_loss_weight) and self.stop_loss_weight >= 0,
+                 f"latent.stop_loss_weight must be a finite number >= 0, got {self.stop_loss_weight}")

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from coconut.config.checks import require
 from coconut.schedule import StageSchedule
+
+
+# What Lightning's Trainer(precision=...) accepts (lightning.fabric.plugins.precision.precision), legacy forms
+# ("32", "16", "bf16", and the ints, which the str field holds as "32", "64") included.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "32", "16", "bf16", "64")
+
+
+def devices_problem(devices) -> str | None:
+    """Why Lightning would refuse `devices` (None when it is fine): a count >= 1, -1 or "auto" (every visible
+    device), a list of device indices, or those indices comma-separated ("0,1")."""
+    if isinstance(devices, bool):
+        return "expected a number of devices, -1, auto, or device indices (0,1)"
+    if isinstance(devices, int):
+        return None if devices >= 1 or devices == -1 else "must be >= 1, or -1 for every visible device"
+    if isinstance(devices, (list, tuple)):
+        ok = devices and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
+        return None if ok and len(set(devices)) == len(devices) else "a list must hold distinct device indices >= 0"
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text == "auto" or text.lstrip("-").isdigit():
+            return devices_problem(int(text)) if text != "auto" else None
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if "," in text and parts and all(p.isdigit() for p in parts):
+            return devices_problem([int(p) for p in parts])
+    return "expected a number of devices, -1, auto, or comma-separated device indices (0,1)"
 
 
 @dataclass
@@ -26,6 +53,15 @@ class OptimConfig:
     RESETS = ("epoch", "stage", "never")
 
     def __post_init__(self):
+        require(math.isfinite(self.lr) and self.lr > 0, f"optim.lr must be a finite number > 0, got {self.lr}")
+        require(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+                 f"optim.weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        require(len(self.betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas),
+                 f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        require(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        require(0.0 <= self.min_lr_ratio <= 1.0, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        require(self.grad_clip is None or (math.isfinite(self.grad_clip) and self.grad_clip > 0),
+                 f"optim.grad_clip must be a finite number > 0 or null, got {self.grad_clip}")
         require(self.schedule in ("constant", "cosine"),
                  f"optim.schedule must be constant or cosine, got {self.schedule!r}")
         require(self.reset in self.RESETS, f"optim.reset must be epoch, stage or never, got {self.reset!r}")
@@ -59,6 +95,20 @@ class TrainerConfig:
     progress_bar: bool = True
 
     def __post_init__(self):
+        # -1 would train forever in Lightning, 0 train nothing (and then find no checkpoint to test).
+        require(self.max_epochs >= 1, f"trainer.max_epochs must be >= 1, got {self.max_epochs}")
+        require(self.accumulate_grad_batches >= 1,
+                 f"trainer.accumulate_grad_batches must be >= 1, got {self.accumulate_grad_batches}")
+        require(self.num_nodes >= 1, f"trainer.num_nodes must be >= 1, got {self.num_nodes}")
+        require(str(self.precision) in PRECISIONS, f"trainer.precision={self.precision} is not one Lightning "
+                                                   f"accepts; choose one of {', '.join(PRECISIONS)}")
+        require(devices_problem(self.devices) is None, f"trainer.devices={self.devices}: {devices_problem(self.devices)}")
+        for key in ("limit_train_batches", "limit_val_batches"):
+            value = getattr(self, key)
+            require(value is None or (math.isfinite(value) and value > 0),
+                     f"trainer.{key} must be > 0 (a fraction up to 1.0, or a number of batches) or null, got {value}")
+        require(self.val_every_n_epochs >= 1 and self.log_every_n_steps >= 1,
+                 "trainer.val_every_n_epochs and trainer.log_every_n_steps must be >= 1")
         require(self.epochs_per_stage >= 1 and (self.first_stage_epochs or 1) >= 1,
                  "trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
         require(0 <= self.start_epoch < self.max_epochs,

@@ -58,6 +58,10 @@ def load_pretrained_lm(name_or_path: str, trust_remote_code: bool = False):
             "Face cache for offline use. Download it once with network access (huggingface-cli download "
             f"{name_or_path}) or point model.name_or_path to a local folder."
         ) from err
+    except ValueError as err:  # a folder or hub entry that is not a causal LM transformers knows
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        raise ConfigError(f"model.name_or_path={name_or_path!r} is not a causal language model transformers can "
+                          f"load ({first}); point it to a folder holding config.json and the weights") from err
 
 
 def build_model(m: ModelConfig, tokenizer, embeds: tuple[str, ...] | None = None):

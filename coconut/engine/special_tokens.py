@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A ValueError (callers of the engine catch those); the command prints it as one line and exits 2.
+from coconut.config.checks import ConfigError
+
 START_LATENT = "<|start-latent|>"
 LATENT = "<|latent|>"
 END_LATENT = "<|end-latent|>"
@@ -42,7 +45,7 @@ class SpecialIds:
             )
         eos = tokenizer.eos_token_id
         if eos is None:
-            raise ValueError("the tokenizer has no eos_token; set tokenizer.eos_token before building a LatentReasoner")
+            raise ConfigError("the tokenizer has no eos_token; set tokenizer.eos_token before building a LatentReasoner")
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
         return cls(start=found[START_LATENT], latent=found[LATENT], end=found[END_LATENT], eos=eos, pad=pad,
                    pause=_token_id(tokenizer, PAUSE))
@@ -88,7 +91,11 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
 
     source = _token_id(tokenizer, init_token)
     if source is None:
-        raise ValueError(f"init_token {init_token!r} is not a single token of this tokenizer")
+        pieces = tokenizer.tokenize(init_token) if isinstance(init_token, str) else []
+        how = f"it splits into {len(pieces)} pieces {pieces[:4]}" if len(pieces) > 1 else "it is not in the vocabulary"
+        raise ConfigError(f"init_token {init_token!r} is not a single token of this tokenizer ({how}); set "
+                          f"model.init_token to one token of its vocabulary, or leave it unset for its EOS token "
+                          f"({tokenizer.eos_token!r})")
     if None in ids:
         raise ValueError("add the tokens to the tokenizer (add_tokens) before giving them embeddings")
     if max(ids) >= model.get_input_embeddings().num_embeddings:
@@ -116,11 +123,21 @@ def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None,
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except OSError as err:
-        raise ValueError(
-            f"cannot load the tokenizer {name_or_path!r}: not a local folder, and not in the Hugging Face cache "
-            f"for offline use ({err.__class__.__name__}); download it once with network access, or give a local path"
+    except (OSError, ValueError) as err:  # not found (OSError); a folder without a tokenizer in it (ValueError)
+        from pathlib import Path
+
+        if Path(name_or_path).is_dir():
+            raise ConfigError(f"cannot load the tokenizer {name_or_path!r}: the folder holds no tokenizer transformers "
+                              f"can read ({err.__class__.__name__}); point data.tokenizer (or model.name_or_path) to a "
+                              "folder with tokenizer.json or tokenizer_config.json") from err
+        raise ConfigError(
+            f"cannot load the tokenizer {name_or_path!r}: not a local folder, and not in the Hugging Face cache for "
+            f"offline use ({err.__class__.__name__}); download it once with network access (huggingface-cli download "
+            f"{name_or_path}), or give a local folder (data.tokenizer=PATH)"
         ) from err
+    if tokenizer.eos_token is None:  # answers end with EOS, and padding falls back to it
+        raise ConfigError(f"the tokenizer {name_or_path!r} has no EOS token (eos_token); coconut ends every answer "
+                          "with it: choose a tokenizer that has one, or set eos_token in its tokenizer_config.json")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if first is None:

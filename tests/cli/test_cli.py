@@ -45,9 +45,9 @@ def test_data_commands_generate_convert_and_compare(tmp_path, capsys):
 def test_data_errors_are_one_line_not_a_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"question": "q", "steps": [1], "answer": "a"}]')
-    assert main(["data", "stats", str(bad)]) == 1
+    assert main(["data", "stats", str(bad)]) == 2, "a data error is exit 2 in every command"
     err = capsys.readouterr().err
-    assert err.strip() == f"coconut data: {bad}: record 0: field 'steps[0]': expected a string, got int"
+    assert err.strip() == f"coconut data stats: {bad}: record 0: field 'steps[0]': expected a string, got int"
 
 
 def test_dry_run_prints_the_resolved_config(capsys):
@@ -60,8 +60,8 @@ def test_cli_errors_are_one_line(capsys):
     assert main(["train", "demo_coconut", "optim.lr=fast"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
-    assert main(["eval", "demo_coconut"]) == 2
-    assert "needs ckpt=PATH" in capsys.readouterr().err
+    assert main(["eval", "demo_coconut"]) == 2  # a missing option is a usage error, found when parsing
+    assert capsys.readouterr().err.strip() == "coconut eval: ckpt=PATH is required (see coconut eval --help)"
 
 
 def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):

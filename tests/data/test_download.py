@@ -131,7 +131,7 @@ def test_an_unreachable_server_is_one_line_naming_the_host(tmp_path, capsys):
     out = tmp_path / "gsm8k"
     code = main(["data", "download", "gsm8k", "--to", str(out), "--base-url", f"http://127.0.0.1:{port}",
                  "--timeout", "5"])
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"coconut data download: cannot reach 127.0.0.1:{port}")
     assert err.endswith(f"on a machine with network access and copy it into {out}")
@@ -150,7 +150,7 @@ def test_the_cli_checks_against_the_pinned_checksums(served, tmp_path, capsys):
     for release in RELEASES["prosqa"]:
         (root / release.remote_name).write_text("[]")
     out = tmp_path / "prosqa"
-    assert main(["data", "download", "prosqa", "--to", str(out), "--base-url", server.url]) == 1
+    assert main(["data", "download", "prosqa", "--to", str(out), "--base-url", server.url]) == 2
     err = capsys.readouterr().err.strip()
     # The release's git blob id decides where one is known (read from the release's own tree).
     assert "\n" not in err and "prosqa_train.json" in err and RELEASES["prosqa"][0].git_blob in err
@@ -176,7 +176,7 @@ def test_big_files_show_progress(served, tmp_path, capsys, monkeypatch):
 
 
 def test_prontoqa_says_how_to_make_it(capsys):
-    assert main(["data", "download", "prontoqa", "--to", "somewhere"]) == 1  # nothing was downloaded
+    assert main(["data", "download", "prontoqa", "--to", "somewhere"]) == 2  # nothing was downloaded
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "f0145b867b3c106285ec9ea1941a3f6eb7c6162d" in err
     assert ("run_experiment.py --model-name json --model-size dummy --ordering random --num-trials 10000 "

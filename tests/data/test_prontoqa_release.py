@@ -68,8 +68,9 @@ def test_bad_raw_entries_name_the_file_the_entry_and_the_field(tmp_path, capsys)
     with pytest.raises(DataError, match=r"raw.json: record 3: field 'test_example.query': missing"):
         convert_prontoqa(raw, tmp_path / "out", train_size=2, valid_size=1)
     assert not (tmp_path / "out").exists(), "nothing is written from a bad file"
-    assert main(["data", "prontoqa-convert", str(tmp_path / "absent.json"), "--to", str(tmp_path / "out")]) == 1
-    assert capsys.readouterr().err.strip().startswith(f"coconut data: {tmp_path / 'absent.json'}: no such file")
+    assert main(["data", "prontoqa-convert", str(tmp_path / "absent.json"), "--to", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().startswith(
+        f"coconut data prontoqa-convert: {tmp_path / 'absent.json'}: no such file")
 
 
 def test_too_few_examples_for_a_test_split_is_an_error(tmp_path):

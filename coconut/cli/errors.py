@@ -1,0 +1,138 @@
+"""The one error path of the `coconut` command: exit codes, one-line messages, the parser's own errors, logging.
+
+Every expected failure (config, data, checkpoint, model or tokenizer loading, I/O, bad arguments) becomes one
+line on stderr, `coconut COMMAND: what is wrong, and what to do`; the traceback only with `--debug`. No torch
+import here: an error type is looked up only when its module is already loaded (an exception of a class whose
+module was never imported cannot have been raised), so `coconut data ...` stays torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import sys
+import traceback
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NONFINITE = 0, 1, 2, 3
+EXIT_CODES = """exit codes (the same for every command):
+  0  success
+  1  unexpected failure (a bug: run again with --debug for the traceback, and report it)
+  2  usage, config, data, checkpoint, model/tokenizer or I/O error (one line names the key, file or record)
+  3  training stopped on a non-finite loss (lower optim.lr, set optim.grad_clip, or use trainer.precision=32-true)"""
+
+# (module, class): the expected failures, all exit 2. Lightning's MisconfigurationException is a setting it
+# refuses (devices, strategy), so a config error as well.
+EXPECTED = (
+    ("coconut.config.checks", "ConfigError"),
+    ("coconut.data.errors", "DataError"),
+    ("coconut.train.checkpoints", "CheckpointError"),
+    ("coconut.analysis.report", "ReportError"),
+    ("coconut.data.download", "DownloadError"),
+    ("coconut.engine.alignment", "LatentInputError"),
+    ("lightning.fabric.utilities.exceptions", "MisconfigurationException"),
+)
+NON_FINITE = ("coconut.train.module", "NonFiniteLossError")
+
+
+def _loaded(module: str, name: str):
+    return getattr(sys.modules.get(module), name, None)
+
+
+def _is(err: BaseException, module: str, name: str) -> bool:
+    cls = _loaded(module, name)
+    return isinstance(cls, type) and isinstance(err, cls)
+
+
+def one_line(text: str) -> str:
+    """A message on one line: its lines joined (some libraries' messages span several)."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+# Where a path comes from, per command: what the user can change when a file cannot be read or written.
+PATH_KEYS = {"train": "output_dir=, data.data_dir=, data.*_file=", "eval": "ckpt=, data.data_dir=, data.*_file=",
+             "analyze": "ckpt=, output_dir=, data.data_dir=", "demo": "output_dir=, data.data_dir=",
+             "report": "--out, RUN_DIR", "table": "output_dir="}
+
+
+def describe(err: BaseException, command: str) -> tuple[int, str]:
+    """(exit code, message) of a failure."""
+    if _is(err, *NON_FINITE):
+        return EXIT_NONFINITE, one_line(err)
+    if any(_is(err, module, name) for module, name in EXPECTED):
+        return EXIT_USAGE, one_line(err)
+    if isinstance(err, OSError) and not isinstance(err, ConnectionError):
+        # An unwritable --out or output_dir, a folder where a file should be, a full disk: name the path.
+        where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        what = err.strerror or one_line(err) or type(err).__name__
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            todo = "choose a path you can write to"
+        elif err.errno == errno.ENOSPC:
+            todo = "free some space or choose another disk"
+        elif err.errno in (errno.ENOTDIR, errno.EEXIST):
+            todo = "a file stands where a folder is needed; choose another path"
+        else:
+            todo = "check the path"
+        keys = PATH_KEYS.get(command.split()[0])
+        return EXIT_USAGE, f"{where + ': ' if where else ''}{what}; {todo}" + (f" ({keys})" if keys else "")
+    text = one_line(err)
+    return EXIT_FAILURE, (f"unexpected {type(err).__name__}{': ' + text if text else ''}; this is a bug: run "
+                          "again with --debug for the traceback, and report it")
+
+
+def report(err: BaseException, command: str, debug: bool) -> int:
+    """Print the failure (its traceback first under --debug) and return the exit code."""
+    if isinstance(err, KeyboardInterrupt):
+        print(f"coconut {command}: interrupted", file=sys.stderr)
+        return 130
+    code, message = describe(err, command)
+    if debug:
+        traceback.print_exception(err)
+    print(f"coconut {command}: {message}", file=sys.stderr)
+    return code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse prints the whole usage first) and exit code 2; each parser
+    records itself as `_parser`, so the innermost sub-command's parser reports what follows the parse."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
+class _StandardStream(logging.StreamHandler):
+    """A handler that writes to the current sys.stdout or sys.stderr (tests and wrappers swap them)."""
+
+    def __init__(self, name: str):
+        self._which = name
+        super().__init__()
+
+    @property
+    def stream(self):
+        return getattr(sys, self._which)
+
+    @stream.setter
+    def stream(self, _):  # StreamHandler.__init__ sets it; the current one is always read instead
+        pass
+
+
+def configure_logging(debug: bool = False) -> logging.Logger:
+    """The project's logger `coconut`, configured once: its progress on stdout, warnings on stderr.
+
+    The root logger is left alone, so Lightning's own lines (it has its handler) print once, not twice."""
+    logger = logging.getLogger("coconut")
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    if not any(getattr(h, "coconut_cli", False) for h in logger.handlers):
+        out, err = _StandardStream("stdout"), _StandardStream("stderr")
+        out.addFilter(lambda record: record.levelno < logging.WARNING)
+        err.setLevel(logging.WARNING)
+        out.setFormatter(logging.Formatter("%(message)s"))
+        err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        for handler in (out, err):
+            handler.coconut_cli = True
+            logger.addHandler(handler)
+    return logger
