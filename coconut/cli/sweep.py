@@ -29,7 +29,10 @@ class Job:
         return RunDir(self.run_dir).is_finished()
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "coconut", "train", self.experiment, *self.overrides]
+        # An interrupted run continues from its last checkpoint: `coconut train` refuses a folder that holds a run.
+        last = RunDir(self.run_dir).last_checkpoint
+        resume = [f"resume={last}"] if last.exists() and not self.done else []
+        return [sys.executable, "-m", "coconut", "train", self.experiment, *self.overrides, *resume]
 
 
 def seeded_path(path: str, seed: int) -> str:

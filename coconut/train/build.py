@@ -5,8 +5,12 @@ Each builder takes the config pieces it needs; `build_system` is the one place t
 
 from __future__ import annotations
 
+import logging
+
 from coconut.config import ConfigError, DataConfig, ModelConfig, RunConfig
 from coconut.run_dir import RunDir
+
+log = logging.getLogger(__name__)
 
 
 def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict], method: str = "coconut"):
@@ -35,20 +39,70 @@ def embedded_tokens(method: str) -> tuple[str, ...]:
     return EMBEDDED_TOKENS[METHODS[method].embeds]
 
 
-def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir):
-    """The tokenizer saved with the run, or a new one (saved there) when the run is new."""
+REUSE = ("matching", "always", "never")
+
+
+def tokenizer_inputs(cfg: RunConfig, files: dict) -> dict:
+    """What a run's tokenizer is built from: a word-level one from the data (each split file's sha256), a
+    pretrained one from its source and the method's new tokens. Saved beside it as its fingerprint."""
+    if cfg.data.tokenizer == "word":
+        from coconut.data.release import file_digests
+        from coconut.data.tokenize import TEXT_FORMATS
+
+        return {"tokenizer": "word", "answer_prefix": TEXT_FORMATS[cfg.data.text_format].answer_prefix,
+                "data": {split: file_digests(path)[0] for split, path in files.items() if path.exists()}}
+    source = cfg.model.name_or_path if cfg.data.tokenizer == "model" else cfg.data.tokenizer
+    return {"tokenizer": str(source), "embedded": list(embedded_tokens(cfg.method.name))}
+
+
+def fingerprint(inputs: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir, reuse: str = "matching"):
+    """The tokenizer saved in the run folder, or a new one built in memory (`save_tokenizer` writes it).
+
+    reuse: "always" (resuming: the run's own, whatever the data now), "matching" (only when built from the same
+    inputs: a run name reused with other data gets a new one, not one that maps its words to <unk>; a folder of
+    an older version, without the fingerprint, keeps its own), "never" (a new run). Missing data is generated
+    first (data/<name>/ is not the run folder)."""
     from transformers import AutoTokenizer
 
     from coconut.data.files import ensure_data
     from coconut.data.records import load_records
 
-    if (run_dir.tokenizer / "tokenizer_config.json").exists():
-        return AutoTokenizer.from_pretrained(run_dir.tokenizer)
+    if reuse not in REUSE:
+        raise ValueError(f"reuse must be one of {REUSE}, got {reuse!r}")
     files = ensure_data(cfg.data)
+    if (run_dir.tokenizer / "tokenizer_config.json").exists() and reuse != "never":
+        source = _read_json(run_dir.tokenizer_source)
+        if reuse == "always" or source is None or source.get("fingerprint") == fingerprint(tokenizer_inputs(cfg, files)):
+            return AutoTokenizer.from_pretrained(run_dir.tokenizer)
+        log.warning("%s was built from other data or settings than now: building a new tokenizer", run_dir.tokenizer)
     records = [r for path in files.values() if path.exists() for r in load_records(path)]
-    tokenizer = build_tokenizer(cfg.data, cfg.model, records, cfg.method.name)
+    return build_tokenizer(cfg.data, cfg.model, records, cfg.method.name)
+
+
+def save_tokenizer(cfg: RunConfig, tokenizer, run_dir: RunDir) -> None:
+    """The run's tokenizer into its folder, with the fingerprint of what it was built from."""
+    from coconut.data.files import ensure_data
+    from coconut.run_dir import write_json
+
     tokenizer.save_pretrained(run_dir.tokenizer)
-    return tokenizer
+    inputs = tokenizer_inputs(cfg, ensure_data(cfg.data))
+    write_json(run_dir.tokenizer_source, {"fingerprint": fingerprint(inputs), "inputs": inputs})
+
+
+def _read_json(path):
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def build_engine(cfg: RunConfig, tokenizer):
@@ -81,12 +135,14 @@ def build_datamodule(cfg: RunConfig, tokenizer, max_length: int | None, stage: i
                                 max_length=max_length, final_stage=cfg.final_stage(), stage=stage)
 
 
-def build_system(cfg: RunConfig):
-    """(module, datamodule, tokenizer) for a config; the tokenizer is read from or saved into its run folder."""
+def build_system(cfg: RunConfig, tokenizer=None):
+    """(module, datamodule, tokenizer) for a config, in memory: nothing is written into the run folder. The
+    tokenizer: the one given, else the run folder's when built from the same data, else a new one."""
     from coconut.engine.models import context_length
     from coconut.train.module import CoconutModule, GenerationSettings
 
-    tokenizer = load_or_build_tokenizer(cfg, RunDir(cfg.run_dir))
+    if tokenizer is None:
+        tokenizer = load_or_build_tokenizer(cfg, RunDir(cfg.run_dir))
     engine = build_engine(cfg, tokenizer)
     datamodule = build_datamodule(cfg, tokenizer, cfg.data.max_length or context_length(engine.model))
     module = CoconutModule(engine, tokenizer, cfg.optim, cfg.trainer.schedule, GenerationSettings.from_config(cfg),

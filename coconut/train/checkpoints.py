@@ -17,22 +17,43 @@ def check_checkpoint(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path}: no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path}: empty file (0 bytes); was its writing interrupted? use another "
+                              "checkpoint (stage<k>.ckpt, best.ckpt)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, wrong format, pickled code refused by weights_only
-        raise CheckpointError(f"checkpoint {path}: cannot be read safely ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err
-    if not isinstance(state, dict) or "state_dict" not in state:
+        # Some of these errors have an empty message: name the type alone then.
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"checkpoint {path}: cannot be read safely ({type(err).__name__}"
+                              f"{': ' + first if first else ''})") from err
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"checkpoint {path}: not a Lightning checkpoint (no state_dict)")
     return state
 
 
-def load_weights(module, state: dict, path) -> None:
-    missing, unexpected = module.load_state_dict(state["state_dict"], strict=False)
+def check_fits(module, state: dict, path) -> None:
+    """The checkpoint's tensors are this model's, with the same shapes; else one line naming the first that is not."""
+    own = module.state_dict()
+    saved = state["state_dict"]
+    for key, tensor in saved.items():
+        mine = own.get(key)
+        if mine is not None and hasattr(tensor, "shape") and tuple(tensor.shape) != tuple(mine.shape):
+            raise CheckpointError(
+                f"checkpoint {path}: {key} has shape {list(tensor.shape)} there but {list(mine.shape)} in this model; "
+                "was it trained with another model config (model.*, data.tokenizer, method)?")
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
     if missing or unexpected:
         raise CheckpointError(
             f"checkpoint {path}: does not fit this model (missing {len(missing)} keys, e.g. {missing[:2]}; "
             f"unexpected {len(unexpected)}, e.g. {unexpected[:2]}); was it trained with another model config?"
         )
+
+
+def load_weights(module, state: dict, path) -> None:
+    check_fits(module, state, path)  # load_state_dict would raise a many-line RuntimeError on a shape
+    module.load_state_dict(state["state_dict"])
 
 
 # Parameters a run may add on top of the checkpoint it starts from (absent from a CoT run, say).
