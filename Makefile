@@ -56,8 +56,8 @@ readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/ben
 readme-demo: $(VENV)/.installed  ## copy the last make demo's results table into README.md
 	$(PY) tools/update_readme.py demo
 
-demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: prosqa-mini, CoT -> COCONUT, No-CoT; runs/demo/results.md
-	$(VENV)/bin/coconut demo
+demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: prosqa-mini, CoT -> COCONUT, No-CoT; runs/demo/results.md (again: make demo OVERWRITE=true)
+	$(VENV)/bin/coconut demo $(if $(OVERWRITE),overwrite=$(OVERWRITE),)
 
 tensorboard: $(VENV)/.installed  ## TensorBoard over runs/ (curriculum stages, losses, accuracy, samples)
 	$(VENV)/bin/tensorboard --logdir runs --bind_all
@@ -84,7 +84,8 @@ report: $(VENV)/.installed  ## Table 1 from every finished run under runs/ (runs
 	$(VENV)/bin/coconut report runs
 
 demo-analysis: $(VENV)/.installed  ## look inside the demo's thoughts: train demo_analysis (p=0.3 stage mixing) and analyse it (~10 min)
-	test -f runs/demo/demo_analysis/results.json || $(VENV)/bin/coconut train demo_analysis
+	test -f runs/demo/demo_analysis/results.json || $(VENV)/bin/coconut train demo_analysis \
+		$(if $(wildcard runs/demo/demo_analysis/checkpoints/last.ckpt),resume=runs/demo/demo_analysis/checkpoints/last.ckpt,)
 	$(VENV)/bin/coconut analyze demo_analysis ckpt=runs/demo/demo_analysis/checkpoints/stage3.ckpt
 
 gpu-check: $(VENV)/.installed  ## on a CUDA machine: GPT-2-small bf16 bench, Jacobi vs sequential, bf16 and FSDP training (runs/gpu_check)

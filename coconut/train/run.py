@@ -52,14 +52,17 @@ def launched_rank() -> int:
     return max(int(os.environ.get(key, "0") or 0) for key in ("LOCAL_RANK", "NODE_RANK"))
 
 
-def check_steps(cfg: RunConfig, datamodule, trainer) -> None:
-    """At least one optimizer step per epoch; else the run would train nothing and have no checkpoint to test."""
+def check_steps(cfg: RunConfig, datamodule) -> None:
+    """At least one optimizer step per epoch; else the run would train nothing and have no checkpoint to test.
+
+    Read from the config, before the Trainer exists (building it prints Lightning's device lines)."""
+    world = (cfg.trainer.device_count() or 1) * cfg.trainer.num_nodes  # devices=auto: counted as one
     examples = len(datamodule.splits["train"])
-    batches = examples // max(trainer.world_size, 1) // cfg.data.batch_size  # the loader drops a partial batch
-    limit = trainer.limit_train_batches  # as Lightning reads it: an int is batches, a float a fraction
-    limited = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+    batches = examples // world // cfg.data.batch_size  # the loader drops a partial batch
+    limit = cfg.trainer.limit_train_batches  # as Lightning reads it: an int is batches, a float a fraction
+    limited = batches if limit is None else min(batches, limit) if isinstance(limit, int) else int(batches * limit)
     if cfg.trainer.epochs_to_train < 1 or limited < 1:
-        per = f" over {trainer.world_size} processes" if trainer.world_size > 1 else ""
+        per = f" over {world} processes" if world > 1 else ""
         cause = (f"trainer.limit_train_batches={cfg.trainer.limit_train_batches} leaves no batch; raise it"
                  if batches >= 1 else f"{examples} training examples{per} fill no batch of data.batch_size="
                  f"{cfg.data.batch_size}; use more training data or a smaller data.batch_size")
@@ -99,8 +102,8 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
         del state  # Lightning reads it again in fit
     elif cfg.model.init_from:  # a resumed run has its own weights in the checkpoint
         init_weights(module, cfg.model.init_from, tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
+    check_steps(cfg, datamodule)
     trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)  # writes nothing yet
-    check_steps(cfg, datamodule, trainer)
     if first:
         write_run_files(cfg, run_dir, tokenizer, save_tokenizer=not own_tokenizer, overwrite=overwrite)
     for logger in trainer.loggers:

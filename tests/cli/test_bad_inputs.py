@@ -35,7 +35,6 @@ TINY = ["output_dir=runs", "data.data_dir=data", "model.layers=1", "model.hidden
         "trainer.progress_bar=false", "eval.max_new_tokens=12"]
 # The tensor the shape-mismatched checkpoint holds with another shape (the tiny Llama's embedding table).
 EMBEDDING = "engine.model.model.embed_tokens.weight"
-NOT_YET = "waiting for {}"
 
 
 def coconut(args: list[str], cwd: Path, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -121,7 +120,6 @@ class Case:
     args: list[str]
     culprit: str  # a substring of the one line: the key, file, record or tensor to blame
     code: int = 2
-    waiting: str | None = None  # xfail(strict) while the part another change brings is missing
 
 
 def dry(*overrides: str) -> list[str]:
@@ -203,17 +201,11 @@ CASES = [
                                            "model.init_token=zebra"), "init_token 'zebra'"),
     Case("data-dir-unwritable", train("data.data_dir=a_file/data"), "a_file"),
     Case("output-dir-unwritable", train("output_dir=a_file/runs"), "a_file"),
-    Case("nothing-to-train", train("data.batch_size=128"), "data.batch_size",
-         waiting="coconut/train/run.py to count the optimizer steps before it builds the Trainer (Lightning prints "
-                 "its device lines then)"),
+    Case("nothing-to-train", train("data.batch_size=128"), "data.batch_size"),
 ]
 
 
-def marks(case: Case):
-    return [pytest.mark.xfail(reason=NOT_YET.format(case.waiting), strict=True)] if case.waiting else []
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=marks(c)) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_bad_input_is_one_clear_line(world, case):
     before = snapshot(world)
     out = coconut(case.args, world)
