@@ -24,9 +24,10 @@ def run_command(args) -> int:
         if launched_rank() == 0:  # the other processes of a launch find the folder the first one wrote
             check_run_inputs(cfg, options)
         results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False))
-        test, split = results.get("test", {}), results.get("test_split", "test")  # "val" when there is no test file
-        print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
-              f"tokens {test.get('test/tokens', float('nan')):.1f})")
+        if "test" in results:  # only the first process of a launch tests and writes results.json
+            test, split = results["test"], results.get("test_split", "test")  # "val" when there is no test file
+            print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
+                  f"tokens {test.get('test/tokens', float('nan')):.1f})")
         return 0
     if args.command == "analyze":
         from coconut.analysis.run import ANALYSES, analyze

@@ -24,9 +24,11 @@ def check_checkpoint(path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, wrong format, pickled code refused by weights_only
         # Some of these errors have an empty message: name the type alone then.
-        first = (str(err).strip().splitlines() or [""])[0][:200]
+        first = (str(err).strip().splitlines() or [""])[0]
+        first = first if len(first) <= 160 else first[:157].rsplit(" ", 1)[0] + " ..."
         raise CheckpointError(f"checkpoint {path}: cannot be read safely ({type(err).__name__}"
-                              f"{': ' + first if first else ''})") from err
+                              f"{': ' + first if first else ''}); give a .ckpt file written by coconut train "
+                              "(runs/NAME/checkpoints/), not a truncated copy or another program's pickle") from err
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"checkpoint {path}: not a Lightning checkpoint (no state_dict)")
     return state

@@ -101,7 +101,7 @@ def test_an_empty_or_unreadable_checkpoint_is_one_clear_line(tmp_path, monkeypat
 
     monkeypatch.setattr(torch, "load", fails)
     (tmp_path / "x.ckpt").write_bytes(b"x")
-    with pytest.raises(CheckpointError, match=r"x.ckpt: cannot be read safely \(RuntimeError\)$"):
+    with pytest.raises(CheckpointError, match=r"x.ckpt: cannot be read safely \(RuntimeError\); give a .ckpt file"):
         check_checkpoint(tmp_path / "x.ckpt")
 
 
