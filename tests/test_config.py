@@ -168,3 +168,20 @@ def test_experiment_files_of_the_wrong_shape_name_the_file_and_the_form(tmp_path
     hydra.write_text("defaults:\n  - model: gpt2\n")
     with pytest.raises(ConfigError, match=r"hydra.yaml: defaults: must map each group .* not Hydra's list form"):
         load_config(str(hydra))
+
+
+def test_splits_not_named_are_found_beside_a_named_train_file(tmp_path):
+    from coconut.config import DataConfig
+
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    for folder in (mine, other):
+        folder.mkdir()
+        (folder / "test.json").write_text("[]")
+    (mine / "prosqa_valid.json").write_text("[]")
+    data = DataConfig(generator=None, data_dir=str(other), train_file=str(mine / "train.json"))
+    files = data.files()
+    assert files["test"] == mine / "test.json", "not the other data set's test.json in data_dir"
+    assert files["val"] == mine / "prosqa_valid.json"
+    assert DataConfig(generator=None, data_dir=str(other), train_file=str(mine / "train.json"),
+                      test_file=str(other / "test.json")).files()["test"] == other / "test.json", "named wins"
+    assert DataConfig(data_dir=str(other)).files()["test"] == other / "test.json"

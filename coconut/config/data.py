@@ -55,11 +55,14 @@ class DataConfig:
         require(bool(str(self.data_dir).strip()), "data.data_dir must not be empty (it is a folder)")
 
     def files(self) -> dict[str, Path]:
-        """The split files: the ones named, else found in data_dir under our or the releases' names."""
+        """The split files: the ones named, else found under our or the releases' names in data_dir or, when
+        only train_file is named, beside it (a data_dir holding another data set's test.json must not be
+        tested on)."""
         from coconut.data.release import split_file  # the candidate names live there, beside the releases
 
         named = {"train": self.train_file, "val": self.val_file, "test": self.test_file}
-        return {split: Path(path) if path else split_file(self.data_dir, split) for split, path in named.items()}
+        folder = Path(self.train_file).parent if self.train_file else Path(self.data_dir)
+        return {split: Path(path) if path else split_file(folder, split) for split, path in named.items()}
 
     def sizes(self) -> dict[str, int]:
         return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
