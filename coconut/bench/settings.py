@@ -55,7 +55,9 @@ HELP = {
 }
 
 
-def at_least(least: int):
+def at_least(least: int, most: int | None = None, why_most: str = ""):
+    """An argparse type: an integer in [least, most], refused at parse time with the reason (also used by
+    `coconut data`)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -63,6 +65,8 @@ def at_least(least: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < least:
             raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}{why_most}, got {value:,}")
         return value
     parse.__name__ = "int"  # argparse names the type in its messages
     return parse

@@ -6,26 +6,16 @@ import argparse
 import os
 import sys
 
+from coconut.bench.settings import at_least
 from coconut.config.data import MAX_GENERATED
 from coconut.data.generators import GENERATORS
 from coconut.data.release import DATASETS
 
 
 def count(least: int, most: int | None = None):
-    """An argparse type: an integer in [least, most], refused at parse time with the reason."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-        if most is not None and value > most:
-            raise argparse.ArgumentTypeError(
-                f"must be at most {most:,} (records are made and held in memory before they are written, about "
-                f"1 KB each), got {value:,}; generate a large set in several files with different --seed")
-        return value
-    return parse
+    """An integer in [least, most]; the upper bound of record counts says why it exists."""
+    return at_least(least, most, " (records are made and held in memory before they are written, about 1 KB each; "
+                                 "generate a large set in several files with different --seed)")
 
 
 def seconds(text: str) -> float:
