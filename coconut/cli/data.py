@@ -9,6 +9,7 @@ import sys
 from coconut.bench.settings import at_least
 from coconut.config.data import MAX_GENERATED
 from coconut.data.generators import GENERATORS
+from coconut.data.prosqa import RENDERS
 from coconut.data.release import DATASETS
 
 
@@ -42,8 +43,9 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
         gen.add_argument("--out", required=True,
                          help="output file (.json, the official format, .jsonl, or iCoT .txt)")
         if name.startswith("prosqa"):
-            gen.add_argument("--render", choices=("words", "compact"), default=None,
-                             help="sentence form (default: words for prosqa, compact for prosqa-mini)")
+            gen.add_argument("--render", choices=RENDERS, default=None,
+                             help="sentence form (default: words for prosqa, compact for prosqa-mini; "
+                                  "phrase: compact question, steps as short sentences)")
     stats = commands.add_parser("stats", help="statistics of a records file, optionally beside a reference")
     stats.add_argument("file", help="a records file (.json, .jsonl or iCoT .txt)")
     stats.add_argument("--against", help="a reference records file to compare with")

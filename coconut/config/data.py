@@ -22,6 +22,9 @@ class DataConfig:
     train_file: Optional[str] = None  # default: <data_dir>/train.json or a release's name (docs/data.md)
     val_file: Optional[str] = None
     test_file: Optional[str] = None
+    # A ProsQA generator's rendering: words (the released text), compact (one token per name and symbol) or
+    # phrase (compact question, steps as short sentences: the demo's); null = the generator's own.
+    render: Optional[str] = None
     data_dir: str = "data/${data.generator}"
     train_size: int = 20000
     val_size: int = 500
@@ -40,6 +43,11 @@ class DataConfig:
     def __post_init__(self):
         require(self.generator in (None, "prosqa", "prosqa-mini", "prontoqa"),
                  f"data.generator must be prosqa, prosqa-mini, prontoqa or null, got {self.generator!r}")
+        require(self.render in (None, "words", "compact", "phrase"),
+                 f"data.render must be words, compact, phrase or null, got {self.render!r}")
+        require(self.render is None or self.generator in ("prosqa", "prosqa-mini"),
+                 f"data.render={self.render} applies to the prosqa and prosqa-mini generators, not "
+                 f"{self.generator}")
         require(self.generator is not None or self.train_file is not None,
                  "data.train_file is required when data.generator is null")
         require(self.text_format in ("compact", "paper"),

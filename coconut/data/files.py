@@ -41,9 +41,11 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
                                               f"data.allow_generated=true to train on generated data of the same "
                                               f"distribution")
         seed = data.seed * 1000 + offset  # different seeds per split keep the splits apart
-        records = generate(data.generator, sizes[split], seed, progress=True)
+        records = generate(data.generator, sizes[split], seed, data.render, progress=True)
+        render = f" --render {data.render}" if data.render else ""
         write_with_source(records, path, {
             "origin": "generated", "generator": data.generator, "seed": seed, "size": sizes[split],
-            "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed} --out {path}",
+            **({"render": data.render} if data.render else {}),
+            "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed}{render} --out {path}",
         })
     return files

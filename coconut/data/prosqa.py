@@ -20,6 +20,9 @@ from coconut.data.graph import distances, random_shortest_path
 from coconut.data.names import PROSQA_CONCEPTS, PROSQA_PEOPLE
 
 
+RENDERS = ("words", "compact", "phrase")
+
+
 @dataclass
 class ProsQAConfig:
     """Graph sizes and rendering. The defaults match the released ProsQA statistics."""
@@ -36,13 +39,15 @@ class ProsQAConfig:
     # Chance of keeping a graph by its answer length: the construction alone gives too many 3-step
     # answers (about 51 % against the released 41 %); this thinning matches the released mix.
     step_accept: dict[int, float] | None = field(default_factory=lambda: {3: 0.55, 4: 1.0, 5: 0.9, 6: 0.8})
-    render: str = "words"  # "words" (the released format) or "compact" (one token per name and symbol)
+    # "words" (the released format), "compact" (one token per name and symbol) or "phrase" (a compact question,
+    # steps as short sentences, `every c1 is a c7 .`, so that a continuous thought replaces a whole phrase).
+    render: str = "words"
     people: tuple[str, ...] = PROSQA_PEOPLE
     concepts: tuple[str, ...] = PROSQA_CONCEPTS
 
     def __post_init__(self):
-        if self.render not in ("words", "compact"):
-            raise ValueError(f"render must be 'words' or 'compact', got {self.render!r}")
+        if self.render not in RENDERS:
+            raise ValueError(f"render must be one of {', '.join(RENDERS)}, got {self.render!r}")
         if not 2 <= self.min_nodes <= self.max_nodes:
             raise ValueError(f"need 2 <= min_nodes <= max_nodes, got {self.min_nodes}, {self.max_nodes}")
         if not 1 <= self.min_steps <= self.max_steps:
@@ -147,7 +152,12 @@ def render(rng, cfg: ProsQAConfig, parents, root, target, neg_target, path) -> d
         names.append(next(pi) if not parents[v] else next(ci))
     edges = [[u, v] for v in range(n) for u in parents[v]]
     edges.sort(key=lambda e: (e[1], e[0]))
-    sentence = (lambda u, v: _edge_words(names, parents, u, v)) if cfg.render == "words" else (lambda u, v: f"{names[u]} {names[v]} ;")
+    def sentence(u, v):  # one edge as the question states it
+        return _edge_words(names, parents, u, v) if cfg.render == "words" else f"{names[u]} {names[v]} ;"
+
+    def step(u, v):  # one edge as a reasoning step
+        return _edge_phrase(names, parents, u, v) if cfg.render == "phrase" else sentence(u, v)
+
     shuffled = edges[:]
     rng.shuffle(shuffled)
     options = [names[target], names[neg_target]]
@@ -160,7 +170,7 @@ def render(rng, cfg: ProsQAConfig, parents, root, target, neg_target, path) -> d
         answer = names[target]
     return {
         "question": question,
-        "steps": [sentence(u, v) for u, v in zip(path, path[1:])],
+        "steps": [step(u, v) for u, v in zip(path, path[1:])],
         "answer": answer,
         "idx_to_symbol": names,
         "edges": edges,
@@ -168,6 +178,11 @@ def render(rng, cfg: ProsQAConfig, parents, root, target, neg_target, path) -> d
         "target": target,
         "neg_target": neg_target,
     }
+
+
+def _edge_phrase(names, parents, u, v) -> str:
+    # The released sentence in lower case with the period apart: five or six word-level tokens.
+    return f"{names[u]} is a {names[v]} ." if not parents[u] else f"every {names[u]} is a {names[v]} ."
 
 
 def _edge_words(names, parents, u, v) -> str:
