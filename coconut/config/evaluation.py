@@ -19,9 +19,13 @@ class EvalConfig:
     thoughts: str = "fixed"  # fixed: the stage's k*c thoughts | learned: until the stop classifier says stop
     stop_threshold: float = 0.5  # learned: stop when P(stop) reaches this
     samples_to_log: int = 4  # generations shown as text in TensorBoard at each validation
+    # The checkpoint a run tests after training: "best" (the best validation accuracy within the final stage)
+    # or "last" (the final one: every method compared after the same number of steps, as the demo does).
+    checkpoint: str = "best"
 
     def __post_init__(self):
         require(self.thoughts in ("fixed", "learned"), f"eval.thoughts must be fixed or learned, got {self.thoughts!r}")
+        require(self.checkpoint in ("best", "last"), f"eval.checkpoint must be best or last, got {self.checkpoint!r}")
         require(self.scoring in ("release", "lenient"), f"eval.scoring must be release or lenient, got {self.scoring!r}")
         require(self.max_new_tokens >= 1, f"eval.max_new_tokens must be >= 1 (the answer is generated), "
                                           f"got {self.max_new_tokens}")

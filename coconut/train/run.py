@@ -115,7 +115,8 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     if not trainer.is_global_zero:
         return results  # rank 0 alone tests, exports and writes the results
     leave_process_group()
-    chosen = trainer.checkpoint_callback.best_model_path or str(run_dir.last_checkpoint)
+    best = trainer.checkpoint_callback.best_model_path if cfg.eval.checkpoint == "best" else ""
+    chosen = best or str(run_dir.last_checkpoint)
     results["checkpoint"] = chosen
     # One device, no logger: the test set is small, and a second fit-time logger would overwrite the
     # training CSV under ddp_spawn. The metrics go to results.json.
