@@ -103,9 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every DATASET_METHOD experiment for each seed, one coconut train each (finished runs are "
                     "skipped), then coconut report into OUTPUT_DIR/table_DATASET.")
     add_table_arguments(table)
+    from coconut.cli.think import add_think_arguments
+
+    think_parser = commands.add_parser(
+        "think", help="read a run's continuous thoughts: coconut think RUN_DIR [\"QUESTION\"]",
+        description="For each continuous thought, the tokens the LM head reads from it (with their probabilities "
+                    "and, on graph questions, each name's distance from the subject), then the generated answer "
+                    "and, for a question from the run's data, whether it is right.")
+    add_think_arguments(think_parser)
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
-                               description="Generate prosqa-mini, train CoT -> COCONUT and the No-CoT baseline, "
-                                           "print and save the results table.",
+                               description="Generate prosqa-mini with phrase steps; train CoT, COCONUT (from CoT's "
+                                           "stage 0) and No-CoT for the same number of steps; test each at its final "
+                                           "checkpoint; print and save the table, the plot and one question's "
+                                           "thoughts.",
                                epilog=options_help("demo"), formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every demo run")
     return parser
@@ -126,6 +136,12 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
             args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False))
         except OptionError as err:
             own.error(str(err))
+    if args.command == "think":
+        from coconut.cli.think import check_think_args
+
+        problem = check_think_args(args)
+        if problem:
+            own.error(problem)
     if args.command == "bench":
         from coconut.bench.settings import check_bench_args
 
@@ -168,6 +184,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from coconut.cli.sweep import main as table_main
 
         return table_main(args)
+    if args.command == "think":
+        from coconut.cli.think import main as think_main
+
+        return think_main(args)
     if args.command == "report":
         from coconut.cli.report import main as report_main
 

@@ -1,0 +1,95 @@
+"""Read a question's continuous thoughts through the LM head (`coconut think`, the end of `make demo`).
+
+A thought is the last hidden state fed back as the next input; the LM head turns that same state into a
+distribution over the vocabulary. The paper (Figure 2 and section 5) reads thoughts this way and finds that
+one thought holds several candidate nodes of the graph at once. For ProsQA-style records the reading marks
+each name with its distance from the question's subject, so a thought's "frontier" can be seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from coconut.analysis.search import forced_prompt
+from coconut.data.graph import GRAPH_FIELDS, Graph
+from coconut.data.scoring import answer_correct, as_decoded, extract_answer
+from coconut.engine.special_tokens import SpecialIds
+
+
+@dataclass
+class ThoughtReading:
+    """The LM head's most likely tokens for one thought, and where those names sit in the graph."""
+
+    top: list[tuple[str, float]]  # (token, probability), most likely first
+    distance: dict[str, int] = field(default_factory=dict)  # token -> steps from the subject (graph names only)
+
+
+@dataclass
+class Thinking:
+    question: str
+    thoughts: list[ThoughtReading]
+    generated: str  # the language the model wrote after its thoughts
+    answer: str | None  # what the scoring rule reads as its answer
+    gold: str | None = None  # the record's answer, when the question comes from the data
+    correct: bool | None = None
+
+
+@torch.no_grad()
+def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker: str, thoughts: int | None, top: int = 5,
+                  eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = 64,
+                  scoring: str = "release") -> Thinking:
+    """Run `question <bot> <thought> x thoughts <eot>`, read each thought, then generate the answer.
+
+    Thought j is computed at the position before its slot (`<bot>` for the first), so its reading is the LM
+    head at that position: the distribution the fed-back state would give if it were read as a token.
+    thoughts=None: the question alone, without latent markers (a run of a method that has none, as CoT)."""
+    ids = SpecialIds.from_tokenizer(tokenizer)
+    question_ids = tokenizer(question + question_suffix, add_special_tokens=True)["input_ids"]
+    prompt = question_ids if thoughts is None else forced_prompt(question_ids, thoughts, ids, eot_at_stage0)
+    device = next(engine.parameters()).device
+    input_ids = torch.tensor([prompt], device=device)
+    mask = torch.ones_like(input_ids)
+    engine.eval()
+    readings = []
+    if thoughts:
+        hidden, _ = engine.hidden_states(input_ids, mask)
+        start = len(question_ids)  # the <bot> column: it computes the first thought
+        probs = engine.lm_head(hidden[0, start : start + thoughts]).float().softmax(dim=-1)
+        graph = Graph.from_record(record) if record and all(k in record for k in GRAPH_FIELDS) else None
+        for row in probs:
+            values, indices = row.topk(min(top, row.numel()))
+            tokens = tokenizer.convert_ids_to_tokens(indices.tolist())
+            distance = {}
+            if graph is not None:
+                distance = {t: graph.distance[graph.index[t]] for t in tokens
+                            if t in graph.index and graph.index[t] in graph.distance}
+            readings.append(ThoughtReading([(t, float(v)) for t, v in zip(tokens, values)], distance))
+    gen = engine.generate(input_ids, mask, max_new_tokens=max_new_tokens)
+    n = int(gen.num_generated[0])
+    text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
+    out = Thinking(question, readings, text.strip(), extract_answer(text, marker, scoring))
+    if record is not None:
+        out.gold = as_decoded(tokenizer, str(record["answer"]))  # in the spacing generations decode to
+        out.correct = answer_correct(text, out.gold, marker, scoring)
+    return out
+
+
+def format_thinking(t: Thinking) -> str:
+    """The reading as lines of text: one line per thought, then the answer."""
+    lines = [f"question: {t.question}"]
+    if not t.thoughts:
+        lines.append("(no continuous thoughts: the model reasons in language)")
+    for j, reading in enumerate(t.thoughts, 1):
+        cells = []
+        for token, p in reading.top:
+            where = f" [{reading.distance[token]} from subject]" if token in reading.distance else ""
+            cells.append(f"{token} {p:.2f}{where}")
+        lines.append(f"thought {j}: " + " | ".join(cells))
+    lines.append(f"generated: {t.generated}")
+    if t.gold is not None:
+        lines.append(f"answer: {t.answer} (gold: {t.gold}: {'right' if t.correct else 'wrong'})")
+    else:
+        lines.append(f"answer: {t.answer}")
+    return "\n".join(lines)

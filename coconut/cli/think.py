@@ -1,0 +1,98 @@
+"""`coconut think RUN_DIR ["QUESTION"]`: what each continuous thought of a trained run reads as, then its answer.
+
+The model is the run's export (`RUN_DIR/export`, the checkpoint the run tested); the text format, the
+stage-0 form and the scoring rule come from the run's `config.yaml`. A question found in the run's data
+(test, then val, then train split) is scored against its answer; without QUESTION, test question --index.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from coconut.config import ConfigError
+
+
+def add_think_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (it holds config.yaml and export/)")
+    parser.add_argument("question", metavar="QUESTION", nargs="?", default=None,
+                        help="the question text, as the data writes it (default: a test question, see --index)")
+    parser.add_argument("--index", type=int, default=0, help="which test question when QUESTION is not given (default 0)")
+    parser.add_argument("--thoughts", type=int, default=None,
+                        help="continuous thoughts before the answer (default: the run's final stage, max_latent_stage x c)")
+    parser.add_argument("--top", type=int, default=5, help="tokens shown per thought (default 5)")
+
+
+def check_think_args(args) -> str | None:
+    """A usage problem of the arguments, or None (checked before anything loads)."""
+    for key, least in (("index", 0), ("thoughts", 0), ("top", 1)):
+        value = getattr(args, key)
+        if value is not None and value < least:
+            return f"--{key} {value}: must be >= {least}"
+    return None
+
+
+def find_record(cfg, question: str | None, index: int) -> tuple[str, dict | None]:
+    """(question text, its record when the run's data holds it)."""
+    from coconut.data.records import load_records
+
+    files = cfg.data.files()
+    if question is None:
+        path = files["test"] if files["test"].exists() else files["val"]
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file; give the QUESTION text instead")
+        records = load_records(path)
+        if index >= len(records):
+            raise ConfigError(f"--index {index}: {path} holds {len(records)} questions (0 to {len(records) - 1})")
+        return records[index]["question"], records[index]
+    wanted = " ".join(question.split())
+    for split in ("test", "val", "train"):
+        if files[split].exists():
+            for record in load_records(files[split]):
+                if " ".join(record["question"].split()) == wanted:
+                    return record["question"], record
+    return question, None
+
+
+def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | None = None, top: int = 5):
+    """The reading of one question by a finished run (see coconut.analysis.thoughts)."""
+    from transformers import AutoTokenizer
+
+    from coconut.analysis.thoughts import read_thoughts
+    from coconut.data.tokenize import TEXT_FORMATS
+    from coconut.engine.reasoner import LatentReasoner
+    from coconut.experiment import load_config
+    from coconut.methods import METHODS
+    from coconut.run_dir import RunDir
+
+    run = RunDir(Path(run_dir))
+    if not run.config.exists():
+        raise ConfigError(f"{run.config}: no such file; RUN_DIR must be a run folder written by coconut train")
+    if not (run.export / "coconut.json").exists():
+        raise ConfigError(f"{run.export}: no exported model; the run has not finished (its test writes export/)")
+    cfg = load_config(str(run.config))
+    fmt = TEXT_FORMATS[cfg.data.text_format]
+    text, record = find_record(cfg, question, index)
+    engine = LatentReasoner.from_pretrained(run.export)
+    tokenizer = AutoTokenizer.from_pretrained(run.export)
+    embeds = METHODS[cfg.method.name].embeds
+    if embeds == "pause":
+        raise ConfigError(f"{run_dir}: the run trained method {cfg.method.name}, whose thoughts are <|pause|> tokens, "
+                          "not continuous thoughts: nothing to read")
+    if embeds is None and thoughts:
+        raise ConfigError(f"--thoughts {thoughts}: the run trained method {cfg.method.name}, which has no continuous "
+                          "thoughts")
+    if embeds is None:
+        k = None  # the question alone, as the method evaluates
+    else:
+        k = thoughts if thoughts is not None else cfg.method.max_thoughts
+    return read_thoughts(engine, tokenizer, text, fmt.question_suffix, fmt.answer_prefix, k, top=top,
+                         eot_at_stage0=cfg.method.eot_at_stage0, record=record,
+                         max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring)
+
+
+def main(args) -> int:
+    from coconut.analysis.thoughts import format_thinking
+
+    print(format_thinking(think(args.run_dir, args.question, args.index, args.thoughts, args.top)))
+    return 0
