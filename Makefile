@@ -56,8 +56,10 @@ readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/ben
 readme-demo: $(VENV)/.installed  ## copy the last make demo's results table into README.md
 	$(PY) tools/update_readme.py demo
 
-demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: prosqa-mini, CoT -> COCONUT, No-CoT; runs/demo/results.md (again: make demo OVERWRITE=true)
-	$(VENV)/bin/coconut demo $(if $(OVERWRITE),overwrite=$(OVERWRITE),)
+# One seed unless SEEDS is given on the command line (its default above is the tables').
+demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: CoT, COCONUT, No-CoT at equal steps; runs/demo/results.md ([SEEDS=0,1,2] [OVERWRITE=true])
+	$(VENV)/bin/coconut demo $(if $(OVERWRITE),overwrite=$(OVERWRITE),) \
+		$(if $(filter command line environment,$(origin SEEDS)),seeds=$(SEEDS),)
 
 tensorboard: $(VENV)/.installed  ## TensorBoard over runs/ (curriculum stages, losses, accuracy, samples)
 	$(VENV)/bin/tensorboard --logdir runs --bind_all

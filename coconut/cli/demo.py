@@ -1,99 +1,182 @@
 """`make demo`: the whole idea end to end on generated data with a tiny model, on a CPU, in minutes.
 
-1. generate prosqa-mini (small graphs, compact rendering) into runs/demo/data;
-2. train the tiny model through the CoT stage and the COCONUT curriculum (experiments/demo_coconut.yaml);
-3. train the No-CoT baseline (experiments/demo_no_cot.yaml);
-4. evaluate every stage's checkpoint on the test split and write runs/demo/results.{md,json}.
+For each seed:
+1. CoT (experiments/demo_cot.yaml): the reasoning steps in language for the whole step budget; it generates
+   its data (small ProsQA-style graphs, steps as phrases) into runs/demo/data_phrase on first use;
+2. COCONUT (experiments/demo_coconut.yaml): starts from the CoT run's checkpoint at the end of stage 0 and
+   trains the curriculum for the rest of the same budget, so its first steps are exactly CoT's;
+3. No-CoT (experiments/demo_no_cot.yaml): the answer alone, for the same budget.
+Every method is tested at its final checkpoint, COCONUT also at the end of each stage; then the table, the
+targets, the accuracy-against-tokens plot (PNG and TensorBoard) and one question's thoughts read back.
+
+A finished run of the same config is reused (`make demo SEEDS=0,1,2` after `make demo` trains seeds 1 and 2
+only); any other run in a folder is refused before the first step unless overwrite=true.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
-from coconut.experiment import load_config
+from coconut.config import ConfigError
+from coconut.experiment import load_config, to_yaml
 from coconut.run_dir import RunDir
 
-
-def margin95(acc: float, n: int) -> float:
-    """Half-width of the 95 % normal interval of an accuracy over n questions."""
-    return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1))
+RUNS = ("demo_cot", "demo_coconut", "demo_no_cot")  # in training order: COCONUT starts from the CoT run
 
 
-def run_demo(overrides: list[str] = (), overwrite: bool = False) -> dict:
-    """Both demo runs, then the table; overwrite=true starts runs whose folders already hold a run again."""
-    from coconut.train.run import evaluate, train
+def seeded(name: str, seed: int) -> str:
+    """Seed 0 keeps the plain names (the runs `make demo` makes); other seeds get `_seed{seed}`."""
+    return name if seed == 0 else f"{name}_seed{seed}"
+
+
+def demo_configs(overrides: list[str], seed: int) -> dict:
+    """The three runs of one seed; COCONUT starts from the same seed's CoT run."""
+    cfgs = {}
+    for name in RUNS:
+        extra = [f"seed={seed}", f"name={seeded(name, seed)}", *overrides]
+        if name == "demo_coconut":
+            cot = load_config("demo_cot", extra[:1] + [f"name={seeded('demo_cot', seed)}", *overrides])
+            extra.append(f"model.init_from={RunDir(cot.run_dir).stage_checkpoint(0)}")
+        cfgs[name] = load_config(name, extra)
+    return cfgs
+
+
+def check_budget(cfgs: dict) -> None:
+    """Equal training: the same optimizer steps and batch for every method, and COCONUT starting where CoT's
+    stage 0 ends (an edited experiment file that breaks this would make the table unfair)."""
+    cot, coconut, no_cot = (cfgs[n] for n in RUNS)
+    shape = {n: (c.trainer.max_epochs, c.trainer.limit_train_batches, c.data.batch_size) for n, c in cfgs.items()}
+    if len(set(shape.values())) != 1:
+        raise ConfigError(f"the demo's runs must train the same epochs, batches per epoch and batch size; got "
+                          f"{shape}")
+    if coconut.trainer.start_epoch != cot.trainer.schedule.length(0):
+        raise ConfigError(f"demo_coconut must start at the epoch where demo_cot's stage 0 ends "
+                          f"({cot.trainer.schedule.length(0)}), got trainer.start_epoch={coconut.trainer.start_epoch}")
+    del no_cot
+
+
+def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[str, object, bool]]:
+    """(name, config, reuse) for every run; every folder checked before anything trains."""
+    jobs = []
+    for seed in seeds:
+        cfgs = demo_configs(overrides, seed)
+        check_budget(cfgs)
+        for name, cfg in cfgs.items():
+            run = RunDir(cfg.run_dir, output_dir=cfg.output_dir)
+            reuse = not overwrite and run.is_finished() and run.config.read_text() == to_yaml(cfg)
+            if not reuse:
+                run.check_free(overwrite=overwrite)
+            jobs.append((name, cfg, reuse))
+    return jobs
+
+
+def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int] = (0,)) -> dict:
+    """Train (or reuse) every run, test the rows, write runs/demo/results.{md,json}, the plot and a reading."""
+    from coconut.train.run import train
 
     started = time.time()
-    coconut_cfg = load_config("demo_coconut", list(overrides))
-    baseline_cfg = load_config("demo_no_cot", list(overrides))
-    out_dir = Path(coconut_cfg.output_dir)
-    for cfg in (coconut_cfg, baseline_cfg):  # both folders free before minutes of training, not after the first
-        RunDir(cfg.run_dir, output_dir=cfg.output_dir).check_free(overwrite=overwrite)
-    rows = []
-
-    t0 = time.time()
-    train(coconut_cfg, overwrite=overwrite)
-    coconut_seconds = time.time() - t0
-    n_test = coconut_cfg.data.test_size
-    run_dir = RunDir(coconut_cfg.run_dir)
-    for stage in range(coconut_cfg.trainer.last_stage + 1):
-        ckpt = run_dir.stage_checkpoint(stage)
-        m = evaluate(coconut_cfg, str(ckpt), stage=stage)
-        label = "CoT (curriculum stage 0)" if stage == 0 else "COCONUT"
-        rows.append(_row(label, stage, m, n_test, _steps(ckpt)))
-
-    t0 = time.time()
-    base = train(baseline_cfg, overwrite=overwrite)
-    baseline_seconds = time.time() - t0
-    rows.append(_row("No-CoT", 0, base["test"], n_test, _steps(base["checkpoint"])))
-
-    results = {
-        "rows": rows,
-        "test_questions": n_test,
-        "seconds": {"coconut_curriculum": round(coconut_seconds), "no_cot": round(baseline_seconds),
-                    "total": round(time.time() - started)},
-        "runs": {"coconut": str(coconut_cfg.run_dir), "no_cot": str(baseline_cfg.run_dir)},
-        "plot": str(run_dir.accuracy_plot),
-    }
-    table = format_table(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.md").write_text(table + "\n")
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("\n" + table)
-    print(f"\nwritten: {out_dir / 'results.md'}, {out_dir / 'results.json'}, plot {results['plot']}")
-    print(f"TensorBoard: make tensorboard   (or: tensorboard --logdir {out_dir})")
-    return results
+    seeds, overrides = list(seeds), list(overrides)
+    jobs = plan(seeds, overrides, overwrite)
+    for name, cfg, reuse in jobs:
+        if reuse:
+            print(f"demo: reusing the finished run {cfg.run_dir} (overwrite=true trains it again)")
+        else:
+            print(f"demo: training {cfg.run_dir}")
+            train(cfg, overwrite=overwrite)
+    per_seed = [seed_rows({name: cfg for name, cfg, _ in jobs[i * 3 : i * 3 + 3]}) for i in range(len(seeds))]
+    first = jobs[0][1]
+    return write_results(per_seed, seeds, first, jobs, time.time() - started)
 
 
-def _steps(ckpt) -> int:
-    """Optimizer steps the checkpoint had taken (the whole curriculum up to that stage)."""
+def seed_rows(cfgs: dict) -> list[dict]:
+    """One seed's rows: the three methods at their final checkpoint, then COCONUT's stages on the way."""
+    from coconut.train.run import evaluate
+
+    cot, coconut = cfgs["demo_cot"], cfgs["demo_coconut"]
+    cot_run, coconut_run = RunDir(cot.run_dir), RunDir(coconut.run_dir)
+    final = {name: json.loads(RunDir(cfg.run_dir).results.read_text()) for name, cfg in cfgs.items()}
+    shared = steps_of(cot_run.stage_checkpoint(0))  # COCONUT's first steps are these of the CoT run
+    last_stage = coconut.trainer.last_stage
+    rows = [
+        _row("cot", "CoT", True, 0, steps_of(final["demo_cot"]["checkpoint"]), final["demo_cot"]["test"]),
+        _row("coconut", f"COCONUT, fully latent (stage {last_stage})", True, last_stage,
+             shared + steps_of(final["demo_coconut"]["checkpoint"]), final["demo_coconut"]["test"]),
+        _row("no_cot", "No-CoT", True, 0, steps_of(final["demo_no_cot"]["checkpoint"]), final["demo_no_cot"]["test"]),
+        _row("stage0", "stage 0 = CoT, where COCONUT starts", False, 0, shared,
+             _test(evaluate(cot, str(cot_run.stage_checkpoint(0)), stage=0))),
+    ]
+    for stage in range(1, last_stage):
+        ckpt = coconut_run.stage_checkpoint(stage)
+        rows.append(_row(f"stage{stage}", f"COCONUT stage {stage}", False, stage, shared + steps_of(ckpt),
+                         _test(evaluate(coconut, str(ckpt), stage=stage))))
+    return rows
+
+
+def steps_of(ckpt) -> int:
+    """Optimizer steps a checkpoint's run had taken (a run started from another's weights counts from 0)."""
     import torch
 
     return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
 
 
-def _row(method: str, stage: int, metrics: dict, n: int, steps: int) -> dict:
-    acc = float(metrics["test/acc"])
-    return {
-        "method": method, "stage": stage, "train_steps": steps, "accuracy": round(acc, 4), "margin95": round(margin95(acc, n), 4),
-        "tokens": round(float(metrics["test/tokens"]), 2), "thoughts": round(float(metrics["test/thoughts"]), 2),
-        "language_tokens": round(float(metrics["test/language_tokens"]), 2),
+def _test(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k.startswith("test/")}
+
+
+def _row(key: str, label: str, final: bool, stage: int, steps: int, test: dict) -> dict:
+    return {"key": key, "label": label, "final": final, "stage": stage, "train_steps": steps,
+            "accuracy": float(test["test/acc"]), "tokens": float(test["test/tokens"]),
+            "language_tokens": float(test["test/language_tokens"]), "thoughts": float(test["test/thoughts"])}
+
+
+def write_results(per_seed: list[list[dict]], seeds: list[int], cfg, jobs, seconds: float) -> dict:
+    from coconut.analysis.demo_results import aggregate, format_table
+
+    out_dir = Path(cfg.output_dir)
+    n_test = cfg.data.test_size
+    rows = aggregate(per_seed, n_test)
+    render = f", {cfg.data.render} rendering" if cfg.data.render else ""
+    results = {
+        "rows": rows, "per_seed": dict(zip(map(str, seeds), per_seed)), "seeds": seeds, "test_questions": n_test,
+        "data": f"{cfg.data.generator}{render}", "budget_steps": rows[0]["train_steps"],
+        "batch_size": cfg.data.batch_size, "runs": [str(c.run_dir) for _, c, _ in jobs],
+        "seconds": {"total": round(seconds)}, "plot": str(out_dir / "accuracy_vs_tokens.png"),
     }
+    table = format_table(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_plot(rows, out_dir, cfg.data.generator)
+    (out_dir / "results.md").write_text(table + "\n")
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n" + table)
+    print(f"\nwritten: {out_dir / 'results.md'}, {out_dir / 'results.json'}, plot {results['plot']}")
+    print(f"TensorBoard: make tensorboard   (or: tensorboard --logdir {out_dir})")
+    coconut_run = next(c.run_dir for name, c, _ in jobs if name == "demo_coconut")
+    print_thinking(coconut_run, out_dir)
+    return results
 
 
-def format_table(results: dict) -> str:
-    lines = [
-        f"Test accuracy on {results['test_questions']} prosqa-mini questions (95 % margin), "
-        f"mean generated tokens = language tokens + continuous thoughts. "
-        f"Wall time {results['seconds']['total']} s.",
-        "",
-        "| method | stage | training steps so far | accuracy | generated tokens (language + thoughts) |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results["rows"]:
-        lines.append(f"| {r['method']} | {r['stage']} | {r['train_steps']} | {r['accuracy']:.3f} +- {r['margin95']:.3f} | "
-                     f"{r['tokens']:.1f} ({r['language_tokens']:.1f} + {r['thoughts']:.1f}) |")
-    return "\n".join(lines)
+def save_plot(rows: list[dict], out_dir: Path, data: str) -> None:
+    """The plot as PNG and as a TensorBoard image (runs/demo/summary, beside the runs' own logs)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from coconut.analysis.demo_results import figure
+
+    fig = figure(rows, title=f"make demo on {data}")
+    fig.savefig(out_dir / "accuracy_vs_tokens.png", dpi=120)
+    writer = SummaryWriter(str(out_dir / "summary"))
+    try:
+        writer.add_figure("demo/accuracy_vs_tokens", fig, close=True)
+    finally:
+        writer.close()
+
+
+def print_thinking(run_dir, out_dir: Path) -> None:
+    """One test question read by the COCONUT run: what each thought holds, then the answer."""
+    from coconut.analysis.thoughts import format_thinking
+    from coconut.cli.think import think
+
+    text = format_thinking(think(run_dir, index=0))
+    print(f"\nThe fully latent COCONUT model on test question 0 (coconut think {run_dir}):\n{text}")
+    (out_dir / "think.txt").write_text(text + "\n")

@@ -11,7 +11,7 @@ def run_command(args) -> int:
     if args.command == "demo":
         from coconut.cli.demo import run_demo
 
-        run_demo(args.overrides, overwrite=options.get("overwrite", False))
+        run_demo(args.overrides, overwrite=options.get("overwrite", False), seeds=options.get("seeds", (0,)))
         return 0
     cfg = load_config(args.experiment, args.overrides)
     if args.dry_run:

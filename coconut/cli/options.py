@@ -71,6 +71,16 @@ def _boolean(key: str, value: str) -> bool:
     return lowered == "true"
 
 
+def _seeds(key: str, value: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in value.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise OptionError(f"{key}={value}: expected comma-separated integers >= 0 (seeds=0,1,2)")
+    seeds = tuple(int(part) for part in parts)
+    if len(set(seeds)) != len(seeds):
+        raise OptionError(f"{key}={value}: a seed is named twice")
+    return seeds
+
+
 def _text(key: str, value: str) -> str:
     return value
 
@@ -92,12 +102,13 @@ OPTIONS = {o.key: o for o in (
     Option("questions", _integer(1), "N", "how many questions to analyse (default: all)"),
     Option("what", _analyses, "search,decoding,stop", "which analyses (default: all)"),
     Option("prefix", _text, "WORD", "the frontier probe's step prefix (default: read from the data)"),
+    Option("seeds", _seeds, "0,1,2", "train every run for each seed, report mean +- std (default: 0)"),
 )}
 COMMAND_OPTIONS = {
     "train": ("resume", "overwrite"),
     "eval": ("ckpt", "stage", "split"),
     "analyze": ("ckpt", "what", "questions", "split", "stage", "prefix"),
-    "demo": ("overwrite",),
+    "demo": ("overwrite", "seeds"),
 }
 REQUIRED = {"eval": ("ckpt",), "analyze": ("ckpt",)}
 

@@ -1,33 +1,94 @@
-"""The demo's pipeline on a very small setting: both runs, every stage evaluated, the table written."""
+"""The demo's pipeline on a very small setting: CoT, COCONUT from CoT's stage 0, No-CoT at equal steps, every
+row tested, the table, targets, plot, TensorBoard image and a thought reading written; seeds reuse finished runs."""
 
 import json
 
 import pytest
 
-from coconut.cli.demo import format_table, margin95, run_demo
-from tests.integration.tiny_run import tiny_overrides
+from coconut.analysis.demo_results import aggregate, format_table, margin95, targets
+from coconut.cli.demo import run_demo
+from coconut.cli.main import main
+from tests.integration.tiny_run import TINY
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_pipeline_writes_the_results_table(tmp_path, capsys):
-    overrides = tiny_overrides(tmp_path, "trainer.max_epochs=3", "data.test_size=20")
-    overrides = [o for o in overrides if not o.startswith("output_dir=")] + [f"output_dir={tmp_path / 'demo'}"]
-    results = run_demo(overrides)
-    methods = [(r["method"], r["stage"]) for r in results["rows"]]
-    assert methods == [("CoT (curriculum stage 0)", 0), ("COCONUT", 1), ("COCONUT", 2), ("No-CoT", 0)]
-    thoughts = [r["thoughts"] for r in results["rows"]]
-    assert thoughts == [0.0, 1.0, 2.0, 0.0]
-    steps = [r["train_steps"] for r in results["rows"]]
-    assert steps[:3] == [4, 8, 12], "64 samples / 16 = 4 steps an epoch, a checkpoint at the end of each stage"
-    assert steps[3] in (4, 8, 12), "No-CoT: the best validation checkpoint"
-    saved = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert saved["rows"] == results["rows"] and saved["test_questions"] == 20
-    table = (tmp_path / "demo" / "results.md").read_text()
-    assert table.strip() == format_table(results) and "| No-CoT | 0 |" in table
-    assert "| method | stage | training steps so far | accuracy |" in capsys.readouterr().out
+def demo_overrides(root):
+    # 64 samples / 16 = 4 steps an epoch; stage 0 for 2 epochs, then stages 1 and 2 for 1 epoch each.
+    return [f"output_dir={root / 'demo'}", f"data.data_dir={root / 'data'}", *TINY, "trainer.first_stage_epochs=2",
+            "data.test_size=20"]
+
+
+def test_demo_trains_every_method_for_the_same_steps_and_reads_thoughts(tmp_path, capsys):
+    results = run_demo(demo_overrides(tmp_path))
+    rows = {r["key"]: r for r in results["rows"]}
+    assert list(rows) == ["cot", "coconut", "no_cot", "stage0", "stage1"]
+    assert [rows[k]["train_steps"] for k in ("cot", "coconut", "no_cot")] == [16, 16, 16], "the same budget"
+    assert rows["stage0"]["train_steps"] == 8 and rows["stage1"]["train_steps"] == 12
+    assert [rows[k]["thoughts"] for k in ("cot", "coconut", "no_cot", "stage0", "stage1")] == [0, 2, 0, 0, 1]
+    assert rows["cot"]["language_tokens"] > 0 and rows["cot"]["token_share"] == 1.0
+    cot_results = json.loads((tmp_path / "demo" / "demo_cot" / "results.json").read_text())
+    assert cot_results["checkpoint"].endswith("last.ckpt"), "every method tested at its final checkpoint"
+    coconut_cfg = (tmp_path / "demo" / "demo_coconut" / "config.yaml").read_text()
+    assert "demo_cot/checkpoints/stage0.ckpt" in coconut_cfg and "start_epoch: 2" in coconut_cfg
+    out = tmp_path / "demo"
+    assert (out / "results.md").read_text().strip() == format_table(results)
+    assert (out / "accuracy_vs_tokens.png").stat().st_size > 0
+    assert list((out / "summary").glob("events.out.tfevents.*")), "the plot is in TensorBoard too"
+    think = (out / "think.txt").read_text()
+    assert think.count("thought ") == 2 and "gold:" in think
+    printed = capsys.readouterr().out
+    assert "| CoT | 16 |" in printed and "95 % interval over the test questions" in printed
+    assert all(r["accuracy_std"] is None for r in results["rows"]), "one seed: an interval, not a std of one run"
+    assert "thought 1:" in printed
+
+    check_think_command(tmp_path, capsys)
+
+    # A second seed: seed 0's finished runs are reused (not trained again), seed 1's are new.
+    before = (out / "demo_cot" / "results.json").stat().st_mtime_ns
+    two = run_demo(demo_overrides(tmp_path), seeds=(0, 1))
+    assert (out / "demo_cot" / "results.json").stat().st_mtime_ns == before
+    assert (out / "demo_coconut_seed1" / "results.json").exists()
+    assert two["seeds"] == [0, 1] and all(r["accuracy_std"] is not None for r in two["rows"])
+    assert "mean +- std over seeds 0, 1" in (out / "results.md").read_text()
+
+
+def check_think_command(tmp_path, capsys):
+    """`coconut think` on the demo's runs: a test question scored, another not, a CoT run, a wrong folder."""
+    run = tmp_path / "demo" / "demo_coconut"
+    record = json.loads((tmp_path / "data" / "test.json").read_text())[3]
+    assert main(["think", str(run), record["question"], "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("thought ")]
+    assert len(lines) == 2 and all(line.count("|") == 2 for line in lines), "two thoughts, three tokens each"
+    assert f"gold: {record['answer']}" in out
+    assert main(["think", str(run), "c1 c2 ; ? p1 : c2 | c3", "--thoughts", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("thought ") == 1 and "gold" not in out, "a question not in the data is not scored"
+    assert main(["think", str(tmp_path / "demo" / "demo_cot")]) == 0
+    assert "no continuous thoughts" in capsys.readouterr().out
+    assert main(["think", str(tmp_path / "nowhere")]) == 2
 
 
 def test_margin_is_the_normal_95_interval():
     assert margin95(0.5, 100) == pytest.approx(0.098, abs=1e-3)
     assert margin95(1.0, 100) < 1e-4
+
+
+def _rows(cot, coconut, no_cot, tokens=(10.0, 4.0, 2.0)):
+    keys = ("cot", "coconut", "no_cot")
+    return [{"key": k, "label": k, "final": True, "stage": 0, "train_steps": 10, "accuracy": a, "tokens": t,
+             "language_tokens": t, "thoughts": 0.0} for k, a, t in zip(keys, (cot, coconut, no_cot), tokens)]
+
+
+def test_seeds_give_mean_and_std_and_targets_say_what_is_met():
+    rows = aggregate([_rows(0.9, 0.88, 0.6), _rows(1.0, 0.96, 0.7)], n_test=100)
+    cot = rows[0]
+    assert cot["accuracy"] == pytest.approx(0.95) and cot["accuracy_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert cot["margin95"] is None and rows[1]["token_share"] == 0.4
+    met = dict((what.split(":")[0], ok) for what, ok in targets(rows))
+    assert met == {"CoT >= 0.90": True, "COCONUT fully latent within 3 points of CoT or better": True,
+                   "COCONUT's generated tokens <= 0.4 of CoT's": True, "No-CoT clearly below both": True}
+    single = aggregate([_rows(0.85, 0.80, 0.84, tokens=(10.0, 5.0, 2.0))], n_test=100)
+    assert single[0]["accuracy_std"] is None and single[0]["margin95"] > 0
+    assert not any(ok for _, ok in targets(single)), "each target fails here"

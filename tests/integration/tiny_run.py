@@ -12,10 +12,13 @@ TINY = [
     "trainer.progress_bar=false",
     "trainer.log_every_n_steps=1", "eval.max_new_tokens=12", "optim.warmup_steps=2",
 ]
+# demo_coconut starts from demo_cot's stage-0 checkpoint on phrase-rendered data and is tested at its last
+# checkpoint; the tiny runs train the whole curriculum from scratch on compact data, tested at the best.
+FROM_SCRATCH = ["model.init_from=null", "trainer.start_epoch=0", "data.render=null", "eval.checkpoint=best"]
 
 
 def tiny_overrides(root: Path, *extra: str) -> list[str]:
-    return [f"output_dir={root / 'runs'}", f"data.data_dir={root / 'data'}", *TINY, *extra]
+    return [f"output_dir={root / 'runs'}", f"data.data_dir={root / 'data'}", *TINY, *FROM_SCRATCH, *extra]
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from coconut.data.records import DataError
 from coconut.experiment import load_config
 from coconut.run_dir import RunDir, RunFolderError
 from coconut.train.checkpoints import CheckpointError, check_checkpoint, check_fits
-from tests.integration.tiny_run import TINY
+from tests.integration.tiny_run import FROM_SCRATCH, TINY
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -26,7 +26,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 def config(data_root: Path, runs: Path, *extra: str):
     """The tiny config on the package's generated data, with run folders under `runs` (kept apart from the
     package's shared output folder, whose tokenizer other tests would read)."""
-    return load_config("demo_coconut", [f"output_dir={runs}", f"data.data_dir={data_root / 'data'}", *TINY, *extra])
+    return load_config("demo_coconut", [f"output_dir={runs}", f"data.data_dir={data_root / 'data'}", *TINY, *FROM_SCRATCH, *extra])
 
 
 def fake_run(folder: Path, *names: str) -> None:

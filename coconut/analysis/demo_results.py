@@ -1,0 +1,132 @@
+"""The demo's results: each seed's rows gathered into mean +- std, the table, the targets and the plot.
+
+A row is one checkpoint tested on the test split: the three methods at their final checkpoint (the same
+number of optimizer steps each), and COCONUT's curriculum on the way (the end of each stage). With one seed
+the accuracy's +- is the 95 % interval over the test questions; with several, the standard deviation over
+seeds (never a "+- 0.0" for a single run).
+"""
+
+from __future__ import annotations
+
+import math
+
+# Targets of the demo (issue 13), checked on the final rows and printed with the table.
+COT_AT_LEAST = 0.90
+LATENT_WITHIN = 0.03  # COCONUT's fully latent stage: at most this far below CoT
+LATENT_TOKEN_SHARE = 0.40  # ... with at most this share of CoT's generated tokens
+
+
+def margin95(acc: float, n: int) -> float:
+    """Half-width of the 95 % normal interval of an accuracy over n questions."""
+    return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1))
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation; None for the deviation of a single value."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def aggregate(per_seed: list[list[dict]], n_test: int) -> list[dict]:
+    """One row per key (in the first seed's order): means over seeds, std or the 95 % margin."""
+    keys = [r["key"] for r in per_seed[0]]
+    out = []
+    for key in keys:
+        members = [next(r for r in rows if r["key"] == key) for rows in per_seed]
+        row = {k: members[0][k] for k in ("key", "label", "final", "stage", "train_steps")}
+        for field in ("accuracy", "tokens", "language_tokens", "thoughts"):
+            mean, std = mean_std([m[field] for m in members])
+            row[field], row[f"{field}_std"] = round(mean, 4), None if std is None else round(std, 4)
+        row["seeds"] = len(members)
+        row["margin95"] = round(margin95(row["accuracy"], n_test), 4) if len(members) == 1 else None
+        out.append(row)
+    cot = next((r for r in out if r["key"] == "cot"), None)
+    for row in out:
+        row["token_share"] = round(row["tokens"] / cot["tokens"], 3) if cot and cot["tokens"] else None
+    return out
+
+
+def _accuracy(row: dict) -> str:
+    if row["accuracy_std"] is not None:
+        return f"{row['accuracy']:.3f} +- {row['accuracy_std']:.3f}"
+    return f"{row['accuracy']:.3f} (+- {row['margin95']:.3f})"
+
+
+def _line(row: dict) -> str:
+    share = "" if row["token_share"] is None else f"{row['token_share']:.2f}"
+    return (f"| {row['label']} | {row['train_steps']} | {_accuracy(row)} | {row['tokens']:.1f} "
+            f"({row['language_tokens']:.1f} + {row['thoughts']:.1f}) | {share} |")
+
+
+def targets(rows: list[dict]) -> list[tuple[str, bool]]:
+    """(what, met) for each target the final rows can be checked against."""
+    by_key = {r["key"]: r for r in rows}
+    cot, latent, no_cot = by_key.get("cot"), by_key.get("coconut"), by_key.get("no_cot")
+    out = []
+    if cot:
+        out.append((f"CoT >= {COT_AT_LEAST:.2f}: {cot['accuracy']:.3f}", cot["accuracy"] >= COT_AT_LEAST))
+    if cot and latent:
+        gap = latent["accuracy"] - cot["accuracy"]
+        out.append((f"COCONUT fully latent within {LATENT_WITHIN * 100:.0f} points of CoT or better: "
+                    f"{gap * 100:+.1f} points", gap >= -LATENT_WITHIN))
+        out.append((f"COCONUT's generated tokens <= {LATENT_TOKEN_SHARE:.1f} of CoT's: {latent['token_share']:.2f}",
+                    latent["token_share"] is not None and latent["token_share"] <= LATENT_TOKEN_SHARE))
+    if no_cot and cot and latent:
+        below = min(cot["accuracy"], latent["accuracy"]) - no_cot["accuracy"]
+        out.append((f"No-CoT clearly below both: {below * 100:.1f} points below the lower", below >= 0.05))
+    return out
+
+
+def format_table(results: dict) -> str:
+    rows, seeds = results["rows"], results["seeds"]
+    spread = (f"mean +- std over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else
+              f"seed {seeds[0]}; +- in parentheses is the 95 % interval over the test questions")
+    lines = [
+        f"Test accuracy on {results['test_questions']} generated questions ({results['data']}), {spread}. "
+        f"Every method trained {results['budget_steps']} optimizer steps of {results['batch_size']} samples on "
+        f"the same data and is tested at its final checkpoint. Generated tokens = language tokens (without the "
+        f"end of sequence) + continuous thoughts. Wall time {results['seconds']['total']} s.",
+        "",
+        "| method | training steps | accuracy | generated tokens (language + thoughts) | tokens / CoT's |",
+        "|---|---|---|---|---|",
+        *[_line(r) for r in rows if r["final"]],
+        "",
+        "COCONUT's curriculum on the way (its checkpoint at the end of each stage; stage 0 is the CoT run's, where "
+        "COCONUT starts from):",
+        "",
+        "| checkpoint | training steps | accuracy | generated tokens (language + thoughts) | tokens / CoT's |",
+        "|---|---|---|---|---|",
+        *[_line(r) for r in rows if not r["final"]],
+        "",
+        "Targets (issue 13):",
+        *[f"- {'met' if met else 'NOT met'}: {what}" for what, met in targets(rows)],
+    ]
+    return "\n".join(lines)
+
+
+def figure(rows: list[dict], title: str = ""):
+    """Accuracy against generated tokens: every method, and COCONUT's stages joined in curriculum order."""
+    from coconut.analysis.plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    path = [r for r in rows if r["key"].startswith("stage") or r["key"] == "coconut"]
+    ax.plot([r["tokens"] for r in path], [r["accuracy"] for r in path], "-", color="#2a9d8f", alpha=0.5, zorder=1)
+    styles = {"cot": ("#264653", "s"), "no_cot": ("#e76f51", "D"), "coconut": ("#2a9d8f", "o")}
+    for r in rows:
+        colour, marker = styles.get(r["key"], ("#8ab17d", "o"))
+        ax.errorbar(r["tokens"], r["accuracy"], yerr=r["accuracy_std"] or 0, xerr=r["tokens_std"] or 0,
+                    fmt=marker, color=colour, capsize=3, markersize=7 if r["final"] else 5, zorder=2)
+        ax.annotate(r["label"], (r["tokens"], r["accuracy"]), textcoords="offset points", xytext=(6, -10),
+                    fontsize=8)
+    ax.set_xlabel("generated tokens per question (language + continuous thoughts)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0, max(r["tokens"] for r in rows) * 1.35 + 1)
+    ax.grid(alpha=0.3)
+    seeds = rows[0]["seeds"]
+    ax.set_title(title + (f" (error bars: std over {seeds} seeds)" if seeds > 1 else " (one seed)"), fontsize=10)
+    fig.tight_layout()
+    return fig
