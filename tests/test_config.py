@@ -114,6 +114,9 @@ def test_overrides_and_group_switches():
     (["name=.."], "must be a plain folder name"),
     (["name=''"], "must be a plain folder name"),
     (["output_dir=''"], "output_dir must not be empty"),
+    (["eval.checkpoint=middle"], "eval.checkpoint must be best or last, got 'middle'"),
+    (["data.render=pictures"], "data.render must be words, compact, phrase or null, got 'pictures'"),
+    (["data.generator=prontoqa"], "data.render=phrase applies to the prosqa and prosqa-mini generators"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

@@ -2,12 +2,13 @@
 
 Usage:
   python tools/update_readme.py bench NAME [coconut bench arguments...]   # runs the benchmark
-  python tools/update_readme.py demo [RESULTS_MD]                         # copies runs/demo/results.md
+  python tools/update_readme.py demo [RESULTS_MD]     # copies runs/demo/results.md, its plot and think.txt
   python tools/update_readme.py analysis NAME EXPERIMENT ckpt=PATH [what=...]   # runs coconut analyze
   python tools/update_readme.py report NAME RUN_DIR...                          # runs coconut report
 """
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,10 @@ def main() -> int:
         results = Path(args[0] if args else "runs/demo/results.md")
         table = results.read_text().strip()
         replace_block("demo:results", f"`make demo` on the 2-core CPU development machine:\n\n{table}")
+        # The plot beside the docs' other figures, and the thoughts of one test question as the demo printed them.
+        shutil.copyfile(results.parent / "accuracy_vs_tokens.png", ROOT / "docs" / "figures" / "demo_accuracy_vs_tokens.png")
+        think = (results.parent / "think.txt").read_text().strip()
+        replace_block("demo:think", f"```text\n{think}\n```")
         print(table)
     elif kind == "analysis":
         name, analyze_args = args[0], args[1:]

@@ -118,6 +118,10 @@ def _from_config(cfg, run_dir: Path, acc: float, tokens: float, split: str) -> R
         label += f" ({decode.replace('_', ' ')})"
     if OmegaConf.select(cfg, "eval.thoughts", default="fixed") == "learned":
         label += " (learned stop)"
+    elif METHODS.get(method) and METHODS[method].embeds == "latent" and \
+            not OmegaConf.select(cfg, "method.pad_latent_to_max", default=True):
+        # Unpadded, each test question gets as many thoughts as its gold path has steps: a hint plain COCONUT lacks.
+        label += " (thoughts = gold steps)"
     # Runs written before the `latent` piece existed kept it under `model`.
     jacobi = OmegaConf.select(cfg, "latent.jacobi_iterations", default=None) or \
         OmegaConf.select(cfg, "model.jacobi_iterations", default=None)
@@ -204,7 +208,9 @@ def to_markdown(rows: list[dict]) -> str:
         cells = [m]
         for d in datasets:
             r = cell.get((d, m))
-            cells.append("" if r is None else f"{r['acc']:.1f} +- {r['acc_std']:.1f} ({r['tokens']:.1f}) [{r['runs']}]"
+            # A single run has no spread to show: "+- 0.0" would claim one.
+            spread = f" +- {r['acc_std']:.1f}" if r is not None and r["runs"] > 1 else ""
+            cells.append("" if r is None else f"{r['acc']:.1f}{spread} ({r['tokens']:.1f}) [{r['runs']}]"
                          + (f" {VAL_MARK}" if r.get("val_runs") else ""))
         for d in paper:
             r = cell.get((d, m))

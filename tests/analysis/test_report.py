@@ -51,7 +51,7 @@ def test_report_groups_seeds_and_writes_markdown_csv_and_plot(runs, tmp_path):
                            "| paper prontoqa | paper prosqa |")
     assert markdown[2].startswith("| CoT |") and "77.0 +- 2.8 (49.5) [2]" in markdown[2]
     assert markdown[3].startswith("| CoT (soft thinking) |")
-    assert "| No-CoT | 90.0 +- 0.0 (3.0) [1] |  | 93.8 (3.0) |  |" in markdown
+    assert "| No-CoT | 90.0 (3.0) [1] |  | 93.8 (3.0) |  |" in markdown
     assert "| COCONUT |  | 97.0 +- 1.0 (14.2) [3] |  | 97.0 (14.2) |" in markdown
     table = list(csv.DictReader((out / "results_table.csv").open()))
     assert len(table) == 4 and table[0]["dataset"] == "prontoqa"
@@ -89,8 +89,10 @@ def test_runs_of_other_settings_get_rows_of_their_own(tmp_path):
     fake_run(root, "demo_coconut", 1, 0.80, 6.0)
     fake_run(root, "demo_analysis", 0, 0.85, 6.0)
     fake_run(root, "demo_jacobi", 0, 0.76, 6.0)
+    fake_run(root, "demo_learned_stop", 0, 0.78, 5.1, "eval.thoughts=fixed")  # unpadded: thoughts = gold steps
     rows = {r["method"]: r for r in report([root], tmp_path / "out")["rows"]}
-    assert set(rows) == {"COCONUT [demo_coconut]", "COCONUT [demo_analysis]", "COCONUT (Jacobi 2)"}
+    assert set(rows) == {"COCONUT [demo_coconut]", "COCONUT [demo_analysis]", "COCONUT (Jacobi 2)",
+                         "COCONUT (thoughts = gold steps)"}
     assert rows["COCONUT [demo_coconut]"]["runs"] == 2 and rows["COCONUT [demo_coconut]"]["acc"] == pytest.approx(79.0)
 
 
@@ -183,7 +185,7 @@ def test_runs_tested_on_val_are_marked(tmp_path):
     assert rows["COCONUT"]["val_runs"] == 1 and rows["CoT"]["val_runs"] == 0
     markdown = (out / "results_table.md").read_text().splitlines()
     assert "| COCONUT | 97.0 +- 1.4 (14.2) [2] \u2020 | 97.0 (14.2) |" in markdown
-    assert "| CoT | 75.0 +- 0.0 (49.0) [1] | 77.5 (49.4) |" in markdown, "a run tested on test has no mark"
+    assert "| CoT | 75.0 (49.0) [1] | 77.5 (49.4) |" in markdown, "a run tested on test has no mark"
     assert markdown[-1].startswith("\u2020 includes runs tested on the val split: their data had no test file")
     table = {r["method"]: r for r in csv.DictReader((out / "results_table.csv").open())}
     assert (table["COCONUT"]["val_runs"], table["CoT"]["val_runs"]) == ("1", "0")

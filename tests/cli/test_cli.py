@@ -64,6 +64,15 @@ def test_cli_errors_are_one_line(capsys):
     assert capsys.readouterr().err.strip() == "coconut eval: ckpt=PATH is required (see coconut eval --help)"
 
 
+def test_think_refuses_bad_arguments_and_folders_in_one_line(tmp_path, capsys):
+    assert main(["think", str(tmp_path), "--top", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "coconut think: --top 0: must be >= 1 (see coconut think --help)"
+    assert main(["think", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"coconut think: {tmp_path / 'config.yaml'}: no such file; RUN_DIR must be a run folder written "
+                   "by coconut train")
+
+
 def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):
     import torch
 

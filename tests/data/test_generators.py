@@ -98,6 +98,20 @@ def test_prosqa_mini_is_small_and_compact():
     assert r["answer"] == r["idx_to_symbol"][r["target"]]
 
 
+def test_phrase_rendering_writes_each_step_as_a_sentence_of_five_or_more_tokens():
+    cfg = prosqa.ProsQAConfig(**{**prosqa.MINI, "render": "phrase"})
+    records = prosqa.generate(200, seed=1, cfg=cfg)
+    compact = prosqa.generate(200, seed=1, cfg=prosqa.ProsQAConfig(**prosqa.MINI))
+    for r, c in zip(records, compact):  # the same graphs and questions; only the steps differ
+        assert r["question"] == c["question"] and r["answer"] == c["answer"]
+        names = r["idx_to_symbol"]
+        path = [r["root"]] + [names.index(s.split()[1]) for s in c["steps"]]
+        for step, u, v in zip(r["steps"], path, path[1:]):
+            subject = f"{names[u]} is a" if names[u].startswith("p") else f"every {names[u]} is a"
+            assert step == f"{subject} {names[v]} .", "the released sentence, lower case, the period apart"
+            assert len(step.split()) >= 5
+
+
 def test_prosqa_config_errors():
     with pytest.raises(ValueError, match="render"):
         prosqa.ProsQAConfig(render="pictures")
