@@ -40,24 +40,29 @@ class CurriculumDataModule(L.LightningDataModule):
         self.splits: dict[str, list] = {}
         self.answers: dict[str, list[str]] = {}
         self._frozen_stage = stage
+        self._files: dict[str, Path] = {}  # the split files, set by setup
         self._icot_plans: dict[tuple, EpochPlan] = {}
 
     def prepare_data(self) -> None:
         ensure_data(self.data)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        """Tokenise the splits `stage` reads, once each: evaluating a checkpoint does not tokenise the training
+        set (a run's saved tokenizer hashes differently from the one built in memory, so `datasets` would)."""
+        self._files = ensure_data(self.data)
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": (self.test_split,)}.get(stage, tuple(self._files))
+        for split in wanted:
+            self._load(split)
+
+    def _load(self, split: str) -> None:
+        path = self._files[split]
+        if split in self.splits or not path.exists():
             return
-        files = ensure_data(self.data)
-        cache = Path(self.data.data_dir) / ".cache"
-        for split, path in files.items():
-            if not path.exists():
-                continue
-            rows = load_tokenized(path, self.tokenizer, TEXT_FORMATS[self.data.text_format], cache_dir=cache,
-                                  max_length=self.max_length, method=self.method,
-                                  drop_too_long=self.data.drop_too_long)
-            self.splits[split] = [as_tokenized_record(r) for r in rows]
-            self.answers[split] = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
+        rows = load_tokenized(path, self.tokenizer, TEXT_FORMATS[self.data.text_format],
+                              cache_dir=Path(self.data.data_dir) / ".cache", max_length=self.max_length,
+                              method=self.method, drop_too_long=self.data.drop_too_long)
+        self.splits[split] = [as_tokenized_record(r) for r in rows]
+        self.answers[split] = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
 
     # -- the stage ---------------------------------------------------------------------------
 
@@ -116,7 +121,8 @@ class CurriculumDataModule(L.LightningDataModule):
                                   shuffle=False, drop_last=True)
 
     def eval_items(self, split: str) -> list:
-        """(sample at the current stage, answer text) for every record of a split."""
+        """(sample at the current stage, answer text) for every record of a split (tokenised on first use)."""
+        self._load(split)
         stage = self.stage
         if self.method.name == "icot":
             removed = self.icot_eval_removal()
@@ -176,7 +182,7 @@ class CurriculumDataModule(L.LightningDataModule):
     @property
     def test_split(self) -> str:
         """The split a test really evaluates: "test", or "val" when there is no test file (after setup)."""
-        return "test" if "test" in self.splits else "val"
+        return "test" if "test" in self._files and self._files["test"].exists() else "val"
 
     def test_dataloader(self) -> DataLoader:
         if self.test_split != "test":  # said, and recorded by the caller (results.json's test_split)
