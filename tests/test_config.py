@@ -116,7 +116,7 @@ def test_overrides_and_group_switches():
     (["output_dir=''"], "output_dir must not be empty"),
     (["eval.checkpoint=middle"], "eval.checkpoint must be best or last, got 'middle'"),
     (["data.render=pictures"], "data.render must be words, compact, phrase or null, got 'pictures'"),
-    (["data.generator=prontoqa"], "data.render=phrase applies to the prosqa and prosqa-mini generators"),
+    (["data.generator=prontoqa", "data.render=phrase"], "data.render=phrase applies to the ProsQA generators"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:

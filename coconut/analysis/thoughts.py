@@ -88,8 +88,9 @@ def format_thinking(t: Thinking) -> str:
             cells.append(f"{token} {p:.2f}{where}")
         lines.append(f"thought {j}: " + " | ".join(cells))
     lines.append(f"generated: {t.generated}")
+    answer = "(no answer marker)" if t.answer is None else t.answer.strip()
     if t.gold is not None:
-        lines.append(f"answer: {t.answer} (gold: {t.gold}: {'right' if t.correct else 'wrong'})")
+        lines.append(f"answer: {answer} (gold: {t.gold}: {'right' if t.correct else 'wrong'})")
     else:
-        lines.append(f"answer: {t.answer}")
+        lines.append(f"answer: {answer}")
     return "\n".join(lines)

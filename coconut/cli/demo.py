@@ -36,9 +36,10 @@ def demo_configs(overrides: list[str], seed: int) -> dict:
     cfgs = {}
     for name in RUNS:
         extra = [f"seed={seed}", f"name={seeded(name, seed)}", *overrides]
-        if name == "demo_coconut":
+        if name == "demo_coconut":  # from the CoT run's end of stage 0, at the epoch where that stage ends
             cot = load_config("demo_cot", extra[:1] + [f"name={seeded('demo_cot', seed)}", *overrides])
-            extra.append(f"model.init_from={RunDir(cot.run_dir).stage_checkpoint(0)}")
+            extra += [f"model.init_from={RunDir(cot.run_dir).stage_checkpoint(0)}",
+                      f"trainer.start_epoch={cot.trainer.schedule.length(0)}"]
         cfgs[name] = load_config(name, extra)
     return cfgs
 

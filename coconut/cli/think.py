@@ -73,6 +73,9 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
     cfg = load_config(str(run.config))
     fmt = TEXT_FORMATS[cfg.data.text_format]
     text, record = find_record(cfg, question, index)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one small model: its loading bar would only push the reading up the screen
     engine = LatentReasoner.from_pretrained(run.export)
     tokenizer = AutoTokenizer.from_pretrained(run.export)
     embeds = METHODS[cfg.method.name].embeds

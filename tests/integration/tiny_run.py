@@ -13,8 +13,10 @@ TINY = [
     "trainer.log_every_n_steps=1", "eval.max_new_tokens=12", "optim.warmup_steps=2",
 ]
 # demo_coconut starts from demo_cot's stage-0 checkpoint on phrase-rendered data and is tested at its last
-# checkpoint; the tiny runs train the whole curriculum from scratch on compact data, tested at the best.
-FROM_SCRATCH = ["model.init_from=null", "trainer.start_epoch=0", "data.render=null", "eval.checkpoint=best"]
+# checkpoint, with stage mixing; the tiny runs train the whole curriculum from scratch on compact data, without
+# mixing, tested at the best.
+FROM_SCRATCH = ["model.init_from=null", "trainer.start_epoch=0", "data.generator=prosqa-mini", "eval.checkpoint=best",
+                "method.uniform_prob=0.0"]
 
 
 def tiny_overrides(root: Path, *extra: str) -> list[str]:
