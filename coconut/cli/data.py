@@ -33,8 +33,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="NAME", required=True)
     for name, text in (
         ("prosqa", "ProsQA-style DAG questions matching the released statistics"),
-        ("prosqa-mini", "small ProsQA graphs a tiny model learns on a CPU"),
-        ("prosqa-demo", "the demo's data: prosqa-mini graphs whose subject has one child, steps as phrases"),
+        ("prosqa-mini", "small ProsQA graphs a tiny model learns on a CPU (the demo's data)"),
         ("prontoqa", "5-hop fictional-ontology true/false questions"),
     ):
         gen = commands.add_parser(name, help=text, description=text)
@@ -45,8 +44,8 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
                          help="output file (.json, the official format, .jsonl, or iCoT .txt)")
         if name.startswith("prosqa"):
             gen.add_argument("--render", choices=RENDERS, default=None,
-                             help="sentence form (default: words for prosqa, compact for prosqa-mini, phrase for "
-                                  "prosqa-demo: a compact question, steps as short sentences)")
+                             help="sentence form (default: words for prosqa, compact for prosqa-mini; "
+                                  "phrase: a compact question, steps as short sentences)")
     stats = commands.add_parser("stats", help="statistics of a records file, optionally beside a reference")
     stats.add_argument("file", help="a records file (.json, .jsonl or iCoT .txt)")
     stats.add_argument("--against", help="a reference records file to compare with")

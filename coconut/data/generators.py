@@ -1,8 +1,8 @@
-"""The data-set generators by name: `prosqa`, `prosqa-mini` (small graphs), `prosqa-demo` (the demo's) and `prontoqa`."""
+"""The data-set generators by name: `prosqa`, `prosqa-mini` (the demo's small graphs) and `prontoqa`."""
 
 from __future__ import annotations
 
-GENERATORS = ("prosqa", "prosqa-mini", "prosqa-demo", "prontoqa")
+GENERATORS = ("prosqa", "prosqa-mini", "prontoqa")
 
 
 def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
@@ -17,7 +17,7 @@ def generate(name: str, n: int, seed: int, render: str | None = None, progress: 
         return prontoqa.generate(n, seed, progress=progress)
     from coconut.data import prosqa
 
-    options = {"prosqa-mini": dict(prosqa.MINI), "prosqa-demo": dict(prosqa.DEMO)}.get(name, {})
+    options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
     if render is not None:
         options["render"] = render
     return prosqa.generate(n, seed, prosqa.ProsQAConfig(**options), progress=progress)

@@ -39,10 +39,6 @@ class ProsQAConfig:
     # Chance of keeping a graph by its answer length: the construction alone gives too many 3-step
     # answers (about 51 % against the released 41 %); this thinning matches the released mix.
     step_accept: dict[int, float] | None = field(default_factory=lambda: {3: 0.55, 4: 1.0, 5: 0.9, 6: 0.8})
-    # At most this many children of the subject (None: any). With 1 the first step is forced: a chain of thought
-    # need not guess which branch leads to an option before it has walked it (the demo's tiny models learn that
-    # look-ahead far later than the rest of the task).
-    subject_children: int | None = None
     # "words" (the released format), "compact" (one token per name and symbol) or "phrase" (a compact question,
     # steps as short sentences, `every c1 is a c7 .`, so that a continuous thought replaces a whole phrase).
     render: str = "words"
@@ -54,8 +50,6 @@ class ProsQAConfig:
             raise ValueError(f"render must be one of {', '.join(RENDERS)}, got {self.render!r}")
         if not 2 <= self.min_nodes <= self.max_nodes:
             raise ValueError(f"need 2 <= min_nodes <= max_nodes, got {self.min_nodes}, {self.max_nodes}")
-        if self.subject_children is not None and self.subject_children < 1:
-            raise ValueError(f"subject_children must be >= 1 or None, got {self.subject_children}")
         if not 1 <= self.min_steps <= self.max_steps:
             raise ValueError(f"need 1 <= min_steps <= max_steps, got {self.min_steps}, {self.max_steps}")
         if self.max_nodes - 2 > len(self.concepts) or len(self.people) < 2:
@@ -67,11 +61,6 @@ MINI = dict(  # small graphs that a tiny model learns on 2 CPU cores (make demo)
     render="compact",
     people=tuple(f"p{i}" for i in range(8)), concepts=tuple(f"c{i}" for i in range(24)),
 )
-
-
-# The demo's data (make demo): prosqa-mini graphs whose subject has one child, so that the first step is forced,
-# with every step written as a phrase, so that a continuous thought stands for five or six language tokens.
-DEMO = dict(MINI, subject_children=1, render="phrase")
 
 
 def _zero_truncated_poisson(rng: random.Random, rate: float) -> int:
@@ -146,8 +135,6 @@ def make_record(rng: random.Random, cfg: ProsQAConfig, max_tries: int = 1000) ->
         path = random_shortest_path(children, root, target, rng)
         steps = -1 if path is None else len(path) - 1
         if not cfg.min_steps <= steps <= cfg.max_steps:
-            continue
-        if cfg.subject_children is not None and len(children[root]) > cfg.subject_children:
             continue
         if cfg.step_accept is not None and rng.random() >= cfg.step_accept.get(steps, 1.0):
             continue

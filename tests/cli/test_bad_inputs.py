@@ -33,7 +33,7 @@ TINY = ["output_dir=runs", "data.data_dir=data", "model.layers=1", "model.hidden
         "data.test_size=24", "data.batch_size=16", "data.eval_batch_size=12", "method.max_latent_stage=2",
         "trainer.max_epochs=4", "trainer.epochs_per_stage=1", "trainer.first_stage_epochs=null",
         "trainer.progress_bar=false", "eval.max_new_tokens=12",
-        "model.init_from=null", "trainer.start_epoch=0", "data.generator=prosqa-mini",
+        "model.init_from=null", "trainer.start_epoch=0", "data.render=null",
         "method.uniform_prob=0.0"]  # the curriculum from scratch, without stage mixing
 # The tensor the shape-mismatched checkpoint holds with another shape (the tiny Llama's embedding table).
 EMBEDDING = "engine.model.model.embed_tokens.weight"

@@ -112,21 +112,6 @@ def test_phrase_rendering_writes_each_step_as_a_sentence_of_five_or_more_tokens(
             assert len(step.split()) >= 5
 
 
-def test_subject_children_bounds_the_first_branching():
-    free = prosqa.generate(200, seed=2, cfg=prosqa.ProsQAConfig(**prosqa.MINI))
-    one = prosqa.generate(200, seed=2, cfg=prosqa.ProsQAConfig(**{**prosqa.MINI, "subject_children": 1}))
-
-    def subject_children(r):
-        return sum(1 for u, _ in r["edges"] if u == r["root"])
-
-    assert max(map(subject_children, free)) >= 2, "without the bound the subject often branches"
-    assert all(subject_children(r) == 1 for r in one)
-    assert all(r["steps"][0].split()[1] == r["idx_to_symbol"][next(v for u, v in r["edges"] if u == r["root"])]
-               for r in one), "the first step walks the subject's only edge"
-    with pytest.raises(ValueError, match="subject_children"):
-        prosqa.ProsQAConfig(subject_children=0)
-
-
 def test_prosqa_config_errors():
     with pytest.raises(ValueError, match="render"):
         prosqa.ProsQAConfig(render="pictures")
