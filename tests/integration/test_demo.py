@@ -93,3 +93,16 @@ def test_seeds_give_mean_and_std_and_targets_say_what_is_met():
     single = aggregate([_rows(0.85, 0.80, 0.84, tokens=(10.0, 5.0, 2.0))], n_test=100)
     assert single[0]["accuracy_std"] is None and single[0]["margin95"] > 0
     assert not any(ok for _, ok in targets(single)), "each target fails here"
+
+
+def test_the_demo_refuses_runs_of_unequal_training_before_anything_trains(tmp_path):
+    from coconut.cli.demo import check_budget, demo_configs
+    from coconut.config import ConfigError
+
+    cfgs = demo_configs([f"output_dir={tmp_path}"], seed=1)
+    assert cfgs["demo_coconut"].model.init_from == str(tmp_path / "demo_cot_seed1" / "checkpoints" / "stage0.ckpt")
+    assert cfgs["demo_coconut"].trainer.start_epoch == cfgs["demo_cot"].trainer.first_stage_epochs
+    check_budget(cfgs)
+    cfgs["demo_no_cot"].trainer.max_epochs += 2
+    with pytest.raises(ConfigError, match="must share trainer.max_epochs"):
+        check_budget(cfgs)
