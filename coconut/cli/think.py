@@ -57,6 +57,7 @@ def find_record(cfg, question: str | None, index: int) -> tuple[str, dict | None
 def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | None = None, top: int = 5):
     """The reading of one question by a finished run (see coconut.analysis.thoughts)."""
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from coconut.analysis.thoughts import read_thoughts
     from coconut.data.tokenize import TEXT_FORMATS
@@ -71,24 +72,20 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
     if not (run.export / "coconut.json").exists():
         raise ConfigError(f"{run.export}: no exported model; the run has not finished (its test writes export/)")
     cfg = load_config(str(run.config))
-    fmt = TEXT_FORMATS[cfg.data.text_format]
-    text, record = find_record(cfg, question, index)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # one small model: its loading bar would only push the reading up the screen
-    engine = LatentReasoner.from_pretrained(run.export)
-    tokenizer = AutoTokenizer.from_pretrained(run.export)
-    embeds = METHODS[cfg.method.name].embeds
+    embeds = METHODS[cfg.method.name].embeds  # checked before anything loads
     if embeds == "pause":
         raise ConfigError(f"{run_dir}: the run trained method {cfg.method.name}, whose thoughts are <|pause|> tokens, "
                           "not continuous thoughts: nothing to read")
     if embeds is None and thoughts:
         raise ConfigError(f"--thoughts {thoughts}: the run trained method {cfg.method.name}, which has no continuous "
                           "thoughts")
-    if embeds is None:
-        k = None  # the question alone, as the method evaluates
-    else:
-        k = thoughts if thoughts is not None else cfg.method.max_thoughts
+    # No latent markers for a method without them (the question alone, as it evaluates); else the final stage's.
+    k = None if embeds is None else thoughts if thoughts is not None else cfg.method.max_thoughts
+    fmt = TEXT_FORMATS[cfg.data.text_format]
+    text, record = find_record(cfg, question, index)
+    hf_logging.disable_progress_bar()  # one small model: its loading bar would only push the reading up the screen
+    engine = LatentReasoner.from_pretrained(run.export)
+    tokenizer = AutoTokenizer.from_pretrained(run.export)
     return read_thoughts(engine, tokenizer, text, fmt.question_suffix, fmt.answer_prefix, k, top=top,
                          eot_at_stage0=cfg.method.eot_at_stage0, record=record,
                          max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring)
