@@ -53,7 +53,7 @@ readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/ben
 	$(PY) tools/update_readme.py bench default --jacobi-iterations 6
 	$(PY) tools/update_readme.py bench vocab64 --vocab 64
 
-readme-demo: $(VENV)/.installed  ## copy the last make demo's results table into README.md
+readme-demo: $(VENV)/.installed  ## copy the last make demo's table, plot and thought reading into README.md
 	$(PY) tools/update_readme.py demo
 
 # One seed unless SEEDS is given on the command line (its default above is the tables').

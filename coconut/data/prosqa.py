@@ -152,6 +152,7 @@ def render(rng, cfg: ProsQAConfig, parents, root, target, neg_target, path) -> d
         names.append(next(pi) if not parents[v] else next(ci))
     edges = [[u, v] for v in range(n) for u in parents[v]]
     edges.sort(key=lambda e: (e[1], e[0]))
+
     def sentence(u, v):  # one edge as the question states it
         return _edge_words(names, parents, u, v) if cfg.render == "words" else f"{names[u]} {names[v]} ;"
 

@@ -100,3 +100,16 @@ def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_traine
     assert (val[0]["prompt_input_ids"] == ids.latent).sum(dim=1).tolist() == [2] * 12
     test = [a for b in datamodule.test_dataloader() for a in b["answers"]]
     assert test == datamodule.answers["test"] and len(test) == 24
+
+
+def test_each_stage_tokenises_only_the_splits_it_reads(tiny_system):
+    # Evaluating a checkpoint must not tokenise the training set (31 s per demo row before; the saved tokenizer
+    # misses the `datasets` cache the in-memory one filled).
+    from coconut.train.build import build_system
+
+    cfg, _, fitted, _ = tiny_system()
+    assert set(fitted.splits) == {"train", "val"}, "fit reads train and val"
+    _, testing, _ = build_system(cfg)
+    testing.setup("test")
+    assert set(testing.splits) == {"test"} and testing.test_split == "test"
+    assert len(testing.eval_items("val")) == 24 and set(testing.splits) == {"test", "val"}, "loaded on first use"
