@@ -148,6 +148,8 @@ def shown(cfg: RunConfig) -> dict:
     out["decode"] = {k: v for k, v in out["decode"].items() if k in cfg.decode.used_fields()}
     if cfg.trainer.strategy != "fsdp":
         out["trainer"].pop("fsdp_sharding")
+    else:  # what runs, `auto` resolved for the method
+        out["trainer"]["fsdp_sharding"] = cfg.fsdp_sharding()
     return out
 
 

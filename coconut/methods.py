@@ -13,6 +13,11 @@ class MethodInfo:
     # no embeddings for CoT, No-CoT and w/o thought (their vocabulary stays GPT-2's 50257).
     embeds: str | None = None
 
+    @property
+    def latent_passes(self) -> bool:
+        """Its steps feed back continuous thoughts: one decoder call per thought column, not one per step."""
+        return self.embeds == "latent"
+
 
 # The paper's methods, in Table 1's row order (the report and the sweep follow it).
 METHODS = {

@@ -64,6 +64,10 @@ class RunConfig:
                  "weights sharded; set latent.thought_scale to a value (measure it in a one-device run) and "
                  "latent.auto_thought_scale=false")
 
+    def fsdp_sharding(self) -> str:
+        """trainer.fsdp_sharding for this run's method (`auto` resolved: see TrainerConfig.fsdp_sharding)."""
+        return self.trainer.sharding_for(METHODS[self.method.name].latent_passes)
+
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name

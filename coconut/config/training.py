@@ -15,6 +15,8 @@ from coconut.schedule import StageSchedule
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64")
 
+FSDP_SHARDINGS = ("auto", "FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD")
+
 
 def devices_problem(devices) -> str | None:
     """Why Lightning would refuse `devices` (None when it is fine): a count >= 1, -1 or "auto" (every visible
@@ -85,7 +87,12 @@ class TrainerConfig:
     # set, accumulate_grad_batches is derived from it, and a setting that cannot reach it is refused.
     effective_batch: Optional[int] = None
     activation_checkpointing: bool = False  # recompute the MLP blocks in the backward pass (saves memory)
-    fsdp_sharding: str = "FULL_SHARD"  # with strategy=fsdp: FULL_SHARD | SHARD_GRAD_OP | HYBRID_SHARD | NO_SHARD
+    # With strategy=fsdp: auto | FULL_SHARD | SHARD_GRAD_OP | HYBRID_SHARD | NO_SHARD. FULL_SHARD frees a layer's
+    # gathered weights after every decoder call, so a latent step (n + 2 calls) all-gathers each layer n + 3 times;
+    # SHARD_GRAD_OP gathers it once per step and holds it until its backward (the whole model's weights at the
+    # forward's end, as any way of not gathering again per pass would). auto: SHARD_GRAD_OP for the methods with
+    # latent passes, FULL_SHARD for the others (docs/scale.md#fsdp-all-gathers-per-step).
+    fsdp_sharding: str = "auto"
     lockstep: Optional[bool] = None  # equal decoder calls on every rank (needed by FSDP); None: on with FSDP
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
@@ -115,9 +122,16 @@ class TrainerConfig:
                  f"trainer.start_epoch must be in [0, trainer.max_epochs), got {self.start_epoch}")
         require(self.effective_batch is None or self.effective_batch >= 1,
                  f"trainer.effective_batch must be >= 1 or null, got {self.effective_batch}")
-        require(self.fsdp_sharding in ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"),
-                 f"trainer.fsdp_sharding must be FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD or NO_SHARD, "
+        require(self.fsdp_sharding in FSDP_SHARDINGS,
+                 f"trainer.fsdp_sharding must be {', '.join(FSDP_SHARDINGS[:-1])} or {FSDP_SHARDINGS[-1]}, "
                  f"got {self.fsdp_sharding!r}")
+
+    def sharding_for(self, latent_passes: bool) -> str:
+        """The FSDP sharding to run: `auto` resolved for a method with latent passes (several decoder calls per
+        step) or without."""
+        if self.fsdp_sharding != "auto":
+            return self.fsdp_sharding
+        return "SHARD_GRAD_OP" if latent_passes else "FULL_SHARD"
 
     @property
     def schedule(self) -> StageSchedule:

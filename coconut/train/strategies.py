@@ -1,7 +1,8 @@
 """Distributed strategies from the config: DDP, FSDP wrapped on the decoder layers, activation checkpointing.
 
 FSDP shards every decoder layer (the classes a Hugging Face model lists in `_no_split_modules`) as
-its own unit. Activation checkpointing recomputes the MLP blocks in the backward pass instead of
+its own unit; the latent methods default to SHARD_GRAD_OP, which gathers each unit once per step however
+many latent passes the step makes (TrainerConfig.fsdp_sharding). Activation checkpointing recomputes the MLP blocks in the backward pass instead of
 keeping their activations: attention is left alone because the latent engine's KV cache is
 stateful (recomputing a layer would append to the cache a second time).
 """
@@ -60,16 +61,20 @@ def block_training(args) -> bool:
     return torch.is_grad_enabled() and any(getattr(a, "requires_grad", False) for a in args)
 
 
-def build_strategy(t: TrainerConfig, model: nn.Module, unused_parameters: bool = False):
+def build_strategy(t: TrainerConfig, model: nn.Module, unused_parameters: bool = False,
+                   latent_passes: bool = False):
     """The Lightning strategy (a name or a Strategy object) for `t.strategy`.
 
     unused_parameters: some parameters may get no gradient in a step (a latent projection or stop head
-    at stage 0, before any thought): DDP must be told to expect that."""
+    at stage 0, before any thought): DDP must be told to expect that.
+    latent_passes: the method calls the decoder once per thought column; with trainer.fsdp_sharding=auto FSDP
+    then gathers each layer once per step instead of once per call (SHARD_GRAD_OP)."""
     if t.strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 
-        return FSDPStrategy(auto_wrap_policy=decoder_layer_classes(model), sharding_strategy=t.fsdp_sharding,
-                            state_dict_type="full", use_orig_params=True)
+        return FSDPStrategy(auto_wrap_policy=decoder_layer_classes(model),
+                            sharding_strategy=t.sharding_for(latent_passes), state_dict_type="full",
+                            use_orig_params=True)
     strategy = t.strategy
     if unused_parameters and strategy in ("ddp", "ddp_spawn"):
         strategy = f"{strategy}_find_unused_parameters_true"

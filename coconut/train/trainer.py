@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coconut.config import ConfigError, RunConfig
+from coconut.config import METHODS, ConfigError, RunConfig
 from coconut.run_dir import BEST, CSV_LOGS, LAST, TENSORBOARD, RunDir
 
 
@@ -47,7 +47,8 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         from coconut.train.icot import IcotOptimizerReset
 
         callbacks.append(IcotOptimizerReset())
-    strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier)
+    strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier,
+                              latent_passes=METHODS[cfg.method.name].latent_passes)
     loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False),
                CSVLogger(run_dir.root, name=CSV_LOGS, version="")]
     return L.Trainer(

@@ -24,6 +24,22 @@ def test_fsdp_config_wraps_each_decoder_layer(arch, layer):
     assert strategy.sharding_strategy.name == "HYBRID_SHARD"
 
 
+@pytest.mark.parametrize("experiment, sharding", [("gsm8k_coconut", "SHARD_GRAD_OP"),
+                                                  ("gsm8k_no_curriculum", "SHARD_GRAD_OP"),
+                                                  ("gsm8k_cot", "FULL_SHARD"), ("gsm8k_pause_as_thought", "FULL_SHARD")])
+def test_fsdp_sharding_auto_gathers_latent_methods_once_per_step(experiment, sharding):
+    """auto: SHARD_GRAD_OP where a step makes latent passes (tests/integration/test_fsdp_gathers.py counts why)."""
+    from coconut.config import METHODS
+    from coconut.experiment import to_yaml
+
+    cfg = load_config(experiment, ["trainer=fsdp"])
+    assert cfg.trainer.fsdp_sharding == "auto" and cfg.fsdp_sharding() == sharding
+    strategy = build_strategy(cfg.trainer, tiny_model("llama"), latent_passes=METHODS[cfg.method.name].latent_passes)
+    assert strategy.sharding_strategy.name == sharding
+    assert f"fsdp_sharding: {sharding}" in to_yaml(cfg), "the shown config says what runs"
+    assert load_config(experiment, ["trainer=fsdp", "trainer.fsdp_sharding=FULL_SHARD"]).fsdp_sharding() == "FULL_SHARD"
+
+
 def test_ddp_config_builds_a_cpu_trainer(tmp_path):
     from coconut.train.trainer import build_trainer
 
