@@ -24,8 +24,8 @@ def tiny_model(arch: str, seed: int = 0, vocab_size: int = VOCAB):
     if arch == "gpt2":
         model = tiny_causal_lm("gpt2", vocab_size=vocab_size, layers=2, hidden=32, heads=4, max_positions=128,
                                eos_id=EOS, dropout=0.0)
-    elif arch == "llama":  # untied embeddings, grouped-query attention
-        model = tiny_causal_lm("llama", vocab_size=vocab_size, layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64,
+    elif arch in ("llama", "qwen2"):  # untied embeddings, grouped-query attention (Qwen2: biased q, k, v)
+        model = tiny_causal_lm(arch, vocab_size=vocab_size, layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64,
                                max_positions=128, eos_id=EOS, pad_id=PAD, tie_embeddings=False)
     else:
         raise ValueError(arch)

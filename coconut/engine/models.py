@@ -16,11 +16,11 @@ def tiny_causal_lm(arch: str, *, vocab_size: int, layers: int, hidden: int, head
                    max_positions: int = 1024, tie_embeddings: bool | None = None, init_std: float = 0.02,
                    eos_id: int = 0, pad_id: int | None = None, kv_heads: int | None = None,
                    dropout: float | None = None, **extra):
-    """A float32 GPT-2 or Llama with random weights (seed torch first for a reproducible one).
+    """A float32 GPT-2, Llama or Qwen2 with random weights (seed torch first for a reproducible one).
 
     None keeps the architecture's own default (GPT-2 ties its embeddings, Llama does not; dropout as
     the config has it); `extra` goes to the Hugging Face config as it is."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     common = dict(vocab_size=vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, initializer_range=init_std)
     if pad_id is not None:
@@ -34,15 +34,16 @@ def tiny_causal_lm(arch: str, *, vocab_size: int, layers: int, hidden: int, head
         config = GPT2Config(n_layer=layers, n_embd=hidden, n_head=heads, n_inner=intermediate,
                             n_positions=max_positions, **common, **extra)
         model = GPT2LMHeadModel(config)
-    elif arch == "llama":
+    elif arch in ("llama", "qwen2"):  # Qwen2 is Llama's layout with biases on the query, key and value maps
         if dropout is not None:
             common["attention_dropout"] = dropout
-        config = LlamaConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                             num_key_value_heads=kv_heads or heads, intermediate_size=intermediate,
-                             max_position_embeddings=max_positions, **common, **extra)
-        model = LlamaForCausalLM(config)
+        config_class, model_class = (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (Qwen2Config, Qwen2ForCausalLM)
+        config = config_class(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+                              num_key_value_heads=kv_heads or heads, intermediate_size=intermediate,
+                              max_position_embeddings=max_positions, **common, **extra)
+        model = model_class(config)
     else:
-        raise ValueError(f"unknown architecture {arch!r} (expected gpt2 or llama)")
+        raise ValueError(f"unknown architecture {arch!r} (expected gpt2, llama or qwen2)")
     return model.to(torch.float32)
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import DynamicCache
-
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
+from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
 from coconut.engine.stop_head import StopHead
+from coconut.engine.thought_attention import thought_attention
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Passes:
     """The result of running the latent passes over a batch."""
 
     hidden: torch.Tensor  # (B, W, d): last hidden state of every aligned column
-    cache: DynamicCache
+    cache: object  # a transformers Cache (see coconut.engine.kv_cache)
     layout: ThoughtLayout
     count: int  # decoder calls made for the whole batch
     idle: torch.Tensor | None = None  # zero, tied to the idle passes that kept ranks in step (add it to the loss)
@@ -164,7 +164,7 @@ class LatentReasoner(nn.Module):
         layout = align_thoughts(input_ids, attention_mask, self.latent_id, self.start_id, self.end_id, self.pad_id,
                                 position_ids)
         embeds = self.embed(layout.input_ids)  # (B, W, d)
-        cache = DynamicCache(config=self.model.config) if cache is None else cache
+        cache = write_once_cache(self.model.config, room=embeds.shape[1]) if cache is None else cache
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
         count = self.passes_needed(layout.thought_columns, layout.has_suffix)
@@ -201,12 +201,13 @@ class LatentReasoner(nn.Module):
         start, n_cols = layout.first_thought, layout.thought_columns
         pieces = [self.cached_pass(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
         previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
-        for col in range(start, start + n_cols):
-            # Rows whose thoughts ended already read their ordinary token (a hole or the suffix).
-            thought = layout.is_thought[:, col : col + 1].unsqueeze(-1)
-            step_in = torch.where(thought, self.thought_embedding(previous), embeds[:, col : col + 1])
-            previous = self.cached_pass(step_in, mask[:, : col + 1], pos[:, col : col + 1], cache)
-            pieces.append(previous)
+        with thought_attention(self.model.config):  # one query column: attention without copies of the cache
+            for col in range(start, start + n_cols):
+                # Rows whose thoughts ended already read their ordinary token (a hole or the suffix).
+                thought = layout.is_thought[:, col : col + 1].unsqueeze(-1)
+                step_in = torch.where(thought, self.thought_embedding(previous), embeds[:, col : col + 1])
+                previous = self.cached_pass(step_in, mask[:, : col + 1], pos[:, col : col + 1], cache)
+                pieces.append(previous)
         if layout.has_suffix:
             suffix = layout.suffix_start
             pieces.append(self.cached_pass(embeds[:, suffix:], mask, pos[:, suffix:], cache))

@@ -7,7 +7,7 @@ from tests.helpers import (EOS, LATENT, TOL, check_against_recompute, engine_for
                            reference_loss, tiny_model)
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_loss_logits_and_gradients_match_recompute(arch, side, seed):
@@ -69,7 +69,7 @@ def test_thoughts_are_hidden_states_not_token_embeddings():
     assert (plain - latent)[after_thoughts].abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
 def test_zero_thoughts_is_the_plain_model(arch):
     model = tiny_model(arch)
     engine = engine_for(model)
