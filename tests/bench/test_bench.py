@@ -33,7 +33,11 @@ def check_consistent(result, cfg):
     assert 0.8 < result["peak_memory_ratio_vs_plain"] < 1.5, result["peak_memory_ratio_vs_plain"]
     assert result["generate_speedup_batched_vs_single"] == pytest.approx(
         result["generate_batched_questions_per_s"] / result["generate_single_questions_per_s"])
-    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single"):
+    assert result["generate_time_ratio_vs_hf"] == pytest.approx(
+        result["hf_generate_questions_per_s"] / result["generate_batched_questions_per_s"])
+    most = cfg.generate_questions * cfg.after
+    assert 0 < result["generate_new_tokens"] <= most and 0 < result["hf_generate_new_tokens"] <= most
+    for key in ("train_step_ratio_vs_plain", "generate_speedup_batched_vs_single", "generate_time_ratio_vs_hf"):
         check_timing_ratio(result, key)
     assert result["generate_batched_equals_single"] is True
     assert 0.0 <= result["max_abs_diff_vs_recompute"] < 1e-5
@@ -64,3 +68,11 @@ def test_bench_compares_jacobi_thoughts_and_runs_bf16():
     assert (f"| jacobi_step_ratio_vs_sequential (3 iterations) | {result['jacobi_step_ratio_vs_sequential']:.3f} |"
             in table)
     assert "cpu bf16" in table and result["config"]["precision"] == "bf16"
+
+
+def test_new_tokens_count_up_to_each_first_eos():
+    from coconut.bench.generation import new_tokens
+
+    eos = 0
+    generated = torch.tensor([[5, 6, 7], [5, eos, eos], [eos, eos, eos]])
+    assert new_tokens(generated, eos) == 3 + 2 + 1
