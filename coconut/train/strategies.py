@@ -2,9 +2,9 @@
 
 FSDP shards every decoder layer (the classes a Hugging Face model lists in `_no_split_modules`) as
 its own unit; the latent methods default to SHARD_GRAD_OP, which gathers each unit once per step however
-many latent passes the step makes (TrainerConfig.fsdp_sharding). Activation checkpointing recomputes the MLP blocks in the backward pass instead of
-keeping their activations: attention is left alone because the latent engine's KV cache is
-stateful (recomputing a layer would append to the cache a second time).
+many latent passes the step makes (TrainerConfig.fsdp_sharding). Activation checkpointing recomputes the
+MLP blocks in the backward pass instead of keeping their activations: attention is left alone because the
+latent engine's KV cache is stateful (recomputing a layer would append to the cache a second time).
 """
 
 from __future__ import annotations
