@@ -136,6 +136,11 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
             cuda_peaks[name] = torch.cuda.max_memory_allocated() / 2**20
         bar.update()
     jacobi = _jacobi_figures(cfg, model, engine, latent_step, latent_ids, mask, labels) if cfg.jacobi_iterations else {}
+    fsdp = {}
+    if cfg.fsdp_ranks:
+        from coconut.bench.fsdp import fsdp_gathers
+
+        fsdp = fsdp_gathers(cfg, ranks=cfg.fsdp_ranks)
 
     generation = generation_figures(cfg, model, engine, prompts, plain_prompts, lambda fn: _timed(cfg, fn),
                                     lambda: _autocast(cfg))
@@ -167,6 +172,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         **({"cuda_plain_peak_mb": cuda_peaks["plain"], "cuda_latent_peak_mb": cuda_peaks["latent"],
             "device_name": torch.cuda.get_device_name()} if cuda_peaks else {}),
         **jacobi,
+        **fsdp,
     }
 
 
@@ -232,6 +238,8 @@ def format_table(result: dict) -> str:
         rows += [(f"jacobi_step_ratio_vs_sequential ({result['jacobi_iterations']} iterations)",
                   f"{result['jacobi_step_ratio_vs_sequential']:.3f}", ""),
                  ("jacobi_loss_diff_vs_sequential", f"{result['jacobi_loss_diff_vs_sequential']:.1e}", "")]
+    if "fsdp_all_gathers" in result:
+        rows += _fsdp_rows(result)
     for name, value, target in rows:
         if target is None:
             op, limit = TARGETS[name]
@@ -239,6 +247,24 @@ def format_table(result: dict) -> str:
             target = f"{op} {limit:g} {'ok' if ok else 'MISSED'}"
         lines.append(f"| {name} | {value} | {target} |")
     return "\n".join(lines)
+
+
+def _fsdp_rows(result: dict) -> list[tuple[str, str, str]]:
+    """All-gathers per training step under FSDP (coconut.bench.fsdp), per sharding, plain / latent."""
+    ranks, units, passes = result["fsdp_ranks"], result["fsdp_units"], result["fsdp_latent_passes"]
+    rows = []
+    for sharding, figures in result["fsdp_all_gathers"].items():
+        plain, latent = figures["plain"], figures["latent"]
+        rows.append((f"FSDP {sharding}, {ranks} ranks, {units} units: all-gathers per step, plain / latent "
+                     f"({passes} passes)", f"{plain['step']} / {latent['step']}", ""))
+    if "fsdp_auto_latent_per_layer_unit" not in result:
+        return rows
+    auto = result["fsdp_auto"]
+    plain, latent = result["fsdp_auto_plain_per_layer_unit"], result["fsdp_auto_latent_per_layer_unit"]
+    ok = latent <= plain + 2
+    rows.append((f"trainer=fsdp (auto: {auto['plain']} plain, {auto['latent']} latent): all-gathers per layer unit "
+                 "and step, plain / latent", f"{plain:g} / {latent:g}", f"latent <= plain + 2 {'ok' if ok else 'MISSED'}"))
+    return rows
 
 
 def main(args: argparse.Namespace) -> int:

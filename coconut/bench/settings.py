@@ -29,6 +29,7 @@ class BenchConfig:
     device: str = "cpu"  # cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast, as trainer.precision=bf16-mixed)
     jacobi_iterations: int = 0  # > 0: also time thoughts computed by this many Jacobi iterations (PCCoT)
+    fsdp_ranks: int = 0  # >= 2: also count FSDP all-gathers per step over this many CPU processes (gloo)
 
 
 # The three latent markers sit at the top of the vocabulary and ordinary tokens are drawn from [1, vocab - 3):
@@ -52,6 +53,8 @@ HELP = {
     "device": (None, "where to run (cuda needs a visible GPU)"),
     "precision": (None, "fp32, or bf16 autocast (as trainer.precision=bf16-mixed)"),
     "jacobi_iterations": (0, "> 0: also time thoughts computed by this many Jacobi iterations (PCCoT)"),
+    "fsdp_ranks": (0, ">= 2: also count FSDP all-gathers per training step, plain and latent, over this many CPU "
+                      "processes (gloo), as trainer=fsdp wraps the model"),
 }
 
 
@@ -86,6 +89,8 @@ def check_bench_args(args: argparse.Namespace) -> str | None:
     """What makes the shape impossible (None when it can run); the parser reports it as a usage error."""
     if args.width % args.heads:
         return f"--width {args.width} is not a multiple of --heads {args.heads} (each head gets width / heads)"
+    if args.fsdp_ranks == 1:
+        return "--fsdp-ranks 1: FSDP over one process shards nothing; use 2 or more (0 skips the FSDP figures)"
     return None
 
 

@@ -76,3 +76,19 @@ def test_new_tokens_count_up_to_each_first_eos():
     eos = 0
     generated = torch.tensor([[5, 6, 7], [5, eos, eos], [eos, eos, eos]])
     assert new_tokens(generated, eos) == 3 + 2 + 1
+
+
+@pytest.mark.slow
+def test_bench_counts_fsdp_all_gathers_with_two_ranks():
+    cfg = BenchConfig(layers=2, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3,
+                      repeats=1, generate_questions=2, fsdp_ranks=2)
+    result = run_bench(cfg, progress=False)
+    assert result["fsdp_ranks"] == 2 and result["fsdp_layer_units"] == 2
+    full = result["fsdp_all_gathers"]["FULL_SHARD"]
+    assert full["latent"]["per_layer_unit"] == 3 + 3, "FULL_SHARD: one gather per pass (n + 2) and one backward"
+    assert result["fsdp_auto_latent_per_layer_unit"] <= result["fsdp_auto_plain_per_layer_unit"] + 2
+    table = format_table(result)
+    plain, latent = full["plain"]["step"], full["latent"]["step"]
+    assert f"| FSDP FULL_SHARD, 2 ranks, 3 units: all-gathers per step, plain / latent (5 passes) | {plain} / {latent} |" \
+        in table
+    assert "latent <= plain + 2 ok" in table
