@@ -3,7 +3,7 @@
 `fsdp_gathers` spawns N processes (gloo) that wrap the bench's random model as `trainer=fsdp` does: each
 decoder layer an FSDP unit, inside a root unit (embeddings, final norm, LM head) whose forward runs the step,
 `use_orig_params`, ranks in lock-step (`RankSync`). For each sharding it counts the all-gathers of one plain
-step (`model(input_ids, labels)`), one latent step (n thoughts: n + 2 decoder calls) and one batched generation,
+step (`model(input_ids, labels)`), one latent step (n thoughts: n + 1 decoder calls) and one batched generation,
 split into forward and backward, with the most gathered (unsharded) weight bytes a rank holds at once in each.
 
 FULL_SHARD frees a unit's gathered weights after every call of it, so a latent step gathers each layer once per
@@ -201,7 +201,7 @@ def fsdp_gathers(cfg, ranks: int = 2, shardings: tuple[str, ...] = SHARDINGS, ro
     trainer = TrainerConfig(strategy="fsdp")  # fsdp_sharding=auto
     auto = {"plain": trainer.sharding_for(False), "latent": trainer.sharding_for(True)}
     out = {"fsdp_ranks": ranks, "fsdp_units": first["units"], "fsdp_layer_units": first["layer_units"],
-           "fsdp_thoughts": cfg.thoughts, "fsdp_latent_passes": cfg.thoughts + 2, "fsdp_params_mb": first["params_mb"],
+           "fsdp_thoughts": cfg.thoughts, "fsdp_latent_passes": cfg.thoughts + 1, "fsdp_params_mb": first["params_mb"],
            "fsdp_auto": auto, "fsdp_all_gathers": first["results"]}
     if all(s in first["results"] for s in auto.values()):
         out["fsdp_auto_plain_per_layer_unit"] = first["results"][auto["plain"]]["plain"]["per_layer_unit"]

@@ -88,7 +88,7 @@ class TrainerConfig:
     effective_batch: Optional[int] = None
     activation_checkpointing: bool = False  # recompute the MLP blocks in the backward pass (saves memory)
     # With strategy=fsdp: auto | FULL_SHARD | SHARD_GRAD_OP | HYBRID_SHARD | NO_SHARD. FULL_SHARD frees a layer's
-    # gathered weights after every decoder call, so a latent step (n + 2 calls) all-gathers each layer n + 3 times;
+    # gathered weights after every decoder call, so a latent step (n + 1 calls) all-gathers each layer n + 2 times;
     # SHARD_GRAD_OP gathers it once per step and holds it until its backward (the whole model's weights at the
     # forward's end, as any way of not gathering again per pass would). auto: SHARD_GRAD_OP for the methods with
     # latent passes, FULL_SHARD for the others (docs/scale.md#fsdp-all-gathers-per-step).

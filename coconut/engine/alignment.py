@@ -48,11 +48,6 @@ class ThoughtLayout:
         """The first column after every row's thoughts."""
         return self.first_thought + self.thought_columns
 
-    @property
-    def has_suffix(self) -> bool:
-        """Whether columns follow the thoughts (the final pass has something to run)."""
-        return self.suffix_start < self.width
-
 
 def locate_thoughts(
     input_ids: torch.Tensor,

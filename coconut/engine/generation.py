@@ -102,7 +102,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, d
     batch, device = input_ids.shape[0], input_ids.device
     # Passes a lone example needs for its prompt (its own thoughts, not the batch's most).
     rows = Rows(thinking=torch.full((batch,), learned_stop, dtype=torch.bool, device=device),
-                passes=engine.passes_needed(layout.num_thoughts, layout.has_suffix))
+                passes=engine.passes_needed(layout.num_thoughts))
 
     mixer = InputMixer(decode or DecodeConfig(), engine, batch, device, leave_ids, answer_ids)
     hidden = prompt.hidden[:, -1]  # (B, d)

@@ -2,8 +2,8 @@
 
 transformers' `DynamicLayer` concatenates the whole cache with every update. In decoding that copy
 costs more than a small model's forward pass at batch 32; in training it costs memory, because
-autograd keeps each pass's concatenated keys and values for the backward pass: with n thoughts the
-cache is held n + 2 times over (peak memory 1.23x a plain step at vocab 512, issue 14).
+autograd keeps each pass's concatenated keys and values for the backward pass: with n thoughts
+the cache was held once per pass (peak memory 1.23x a plain step at vocab 512, issue 14).
 
 Here each layer allocates room for the whole sequence once and writes every update into it. Attention
 reads the filled part through a view, which autograd saves as it is (a view shares the room's storage).

@@ -5,8 +5,10 @@ position before it (optionally through a learned projection). Thoughts depend on
 they are computed one column at a time, reusing the KV cache:
 
     prefix pass  (columns [0, P))              -> hidden state of the <|start-latent|> column
-    thought pass (column P + j), j < n_max     -> one position each, cached
-    final pass   (columns [P + n_max, W))      -> the rest, cached
+    thought pass (column P + j), j < n_max - 1 -> one position each, cached
+    final pass   (columns [P + n_max - 1, W))  -> the last thought (no thought reads its state) and the rest
+
+n_max + 1 decoder calls, as the release makes.
 
 Everything stays differentiable, so training back-propagates through the chain of thoughts.
 The batch is first moved by `align_thoughts` so that all thoughts share columns. Jacobi thoughts
@@ -167,7 +169,7 @@ class LatentReasoner(nn.Module):
         cache = write_once_cache(self.model.config, room=embeds.shape[1]) if cache is None else cache
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
-        count = self.passes_needed(layout.thought_columns, layout.has_suffix)
+        count = self.passes_needed(layout.thought_columns)
         most = self.sync.most(count) if self.sync is not None else None
         if layout.thought_columns == 0:
             hidden = self.cached_pass(embeds, layout.attention_mask, layout.position_ids, cache)
@@ -184,33 +186,32 @@ class LatentReasoner(nn.Module):
             passes.idle = idle_passes(self.decoder, most - count, embeds)
         return passes
 
-    def passes_needed(self, thoughts, has_suffix):
-        """Decoder calls for `thoughts` thought columns (an int, or a tensor of one per row) with tokens after
-        them or not: one pass without thoughts; with them a prefix pass, one per thought and one for the
-        suffix, or the Jacobi iterations and a final pass."""
-        if self.jacobi_iterations is not None:
-            busy = self.jacobi_iterations + 1
-        else:
-            busy = 1 + thoughts + (has_suffix.long() if torch.is_tensor(has_suffix) else int(has_suffix))
+    def passes_needed(self, thoughts):
+        """Decoder calls for `thoughts` thought columns (an int, or a tensor of one per row): one pass without
+        thoughts; with them a prefix pass, one per thought but the last, and one for the last thought and the
+        rest (the release's n + 1), or the Jacobi iterations and a final pass."""
+        busy = self.jacobi_iterations + 1 if self.jacobi_iterations is not None else 1 + thoughts
         if torch.is_tensor(thoughts):
             return torch.where(thoughts > 0, busy, 1)
         return busy if thoughts > 0 else 1
 
     def _sequential_thoughts(self, embeds, layout: ThoughtLayout, cache) -> torch.Tensor:
         mask, pos = layout.attention_mask, layout.position_ids
-        start, n_cols = layout.first_thought, layout.thought_columns
-        pieces = [self.cached_pass(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
-        previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
-        with thought_attention(self.model.config):  # one query column: attention without copies of the cache
-            for col in range(start, start + n_cols):
+        start, last = layout.first_thought, layout.first_thought + layout.thought_columns - 1
+        # A single-column pass (a thought, or a prefix of one token) attends without copying the cache.
+        with thought_attention(self.model.config):
+            pieces = [self.cached_pass(embeds[:, :start], mask[:, :start], pos[:, :start], cache)]
+            previous = pieces[0][:, -1:]  # (B, 1, d): hidden state of <|start-latent|>
+            for col in range(start, last + 1):
                 # Rows whose thoughts ended already read their ordinary token (a hole or the suffix).
                 thought = layout.is_thought[:, col : col + 1].unsqueeze(-1)
                 step_in = torch.where(thought, self.thought_embedding(previous), embeds[:, col : col + 1])
+                if col == last:  # no thought reads the last one's state: it joins the rest in the final pass
+                    step_in = torch.cat([step_in, embeds[:, col + 1 :]], dim=1)
+                    pieces.append(self.cached_pass(step_in, mask, pos[:, col:], cache))
+                    break
                 previous = self.cached_pass(step_in, mask[:, : col + 1], pos[:, col : col + 1], cache)
                 pieces.append(previous)
-        if layout.has_suffix:
-            suffix = layout.suffix_start
-            pieces.append(self.cached_pass(embeds[:, suffix:], mask, pos[:, suffix:], cache))
         return torch.cat(pieces, dim=1)
 
     def forward(self, input_ids, attention_mask=None, labels=None, position_ids=None) -> LatentOutput:

@@ -85,10 +85,10 @@ def test_bench_counts_fsdp_all_gathers_with_two_ranks():
     result = run_bench(cfg, progress=False)
     assert result["fsdp_ranks"] == 2 and result["fsdp_layer_units"] == 2
     full = result["fsdp_all_gathers"]["FULL_SHARD"]
-    assert full["latent"]["per_layer_unit"] == 3 + 3, "FULL_SHARD: one gather per pass (n + 2) and one backward"
+    assert full["latent"]["per_layer_unit"] == 4 + 1, "FULL_SHARD: one gather per pass (n + 1) and one backward"
     assert result["fsdp_auto_latent_per_layer_unit"] <= result["fsdp_auto_plain_per_layer_unit"] + 2
     table = format_table(result)
     plain, latent = full["plain"]["step"], full["latent"]["step"]
-    assert f"| FSDP FULL_SHARD, 2 ranks, 3 units: all-gathers per step, plain / latent (5 passes) | {plain} / {latent} |" \
+    assert f"| FSDP FULL_SHARD, 2 ranks, 3 units: all-gathers per step, plain / latent (4 passes) | {plain} / {latent} |" \
         in table
     assert "latent <= plain + 2 ok" in table

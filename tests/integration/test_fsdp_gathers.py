@@ -20,7 +20,7 @@ def test_latent_steps_gather_each_unit_once_per_step_with_auto_sharding():
     cfg = BenchConfig(arch="llama", layers=LAYERS, width=32, heads=4, vocab=64, question=8, thoughts=THOUGHTS,
                       after=4, jacobi_iterations=JACOBI)
     r = fsdp_gathers(cfg, ranks=2)
-    assert (r["fsdp_units"], r["fsdp_layer_units"], r["fsdp_latent_passes"]) == (LAYERS + 1, LAYERS, THOUGHTS + 2)
+    assert (r["fsdp_units"], r["fsdp_layer_units"], r["fsdp_latent_passes"]) == (LAYERS + 1, LAYERS, THOUGHTS + 1)
     assert r["fsdp_auto"] == {"plain": "FULL_SHARD", "latent": "SHARD_GRAD_OP"}
     full, grad_op = r["fsdp_all_gathers"]["FULL_SHARD"], r["fsdp_all_gathers"]["SHARD_GRAD_OP"]
 
@@ -38,12 +38,12 @@ def test_latent_steps_gather_each_unit_once_per_step_with_auto_sharding():
     assert full["latent"]["gathered_peak_backward_mb"] == pytest.approx(params, rel=0.01)
     assert latent["gathered_peak_backward_mb"] <= full["latent"]["gathered_peak_backward_mb"]
 
-    # Without it (FULL_SHARD): one gather per pass and one in the backward, x (n + 3) / 2 a plain step's.
-    assert full["latent"]["per_layer_unit"] == THOUGHTS + 2 + 1
+    # Without it (FULL_SHARD): one gather per pass and one in the backward, x (n + 2) / 2 a plain step's.
+    assert full["latent"]["per_layer_unit"] == THOUGHTS + 1 + 1
     assert full["jacobi"]["per_layer_unit"] == JACOBI + 1 + 1
     assert full["latent"]["per_layer_unit"] > plain["per_layer_unit"] + 2, "the target would fail under FULL_SHARD"
-    assert (full["latent"]["forward"], full["latent"]["backward"]) == (LAYERS * (THOUGHTS + 2) + 1, LAYERS)
+    assert (full["latent"]["forward"], full["latent"]["backward"]) == (LAYERS * (THOUGHTS + 1) + 1, LAYERS)
 
     # Generation: FULL_SHARD gathers every layer per pass (prompt passes, then one per new token), SHARD_GRAD_OP once.
     assert grad_op["generate"]["per_layer_unit"] == 1
-    assert full["generate"]["per_layer_unit"] == THOUGHTS + 2 + full["generate"]["new_tokens"] - 1
+    assert full["generate"]["per_layer_unit"] == THOUGHTS + 1 + full["generate"]["new_tokens"] - 1
