@@ -49,9 +49,10 @@ clean:  ## remove build outputs and caches (keeps .venv and runs/)
 	rm -rf build dist *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/bench.md (about 3 minutes)
-	$(PY) tools/update_readme.py bench default --jacobi-iterations 6
+readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/bench.md (about 5 minutes)
+	$(PY) tools/update_readme.py bench default --jacobi-iterations 6 --fsdp-ranks 2
 	$(PY) tools/update_readme.py bench vocab64 --vocab 64
+	$(PY) tools/update_readme.py bench vocab512 --vocab 512
 
 readme-demo: $(VENV)/.installed  ## copy the last make demo's table, plot and thought reading into README.md
 	$(PY) tools/update_readme.py demo

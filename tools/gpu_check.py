@@ -2,7 +2,8 @@
 
 1. `coconut bench` at GPT-2-small shape (12 x 768, vocab 50257, batch 32, 96 question tokens + 6 thoughts
    + 32 after) in bf16: latent training tokens/s, peak memory, train_step_ratio_vs_plain, the
-   batched-generation speed-up, and Jacobi (PCCoT) thoughts against sequential ones;
+   batched-generation speed-up, generation against Hugging Face `generate`, and Jacobi (PCCoT) thoughts
+   against sequential ones;
 2. a short Lightning training of a tiny COCONUT model with bf16-mixed on one GPU, and with FSDP on
    every visible GPU (the multi-pass latent forward inside FSDP units; ranks kept in step);
 3. prints a Markdown block (with the date and the GPU) and writes everything to OUT/gpu_check.json.
@@ -93,7 +94,9 @@ def format_report(report: dict) -> str:
              "| figure | value |", "|---|---|",
              f"| latent training tokens/s (bf16) | {b['latent_train_tokens_per_s']:.0f} |",
              f"| train_step_ratio_vs_plain | {b['train_step_ratio_vs_plain']:.3f} |",
+             f"| peak_memory_ratio_vs_plain | {b['peak_memory_ratio_vs_plain']:.3f} |",
              f"| generate_speedup_batched_vs_single | {b['generate_speedup_batched_vs_single']:.1f} |",
+             f"| generate_time_ratio_vs_hf (HF generate, same batch and length) | {b['generate_time_ratio_vs_hf']:.3f} |",
              f"| jacobi_step_ratio_vs_sequential ({b['jacobi_iterations']} iterations) | "
              f"{b['jacobi_step_ratio_vs_sequential']:.3f} |"]
     if "cuda_latent_peak_mb" in b:

@@ -40,10 +40,12 @@ def test_gpu_check_tiny_runs_and_reports(tmp_path):
     # 3 epochs of the tiny curriculum: the final stage 2 has 2 thoughts; 24 test questions.
     assert test["test/thoughts"] == 2.0
     assert test["test/tokens"] == pytest.approx(test["test/language_tokens"] + test["test/thoughts"], abs=1e-4)
-    # Sequential thoughts: a pass up to <bot>, one per thought, one from <eot>, then one per later token
-    # (EOS included: the paper's token count leaves it out).
-    assert test["test/passes"] == pytest.approx(test["test/language_tokens_with_eos"] + test["test/thoughts"] + 1, abs=1e-4)
+    # Sequential thoughts: a pass up to <bot>, one per thought but the last, one from the last thought on, then one
+    # per later token (EOS included: the paper's token count leaves it out).
+    assert test["test/passes"] == pytest.approx(test["test/language_tokens_with_eos"] + test["test/thoughts"], abs=1e-4)
     assert test["test/acc"] * 24 == pytest.approx(round(test["test/acc"] * 24), abs=1e-3), "a count of 24 questions"
     assert smoke["seconds"] > 0
     assert f"| train_step_ratio_vs_plain | {bench['train_step_ratio_vs_plain']:.3f} |" in proc.stdout
+    assert f"| generate_time_ratio_vs_hf (HF generate, same batch and length) | {bench['generate_time_ratio_vs_hf']:.3f} |" \
+        in proc.stdout
     assert f"test acc {test['test/acc']:.2f} |" in proc.stdout
