@@ -59,8 +59,19 @@ def thought_attention(config):
     if getattr(config, "_attn_implementation", None) != "sdpa" or not torch.is_grad_enabled():
         yield
         return
-    config._attn_implementation = NAME
+    saved = [(c, c._attn_implementation_internal) for c in _with_sub_configs(config)]
+    config._attn_implementation = NAME  # the setter passes it on to the sub-configs
     try:
         yield
-    finally:
-        config._attn_implementation = "sdpa"
+    finally:  # each config gets back its own (a vision sub-config may have had another)
+        for c, value in saved:
+            c._attn_implementation_internal = value
+
+
+def _with_sub_configs(config) -> list:
+    found, stack = [], [config]
+    while stack:
+        c = stack.pop()
+        found.append(c)
+        stack += [sub for key in getattr(c, "sub_configs", {}) if (sub := getattr(c, key, None)) is not None]
+    return found

@@ -90,6 +90,18 @@ def test_thought_attention_switches_sdpa_models_only_while_training():
         assert model.config._attn_implementation == "eager"
 
 
+def test_thought_attention_gives_every_sub_config_back_its_own():
+    from transformers import LlavaConfig
+
+    config = LlavaConfig()
+    config._attn_implementation = "sdpa"
+    config.vision_config._attn_implementation = "eager"
+    with thought_attention(config):
+        assert config.text_config._attn_implementation == "coconut_single_query_sdpa"
+    assert (config._attn_implementation, config.text_config._attn_implementation,
+            config.vision_config._attn_implementation) == ("sdpa", "sdpa", "eager")
+
+
 def _saved_bytes(step) -> int:
     """Bytes of the distinct storages autograd keeps for the backward pass of `step()`'s result."""
     storages = {}
