@@ -151,3 +151,29 @@ def test_a_latent_step_keeps_no_copy_of_the_cache_per_thought(arch, kv_heads, li
     (latent4, plain4), (latent16, plain16) = saved[4], saved[16]
     assert latent16 <= limit * plain16, (latent16, plain16)
     assert latent16 - latent4 <= 1.25 * (plain16 - plain4), "bytes per thought against bytes per plain token"
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_under_bf16_autocast_the_write_once_cache_trains_as_transformers_cache(arch, monkeypatch):
+    """bf16 rooms (the keys autocast makes) give the loss and gradients of transformers' concatenating cache."""
+    from transformers import DynamicCache
+
+    from coconut.engine import reasoner
+    from tests.helpers import ragged_batch
+
+    model = tiny_model(arch, seed=3)
+    engine = engine_for(model)
+    _, (ids, mask, labels) = ragged_batch(3, batch=4, side="left")
+    results = []
+    for concatenating in (False, True):
+        if concatenating:
+            monkeypatch.setattr(reasoner, "write_once_cache", lambda config, room: DynamicCache(config=config))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = engine(ids, mask, labels).loss
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+        model.zero_grad(set_to_none=True)
+    (ours, our_grads), (theirs, their_grads) = results
+    assert torch.equal(ours, theirs)
+    for name, grad in their_grads.items():
+        assert torch.equal(our_grads[name], grad), name
