@@ -43,11 +43,6 @@ class ThoughtLayout:
     def width(self) -> int:
         return self.input_ids.shape[1]
 
-    @property
-    def suffix_start(self) -> int:
-        """The first column after every row's thoughts."""
-        return self.first_thought + self.thought_columns
-
 
 def locate_thoughts(
     input_ids: torch.Tensor,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import Cache
+
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
@@ -42,7 +44,7 @@ class Passes:
     """The result of running the latent passes over a batch."""
 
     hidden: torch.Tensor  # (B, W, d): last hidden state of every aligned column
-    cache: object  # a transformers Cache (see coconut.engine.kv_cache)
+    cache: Cache  # written once per column (coconut.engine.kv_cache)
     layout: ThoughtLayout
     count: int  # decoder calls made for the whole batch
     idle: torch.Tensor | None = None  # zero, tied to the idle passes that kept ranks in step (add it to the loss)
