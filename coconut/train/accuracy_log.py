@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import lightning as L
 
+from coconut.atomic import write_text, write_with
 from coconut.run_dir import RunDir
 
 
@@ -49,11 +51,11 @@ class AccuracyVsTokensLogger(L.Callback):
                for k in ("acc", "tokens", "language_tokens", "language_tokens_with_eos", "thoughts", "passes", "loss")},
         }
         rows = [r for r in self.read() if int(r["epoch"]) != row["epoch"]] + [row]  # a resumed epoch replaces its row
-        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.csv_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=self.FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.csv_path, text.getvalue())  # whole or not at all: a kill keeps the previous rows
         self.plot(rows)
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_text") and pl_module.samples:
@@ -89,5 +91,5 @@ class AccuracyVsTokensLogger(L.Callback):
         right.set_ylim(-0.02, 1.02)
         right.set_title(self.title)
         fig.tight_layout()
-        fig.savefig(self.png_path, dpi=110)
+        write_with(self.png_path, lambda out: fig.savefig(out, dpi=110, format="png"))
         plt.close(fig)

@@ -88,12 +88,16 @@ def load_or_build_tokenizer(cfg: RunConfig, run_dir: RunDir, reuse: str = "match
 
 def save_tokenizer(cfg: RunConfig, tokenizer, run_dir: RunDir) -> None:
     """The run's tokenizer into its folder, with the fingerprint of what it was built from."""
+    from coconut.atomic import replace_folder, write_json
     from coconut.data.files import ensure_data
-    from coconut.run_dir import write_json
 
-    tokenizer.save_pretrained(run_dir.tokenizer)
     inputs = tokenizer_inputs(cfg, ensure_data(cfg.data))
-    write_json(run_dir.tokenizer_source, {"fingerprint": fingerprint(inputs), "inputs": inputs})
+
+    def fill(folder):  # the whole folder or none of it: a tokenizer without its fingerprint would be reused blindly
+        tokenizer.save_pretrained(folder)
+        write_json(folder / run_dir.tokenizer_source.name, {"fingerprint": fingerprint(inputs), "inputs": inputs})
+
+    replace_folder(run_dir.tokenizer, fill)
 
 
 def _read_json(path):
