@@ -23,26 +23,47 @@ ANALYSES = ("search", "decoding", "stop")
 
 def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = None, split: str = "test",
             prefix: str | None = None, stage: int | None = None) -> dict:
-    import torch
-
-    from coconut.analysis.plots import decoding_figure
-    from coconut.run_dir import RunDir, write_json
-    from coconut.train.build import build_system
-    from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.atomic import write_json
+    from coconut.run_dir import RunDir
+    from coconut.run_lock import RunLock, command_line
+    from coconut.train.checkpoints import check_checkpoint
     from coconut.train.run import prepare_run_dir
 
     unknown = set(what) - set(ANALYSES)
     if unknown:
         raise ConfigError(f"what={','.join(sorted(unknown))}: unknown analysis; choose from {', '.join(ANALYSES)}")
     state = check_checkpoint(ckpt)
-    run_dir = RunDir(cfg.run_dir) if cfg.run_dir.exists() else prepare_run_dir(cfg)
+    lock = RunLock(cfg.run_dir, command_line())
+    lock.probe()  # refused at once while a run (or another analysis) writes the folder
+    results, figures = _analyses(cfg, ckpt, state, what, questions, split, prefix, stage)
+    with lock:  # the writes: one writer per run folder
+        run_dir = RunDir(cfg.run_dir) if RunDir(cfg.run_dir).config.exists() else prepare_run_dir(cfg)
+        out_dir = run_dir.analysis(ckpt)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
+        previous = out_dir / "analysis.json"
+        kept = json.loads(previous.read_text()) if previous.exists() else {}
+        same = kept.get("split") == split and kept.get("stage") == results["stage"]
+        write_json(previous, {**(kept if same else {}), **results})
+        _save_figures(figures, out_dir, run_dir.tensorboard)
+    results["files"] = sorted(str(p) for p in out_dir.iterdir())
+    results["figures"] = [f"analysis/{name}" for name in figures]
+    return results
+
+
+def _analyses(cfg, ckpt, state, what, questions, split, prefix, stage) -> tuple[dict, dict]:
+    """(results, figures) of the analyses asked for, in memory."""
+    import torch
+
+    from coconut.analysis.plots import decoding_figure
+    from coconut.train.build import build_system
+    from coconut.train.checkpoints import checkpoint_stage, load_weights
+
     module, datamodule, tokenizer = build_system(cfg)
     load_weights(module, state, ckpt)
     use_gpu = torch.cuda.is_available() and cfg.trainer.accelerator not in ("cpu",)
     module.to("cuda" if use_gpu else "cpu").eval()
     stage = checkpoint_stage(state, cfg.trainer.schedule) if stage is None else stage
-    out_dir = run_dir.analysis(ckpt)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = {"checkpoint": str(ckpt), "stage": stage, "split": split}
     figures = {}
     if "search" in what:
@@ -66,14 +87,7 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
                 fixed = [("fixed thoughts, all at the maximum", dataclasses.replace(module.generation, learned_stop=False))]
                 results["stop"].insert(1, _compare(module, padded_loader, fixed)[0])
             figures["stop"] = decoding_figure(results["stop"], f"{cfg.name}: fixed vs learned number of thoughts")
-    # Analyses run earlier on the same checkpoint (another `what=`) stay in the file.
-    previous = out_dir / "analysis.json"
-    kept = json.loads(previous.read_text()) if previous.exists() else {}
-    write_json(previous, {**(kept if kept.get("split") == split and kept.get("stage") == stage else {}), **results})
-    _save_figures(figures, out_dir, run_dir.tensorboard)
-    results["files"] = sorted(str(p) for p in out_dir.iterdir())
-    results["figures"] = [f"analysis/{name}" for name in figures]
-    return results
+    return results, figures
 
 
 # -- search ---------------------------------------------------------------------------------------

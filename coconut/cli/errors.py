@@ -19,7 +19,8 @@ EXIT_CODES = """exit codes (the same for every command):
   0  success
   1  unexpected failure (a bug: run again with --debug for the traceback, and report it)
   2  usage, config, data, checkpoint, model/tokenizer or I/O error (one line names the key, file or record)
-  3  training stopped on a non-finite loss (lower optim.lr, set optim.grad_clip, or use trainer.precision=32-true)"""
+  3  training stopped on a non-finite loss (lower optim.lr, set optim.grad_clip, or use trainer.precision=32-true)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM; a training run saves checkpoints/last.ckpt first"""
 
 # (module, class): the expected failures, all exit 2. Lightning's MisconfigurationException is a setting it
 # refuses (devices, strategy), so a config error as well.
@@ -33,6 +34,7 @@ EXPECTED = (
     ("lightning.fabric.utilities.exceptions", "MisconfigurationException"),
 )
 NON_FINITE = ("coconut.train.module", "NonFiniteLossError")
+INTERRUPTED = ("coconut.train.interrupt", "RunInterrupted")  # a signal stopped a run: 128 + the signal's number
 
 
 def _loaded(module: str, name: str):
@@ -59,6 +61,8 @@ def describe(err: BaseException, command: str) -> tuple[int, str]:
     """(exit code, message) of a failure."""
     if _is(err, *NON_FINITE):
         return EXIT_NONFINITE, one_line(err)
+    if _is(err, *INTERRUPTED) or isinstance(err, Terminated):
+        return err.exit_code, one_line(err)
     if any(_is(err, module, name) for module, name in EXPECTED):
         return EXIT_USAGE, one_line(err)
     if isinstance(err, OSError) and not isinstance(err, ConnectionError):
@@ -78,6 +82,20 @@ def describe(err: BaseException, command: str) -> tuple[int, str]:
     text = one_line(err)
     return EXIT_FAILURE, (f"unexpected {type(err).__name__}{': ' + text if text else ''}; this is a bug: run "
                           "again with --debug for the traceback, and report it")
+
+
+class Terminated(Exception):
+    """SIGTERM outside a training run (which saves a checkpoint first: coconut.train.interrupt)."""
+
+    exit_code = 128 + 15
+
+    def __init__(self):
+        super().__init__("stopped by SIGTERM")
+
+
+def raise_terminated(signum, frame):
+    """The SIGTERM handler of the command: stop like Ctrl-C does, through the one error path (exit 143)."""
+    raise Terminated()
 
 
 def report(err: BaseException, command: str, debug: bool) -> int:

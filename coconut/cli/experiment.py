@@ -23,7 +23,8 @@ def run_command(args) -> int:
 
         if launched_rank() == 0:  # the other processes of a launch find the folder the first one wrote
             check_run_inputs(cfg, options)
-        results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False))
+        permissions = {key: options[key] for key in PERMISSIONS if key in options}
+        results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False), **permissions)
         if "test" in results:  # only the first process of a launch tests and writes results.json
             test, split = results["test"], results.get("test_split", "test")  # "val" when there is no test file
             print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
@@ -45,13 +46,17 @@ def run_command(args) -> int:
     return 0
 
 
-def check_run_inputs(cfg, options: dict) -> None:
-    """What a run would refuse after seconds of imports, refused at once: a run folder that holds another run,
-    an output_dir or data folder that cannot be written. `train` checks the folder again (it is the API)."""
-    from coconut.cli.options import check_writable_folder
-    from coconut.run_dir import RunDir
+PERMISSIONS = ("resume_finished", "resume_other_run", "allow_changed_data")  # train's explicit permissions
 
-    RunDir(cfg.run_dir, output_dir=cfg.output_dir).check_free(options.get("resume"), options.get("overwrite", False))
+
+def check_run_inputs(cfg, options: dict) -> None:
+    """What a run would refuse after seconds of imports, refused at once: a run folder in use or holding another
+    run, an output_dir or data folder that cannot be written. `train` checks the folder again (it is the API)."""
+    from coconut.cli.options import check_writable_folder
+    from coconut.train.run_folder import StartRequest, open_run_folder
+
+    permissions = {key: options[key] for key in PERMISSIONS if key in options}
+    open_run_folder(cfg, StartRequest(options.get("resume"), options.get("overwrite", False), **permissions))
     check_writable_folder(cfg.run_dir, "output_dir")
     if cfg.data.generator is not None and cfg.data.allow_generated:  # missing split files are generated there
         for split, path in cfg.data.files().items():

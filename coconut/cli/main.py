@@ -7,9 +7,11 @@ command; `--debug` (anywhere on the line) adds the traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
-from coconut.cli.errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, report
+from coconut.cli.errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, raise_terminated, report
 from coconut.cli.options import OptionError, options_help, split_options
 
 EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
@@ -165,10 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     configure_logging(debug)
     command = args.command + (f" {args.data_command}" if args.command == "data" else "")
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None  # a scheduler's stop: as Ctrl-C
     try:
         return dispatch(args)
     except (Exception, KeyboardInterrupt) as err:
         return report(err, command, debug)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def dispatch(args: argparse.Namespace) -> int:

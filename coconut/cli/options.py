@@ -96,7 +96,14 @@ class Option:
 OPTIONS = {o.key: o for o in (
     Option("ckpt", _checkpoint, "PATH", "the checkpoint (required)"),
     Option("resume", _checkpoint, "PATH", "continue the run from this checkpoint (its last.ckpt)"),
-    Option("overwrite", _boolean, "true|false", "delete the run folder's files (after every check) and start again"),
+    Option("overwrite", _boolean, "true|false", "delete the run folder's files (after every check) and start again; "
+           "only a folder coconut made"),
+    Option("resume_finished", _boolean, "true|false", "continue a run that already finished (its results.json "
+           "moves aside to results.before-resume-K.json)"),
+    Option("resume_other_run", _boolean, "true|false", "resume= names another run folder's checkpoint: start "
+           "this new run from it (weights, optimizer, epoch)"),
+    Option("allow_changed_data", _boolean, "true|false", "resume although the data files changed since the run "
+           "started"),
     Option("stage", _integer(0), "K", "curriculum stage to evaluate at (default: the checkpoint's own)"),
     Option("split", _split, "test|val", "the split to score (default: test)"),
     Option("questions", _integer(1), "N", "how many questions to analyse (default: all)"),
@@ -105,7 +112,7 @@ OPTIONS = {o.key: o for o in (
     Option("seeds", _seeds, "0,1,2", "train every run for each seed, report mean +- std (default: 0)"),
 )}
 COMMAND_OPTIONS = {
-    "train": ("resume", "overwrite"),
+    "train": ("resume", "overwrite", "resume_finished", "resume_other_run", "allow_changed_data"),
     "eval": ("ckpt", "stage", "split"),
     "analyze": ("ckpt", "what", "questions", "split", "stage", "prefix"),
     "demo": ("overwrite", "seeds"),

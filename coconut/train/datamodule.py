@@ -25,6 +25,7 @@ from coconut.data.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, sc
 from coconut.data.scoring import as_decoded
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
 from coconut.engine.special_tokens import SpecialIds
+from coconut.train.resumable import ResumableLoader
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,15 @@ class CurriculumDataModule(L.LightningDataModule):
             # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
             # iterator, which differs between a fresh and a resumed run.
             rng.shuffle(samples)
-        return DataLoader(samples, batch_size=self.data.batch_size, shuffle=False, sampler=self._rank_slice(samples),
-                          collate_fn=self.collate, num_workers=self.data.num_workers, drop_last=True)
+        loader = ResumableLoader(samples, batch_size=self.data.batch_size, shuffle=False,
+                                 sampler=self._rank_slice(samples), collate_fn=self.collate,
+                                 num_workers=self.data.num_workers, drop_last=True)
+        loader.epoch, loader.batches_done = epoch, self._batches_done  # a resume mid-epoch skips what was trained
+        return loader
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch the trainer has trained (saved with a checkpoint taken mid-epoch)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer is not None else 0
 
     def _rank_slice(self, samples):
         """Under DDP/FSDP each rank takes every world_size-th sample of the one shuffled order, unshuffled again.

@@ -15,7 +15,8 @@ import subprocess
 import time
 
 from coconut.config import ConfigError, RunConfig
-from coconut.run_dir import RunDir, write_json
+from coconut.atomic import write_json
+from coconut.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "val")  # what `evaluate` scores
@@ -36,10 +37,12 @@ def prepare_run_dir(cfg: RunConfig) -> RunDir:
     """Create a run folder with the config and the commit (for `coconut analyze` of a checkpoint without one)."""
     from coconut.experiment import to_yaml
 
+    from coconut.atomic import write_text
+
     run_dir = RunDir(cfg.run_dir)
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    run_dir.config.write_text(to_yaml(cfg))
-    run_dir.git_commit.write_text(git_commit() + "\n")
+    write_text(run_dir.config, to_yaml(cfg))
+    write_text(run_dir.git_commit, git_commit() + "\n")
     return run_dir
 
 
@@ -70,45 +73,81 @@ def check_steps(cfg: RunConfig, datamodule) -> None:
                           f"{cfg.trainer.max_epochs})")
 
 
-def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwrite: bool = False) -> dict:
+def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwrite: bool = False,
+          **permissions) -> dict:
     """Train, test the chosen checkpoint, export it; returns the results written to results.json.
 
-    resume: a checkpoint to continue from; overwrite: empty the run folder (after every check) and start again."""
+    resume: a checkpoint to continue from; overwrite: empty the run folder (after every check) and start again;
+    permissions: resume_finished, resume_other_run, allow_changed_data (coconut.train.run_folder.StartRequest).
+    A signal during training raises coconut.train.interrupt.RunInterrupted once last.ckpt is saved."""
     import lightning as L
 
-    from coconut.data.provenance import data_provenance
-    from coconut.experiment import shown
-    from coconut.train.build import build_system, load_or_build_tokenizer
-    from coconut.train.checkpoints import check_checkpoint, check_fits, checkpoint_stage, init_weights, load_weights
-    from coconut.train.trainer import build_trainer, check_hardware, single_device_tester
+    from coconut.train.build import build_system, load_or_build_tokenizer, save_tokenizer
+    from coconut.train.checkpoints import check_checkpoint, check_fits, init_weights
+    from coconut.train.run_folder import StartRequest, check_same_data, commit_run_folder, open_run_folder
+    from coconut.train.trainer import build_trainer, check_hardware
 
+    request = StartRequest(resume, overwrite, **permissions)
     check_hardware(cfg)
     log.info("%s", cfg.trainer.effective_batch_text(cfg.data.batch_size))
     started = time.time()
-    run_dir = RunDir(cfg.run_dir, output_dir=cfg.output_dir)
     first = launched_rank() == 0  # the other processes of a launch find the folder written by the first
-    if first:
-        run_dir.check_free(resume, overwrite)
-    if resume:
-        state = check_checkpoint(resume)
+    run_dir = open_run_folder(cfg, request) if first else RunDir(cfg.run_dir, output_dir=cfg.output_dir)
+    state = check_checkpoint(resume) if resume else None
     # The system in memory: data (generated into data/<name>/ when missing), tokenizer, model, data set up.
-    own_tokenizer = bool(resume) and (run_dir.tokenizer / "tokenizer_config.json").exists() and not overwrite
+    own_tokenizer = (bool(resume) and not request.resume_other_run and not overwrite
+                     and (run_dir.tokenizer / "tokenizer_config.json").exists())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     tokenizer = load_or_build_tokenizer(cfg, run_dir, reuse="always" if own_tokenizer else "never")
+    files = cfg.data.files()
+    if first:
+        check_same_data(cfg, run_dir, files, request)
     module, datamodule, _ = build_system(cfg, tokenizer)
     datamodule.setup("fit")
     if resume:
         check_fits(module, state, resume)
-        del state  # Lightning reads it again in fit
     elif cfg.model.init_from:  # a resumed run has its own weights in the checkpoint
         init_weights(module, cfg.model.init_from, tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
     check_steps(cfg, datamodule)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model)  # writes nothing yet
-    if first:
-        write_run_files(cfg, run_dir, tokenizer, save_tokenizer=not own_tokenizer, overwrite=overwrite)
+    complete = schedule_reaches_final_stage(cfg)
+    resumed_step = int(state.get("global_step", 0)) if state else None
+    del state  # Lightning reads the checkpoint again in fit
+    trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model, resumed_step=resumed_step)
+    lock, marker = None, {}
+    if first:  # the folder's first bytes, once every check has passed
+        save = None if own_tokenizer else (lambda folder: save_tokenizer(cfg, tokenizer, folder))
+        lock, marker = commit_run_folder(cfg, run_dir, request, files, git_commit(), save)
+    try:
+        return _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, marker, complete, started)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def schedule_reaches_final_stage(cfg: RunConfig) -> bool:
+    """Whether the schedule trains the method's final stage, where best.ckpt is chosen; if not, say which
+    checkpoint will be tested (results.json and the report say it too)."""
+    from coconut.config import STEPWISE_METHODS
+
+    if cfg.method.name not in STEPWISE_METHODS or cfg.trainer.last_stage >= cfg.final_stage():
+        return True
+    log.warning("the schedule ends at stage %d, before method %s's final stage %d (trainer.max_epochs=%d): no "
+                "checkpoint is chosen by validation in the final stage, so the run is tested at last.ckpt (stage %d)",
+                cfg.trainer.last_stage, cfg.method.name, cfg.final_stage(), cfg.trainer.max_epochs,
+                cfg.trainer.last_stage)
+    return False
+
+
+def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, marker, complete, started) -> dict:
+    from coconut.atomic import replace_folder
+    from coconut.data.provenance import data_provenance
+    from coconut.experiment import shown
+    from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.train.trainer import single_device_tester
+
     for logger in trainer.loggers:
         logger.log_hyperparams(shown(cfg))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
+    fit(trainer, module, datamodule, resume)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir.root),
                # examples per optimizer step over all processes (the release's numbers: 128)
                "effective_batch": cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches}
@@ -116,8 +155,11 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
         return results  # rank 0 alone tests, exports and writes the results
     leave_process_group()
     best = trainer.checkpoint_callback.best_model_path if cfg.eval.checkpoint == "best" else ""
+    if cfg.eval.checkpoint == "best" and not best and complete:
+        log.warning("no validation ran in the final stage, so there is no best.ckpt: testing last.ckpt")
     chosen = best or str(run_dir.last_checkpoint)
-    results["checkpoint"] = chosen
+    results.update(run_id=marker.get("run_id"), checkpoint=chosen, tested_checkpoint="best" if best else "last",
+                   schedule_complete=complete)
     # One device, no logger: the test set is small, and a second fit-time logger would overwrite the
     # training CSV under ddp_spawn. The metrics go to results.json.
     state = check_checkpoint(chosen)
@@ -128,12 +170,27 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     results["test_split"] = datamodule.test_split  # "val" when there is no test file (a warning said so)
     results["test_stage"] = datamodule.stage
     results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided
-    module.engine.save_pretrained(run_dir.export, tokenizer, method=cfg.method.name,
-                                  thoughts_per_step=cfg.method.thoughts_per_step,
-                                  max_latent_stage=cfg.method.max_latent_stage)
+    replace_folder(run_dir.export, lambda folder: module.engine.save_pretrained(
+        folder, tokenizer, method=cfg.method.name, thoughts_per_step=cfg.method.thoughts_per_step,
+        max_latent_stage=cfg.method.max_latent_stage))
     results["seconds"] = round(time.time() - started)  # the whole run: training, test, export
-    write_json(run_dir.results, results)
+    write_json(run_dir.results, results)  # last: a run folder with results.json is a finished run
     return results
+
+
+def fit(trainer, module, datamodule, resume) -> None:
+    """trainer.fit; Lightning ends a Ctrl-C it catches itself (a second one, during teardown) with sys.exit(1):
+    that stop is reported as the interrupt it is."""
+    from coconut.train.interrupt import RunInterrupted
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True if resume else None)
+    except SystemExit as stop:
+        if trainer.interrupted:
+            import signal
+
+            raise RunInterrupted(signal.SIGINT) from stop
+        raise
 
 
 def leave_process_group() -> None:
@@ -143,22 +200,6 @@ def leave_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def write_run_files(cfg: RunConfig, run_dir: RunDir, tokenizer, save_tokenizer: bool, overwrite: bool) -> None:
-    """The run folder's first bytes, once every check has passed: emptied first with overwrite=true."""
-    from coconut.experiment import to_yaml
-    from coconut.train import build
-
-    commit = git_commit()
-    if overwrite:
-        log.warning("overwrite=true: deleting the contents of %s", run_dir.root)
-        run_dir.clear()
-    run_dir.root.mkdir(parents=True, exist_ok=True)
-    run_dir.config.write_text(to_yaml(cfg))
-    run_dir.git_commit.write_text(commit + "\n")
-    if save_tokenizer:  # a resumed run keeps its own
-        build.save_tokenizer(cfg, tokenizer, run_dir)
 
 
 def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "test") -> dict:

@@ -20,27 +20,34 @@ def check_hardware(cfg: RunConfig) -> None:
         )
 
 
-def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=None):
-    """The Lightning Trainer; `model` (the HF model) tells FSDP which layers to wrap."""
+def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=None, resumed_step: int | None = None):
+    """The Lightning Trainer; `model` (the HF model) tells FSDP which layers to wrap; `resumed_step`: the global
+    step of the checkpoint a resumed run continues from (TensorBoard hides the steps a killed attempt logged
+    after it)."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import TensorBoardLogger
 
     from coconut.train.accuracy_log import AccuracyVsTokensLogger
     from coconut.train.callbacks import CurriculumCallback, FinalStageCheckpoint, StageCheckpoint
+    from coconut.train.checkpoint_io import AtomicCheckpointIO
+    from coconut.train.history import HistoryCSVLogger, MetricsHistory
+    from coconut.train.interrupt import GracefulStop
     from coconut.train.strategies import build_strategy
 
     t = cfg.trainer
     icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
     callbacks = [
+        GracefulStop(run_dir.last_checkpoint),  # first: it stops a run before the other hooks of a batch log anything
         CurriculumCallback("never" if icot else cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
-        # First: `trainer.checkpoint_callback` is the one whose best model the run tests and exports.
+        # The first ModelCheckpoint: `trainer.checkpoint_callback`, whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
                              enable_version_counter=False),
         ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False),
         StageCheckpoint(run_dir, t.schedule),
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
+        MetricsHistory(),
         *extra_callbacks,
     ]
     if icot:
@@ -49,8 +56,9 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         callbacks.append(IcotOptimizerReset())
     strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier,
                               latent_passes=METHODS[cfg.method.name].latent_passes)
-    loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False),
-               CSVLogger(run_dir.root, name=CSV_LOGS, version="")]
+    purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
+    loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False, **purge),
+               HistoryCSVLogger(run_dir.root, name=CSV_LOGS, version="")]
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, max_epochs=t.epochs_to_train, accumulate_grad_batches=t.accumulate_grad_batches,
@@ -58,7 +66,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         limit_val_batches=t.limit_val_batches, check_val_every_n_epoch=t.val_every_n_epochs,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
         enable_progress_bar=t.progress_bar, reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0,
-        callbacks=callbacks, logger=loggers, default_root_dir=run_dir.root,
+        callbacks=callbacks, logger=loggers, default_root_dir=run_dir.root, plugins=[AtomicCheckpointIO()],
     )
 
 

@@ -192,7 +192,8 @@ CASES = [
     Case("report-missing-folder", ["report", "no_such_runs", "--out", "report"], "no_such_runs"),
     # Runs: the folder, checkpoints, data, tokenizer and model (these build the run's parts: a few seconds each).
     Case("second-run-into-finished-folder", train("name=done"), "overwrite=true"),
-    Case("failed-resume-keeps-config", train("name=done", "resume=runs/done/checkpoints/last.ckpt"), "last.ckpt"),
+    Case("failed-resume-keeps-config", train("name=done", "resume=runs/done/checkpoints/last.ckpt",
+                                             "resume_finished=true"), "last.ckpt"),
     Case("ckpt-zero-bytes", evaluate("ckpt=ckpts/empty.ckpt"), "empty.ckpt"),
     Case("ckpt-not-a-checkpoint", evaluate("ckpt=ckpts/garbage.ckpt"), "garbage.ckpt"),
     Case("ckpt-other-shape", evaluate("ckpt=ckpts/mismatch.ckpt"), EMBEDDING),
@@ -285,15 +286,15 @@ def test_typed_options_reach_the_commands(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(run, "evaluate", lambda cfg, path, stage=None, split="test": seen.update(
         eval=(path, stage, split)) or {"stage": stage})
-    monkeypatch.setattr(run, "train", lambda cfg, resume=None, overwrite=False: seen.update(
-        train=(resume, overwrite)) or {"run_dir": "r", "test": {}})
+    monkeypatch.setattr(run, "train", lambda cfg, resume=None, overwrite=False, **permissions: seen.update(
+        train=(resume, overwrite, permissions)) or {"run_dir": "r", "test": {}})
     common = [f"output_dir={tmp_path / 'runs'}", f"data.data_dir={tmp_path / 'data'}"]
     assert main(["eval", "demo_coconut", f"ckpt={ckpt}", "split=val", *common, "stage=2"]) == 0
     assert seen["eval"] == (str(ckpt), 2, "val")
     assert main(["train", "demo_coconut", *common, "overwrite=true"]) == 0
-    assert seen["train"] == (None, True)
-    assert main(["train", "demo_coconut", *common, f"resume={ckpt}", "overwrite=false"]) == 0
-    assert seen["train"] == (str(ckpt), False)
+    assert seen["train"] == (None, True, {})
+    assert main(["train", "demo_coconut", *common, f"resume={ckpt}", "overwrite=false", "resume_other_run=true"]) == 0
+    assert seen["train"] == (str(ckpt), False, {"resume_other_run": True})
 
 
 def test_exit_codes_of_unexpected_failures_and_non_finite_losses(tmp_path, monkeypatch, capsys):

@@ -38,7 +38,7 @@ def test_a_second_run_into_a_finished_folder_is_refused_and_changes_no_file(fini
     with pytest.raises(RunFolderError) as err:
         train(cfg)
     assert str(err.value) == (f"run folder {cfg.run_dir} already holds a finished run (results.json); pass "
-                              f"resume={cfg.run_dir / 'checkpoints' / 'last.ckpt'} to continue it, overwrite=true to "
+                              f"resume={cfg.run_dir / 'checkpoints' / 'last.ckpt'} resume_finished=true to continue it, overwrite=true to "
                               "delete it and start again, or choose another name=")
     assert main(["train", "demo_coconut", *tiny_overrides(root, "trainer.max_epochs=3")]) == 2, "a ConfigError: exit 2"
     assert capsys.readouterr().err.strip().endswith(str(err.value))
@@ -51,20 +51,24 @@ def test_a_failed_resume_changes_no_file_not_even_config_yaml(finished, tmp_path
     root, _ = finished
     # Another config, which a resume that went on would write into config.yaml.
     cfg = load_config("demo_coconut", tiny_overrides(root, "trainer.max_epochs=5"))
-    before = snapshot(cfg.run_dir)
-    empty = tmp_path / "empty.ckpt"
+    # Broken checkpoints inside the run's own folder: the resumes pass the folder's checks and fail on them.
+    empty = cfg.run_dir / "checkpoints" / "empty.ckpt"
     empty.write_bytes(b"")
     wide_cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "model.hidden=32", "model.intermediate=64"))
-    wide = tmp_path / "wide.ckpt"
+    wide = cfg.run_dir / "checkpoints" / "wide.ckpt"
     torch.save({"state_dict": build_system(wide_cfg)[0].state_dict(), "epoch": 1}, wide)
+    before = snapshot(cfg.run_dir)
     embedding = "engine.model.model.embed_tokens.weight"
     cases = [(cfg.run_dir / "checkpoints" / "lats.ckpt", "lats.ckpt: no such file"),
              (empty, r"empty.ckpt: empty file \(0 bytes\)"),
              (wide, rf"wide.ckpt: {embedding} has shape \[\d+, 32\] there but \[\d+, 16\] in this model")]
-    for resume, message in cases:
-        with pytest.raises(CheckpointError, match=message):
-            train(cfg, resume=str(resume))
-        assert snapshot(cfg.run_dir) == before, resume
+    try:
+        for resume, message in cases:
+            with pytest.raises(CheckpointError, match=message):
+                train(cfg, resume=str(resume), resume_finished=True)
+            assert snapshot(cfg.run_dir) == before, resume
+    finally:
+        empty.unlink(), wide.unlink()
 
 
 def test_overwrite_with_other_data_starts_clean_and_records_the_split_tested(finished, tmp_path, caplog):

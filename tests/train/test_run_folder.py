@@ -1,5 +1,5 @@
 """A run folder is never overwritten, mixed or half-written: the checks of `train` before its first byte, the
-folder's own refusal, the tokenizer's fingerprint, checkpoint errors in one line (issue 12). Fast: no training;
+folder's own refusal, the tokenizer's fingerprint, checkpoint errors in one line. Fast: no training;
 tests/integration/test_run_folder.py trains."""
 
 import hashlib
@@ -49,7 +49,8 @@ def test_a_folder_that_holds_files_is_refused_with_what_to_do(tmp_path):
         RunDir(tmp_path / "done").check_free()
     message = str(err.value)
     assert "\n" not in message and f"run folder {tmp_path / 'done'} already holds a finished run" in message
-    assert f"resume={tmp_path / 'done' / 'checkpoints' / 'last.ckpt'}" in message and "overwrite=true" in message
+    assert f"resume={tmp_path / 'done' / 'checkpoints' / 'last.ckpt'} resume_finished=true" in message
+    assert "overwrite=true" in message
 
     fake_run(tmp_path / "started", "config.yaml", "checkpoints/last.ckpt")
     with pytest.raises(RunFolderError, match=r"a started run \(checkpoints/last.ckpt\); pass resume="):
@@ -59,7 +60,11 @@ def test_a_folder_that_holds_files_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(RunFolderError, match=r"files of another run \(config.yaml, tensorboard\); pass overwrite=true") as err:
         RunDir(tmp_path / "early").check_free()
     assert "resume=" not in str(err.value)
-    RunDir(tmp_path / "done").check_free(resume=str(tmp_path / "done" / "checkpoints" / "last.ckpt"))
+    with pytest.raises(RunFolderError, match="holds a finished run .* pass resume_finished=true to continue it"):
+        RunDir(tmp_path / "done").check_free(resume=str(tmp_path / "done" / "checkpoints" / "last.ckpt"))
+    RunDir(tmp_path / "done").check_start(resume=str(tmp_path / "done" / "checkpoints" / "last.ckpt"),
+                                          resume_finished=True)
+    RunDir(tmp_path / "started").check_free(resume=str(tmp_path / "started" / "checkpoints" / "last.ckpt"))
     RunDir(tmp_path / "done").check_free(overwrite=True)
 
 
@@ -67,7 +72,7 @@ def test_overwrite_refuses_to_empty_the_folder_it_would_resume_from(tmp_path):
     fake_run(tmp_path / "run", "checkpoints/last.ckpt")
     with pytest.raises(RunFolderError, match="which overwrite=true would empty"):
         RunDir(tmp_path / "run").check_free(resume=str(tmp_path / "run" / "checkpoints" / "last.ckpt"), overwrite=True)
-    RunDir(tmp_path / "run").check_free(resume=str(tmp_path / "elsewhere.ckpt"), overwrite=True)
+    RunDir(tmp_path / "run").check_start(resume=str(tmp_path / "elsewhere.ckpt"), overwrite=True, resume_other_run=True)
 
 
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", ".", "a/../.."])
@@ -180,12 +185,18 @@ def test_a_failing_resume_leaves_an_existing_folder_as_it_was(tiny_root, tmp_pat
 
     cfg = config(tiny_root, tmp_path / "runs")
     fake_run(cfg.run_dir, "results.json", "config.yaml", "checkpoints/last.ckpt")
+    (cfg.run_dir / "checkpoints" / "empty.ckpt").write_bytes(b"")
     before = snapshot(cfg.run_dir)
-    (tmp_path / "empty.ckpt").write_bytes(b"")
-    for resume, error in ((tmp_path / "typo.ckpt", "typo.ckpt: no such file"), (tmp_path / "empty.ckpt", "empty file")):
+    ckpts = cfg.run_dir / "checkpoints"
+    for resume, error in ((ckpts / "typo.ckpt", "typo.ckpt: no such file"), (ckpts / "empty.ckpt", "empty file")):
         with pytest.raises(CheckpointError, match=error):
-            train(cfg, resume=str(resume))
+            train(cfg, resume=str(resume), resume_finished=True)
         assert snapshot(cfg.run_dir) == before
+    with pytest.raises(RunFolderError, match="is not a checkpoint of run folder"):  # another run's, not asked for
+        train(cfg, resume=str(tmp_path / "elsewhere.ckpt"))
+    with pytest.raises(RunFolderError, match="holds a finished run"):  # finished, not asked for
+        train(cfg, resume=str(ckpts / "last.ckpt"))
+    assert snapshot(cfg.run_dir) == before
 
 
 def test_evaluate_refuses_an_unknown_split_first(tiny_root, tmp_path):
