@@ -28,12 +28,13 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
     from coconut.analysis.plots import decoding_figure
     from coconut.run_dir import RunDir, write_json
     from coconut.train.build import build_system
-    from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.train.checkpoints import check_checkpoint, check_eval_stage, checkpoint_stage, load_weights
     from coconut.train.run import prepare_run_dir
 
     unknown = set(what) - set(ANALYSES)
     if unknown:
         raise ConfigError(f"what={','.join(sorted(unknown))}: unknown analysis; choose from {', '.join(ANALYSES)}")
+    check_eval_stage(cfg, stage)
     state = check_checkpoint(ckpt)
     run_dir = RunDir(cfg.run_dir) if cfg.run_dir.exists() else prepare_run_dir(cfg)
     module, datamodule, tokenizer = build_system(cfg)

@@ -281,7 +281,8 @@ def test_runs_tested_at_last_with_an_incomplete_schedule_are_marked(tmp_path):
     fake_run(root, "prosqa_coconut", 1, 0.40, 14.4, checkpoint="runs/y/checkpoints/last.ckpt",
              tested_checkpoint="last", schedule_complete=False)
     fake_run(root, "prosqa_cot", 0, 0.75, 49.0)  # written before these keys: shown as before
-    fake_run(root, "prosqa_no_cot", 0, 0.7, 8.0, tested_checkpoint="last", schedule_complete=True)  # eval.checkpoint=last
+    # eval.checkpoint=last on a complete schedule: no mark.
+    fake_run(root, "prosqa_no_cot", 0, 0.7, 8.0, tested_checkpoint="last", schedule_complete=True)
     out = tmp_path / "out"
     rows = {r["method"]: r for r in report([root], out)["rows"]}
     assert rows["COCONUT"]["incomplete_runs"] == 1 and rows["COCONUT"]["tested_checkpoints"] == "best last"
