@@ -4,24 +4,25 @@ One row per method, for each data set the test accuracy (mean +- sample standard
 runs that differ only in seed) and the mean generated tokens (language tokens + thoughts), beside
 the paper's figures. Written as Markdown, CSV and a plot of accuracy against generated tokens.
 
-A folder with a results.json but no config.yaml (the demo's summary, runs/demo) is not a run, and a run
-whose files cannot be read is not counted: each is skipped with one line saying why, and the rest reported.
-A run tested on the val split (its data had no test file) is marked in the table.
+A folder with a results.json but no config.yaml (the demo's summary, runs/demo) is not a run; a run whose
+files cannot be read or whose results.json holds an impossible figure (an accuracy outside [0, 1], a negative
+token count) is not counted; a second folder of the same run (a copy: same run_id) is counted once. Each is
+skipped with one line saying why, and the rest reported (coconut.analysis.run_results reads one run).
+A run tested on the val split (its data had no test file), or at last.ckpt because its schedule ended before the
+method's final stage, is marked in the table.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.config import METHODS
+from coconut.analysis.run_results import METHOD_LABELS, ReportError, RunResult, distinct_runs, read_run
 from coconut.run_dir import RunDir
 
-METHOD_LABELS = {name: info.label for name, info in METHODS.items()}  # the paper's row order
+__all__ = ["ReportError", "RunResult", "find_runs", "read_run", "report", "summarize", "to_markdown"]
+
 DATASET_ORDER = ("gsm8k", "prontoqa", "prosqa")
 # Table 1 of the paper (GPT-2 small): accuracy % / mean generated tokens.
 PAPER = {
@@ -39,101 +40,10 @@ PAPER = {
 VAL_MARK = "†"
 VAL_NOTE = (f"{VAL_MARK} includes runs tested on the val split: their data had no test file "
             "(results.json says \"test_split\": \"val\").")
-
-
-class ReportError(ValueError):
-    """A run folder that cannot be reported, with the file and field named."""
-
-
-@dataclass
-class RunResult:
-    run_dir: str
-    dataset: str
-    method: str  # the method's name in the config
-    label: str  # the row: method plus any non-default decoding, stopping or thought rule
-    group: str  # the run's name without its _seed<k> suffix: runs of one group differ only in seed
-    seed: int
-    acc: float
-    tokens: float
-    test_split: str = "test"  # "val" when the run's data had no test file
-
-
-def _number(test: dict, key: str, path: Path) -> float:
-    value = test[key]
-    # bool is an int to Python, and float("0.9") would accept a string: neither is a measured accuracy.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ReportError(f"{path}: field '{key}' is {value!r}, not a finite number")
-    return float(value)
-
-
-def _read_results(results_path: Path) -> tuple[dict, str]:
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ReportError(f"{results_path}: not valid JSON ({str(err).splitlines()[0]})") from err
-    test = results.get("test", {}) if isinstance(results, dict) else None
-    if not isinstance(test, dict):
-        raise ReportError(f"{results_path}: expected an object with a field 'test' of metrics")
-    for key in ("test/acc", "test/tokens"):
-        if key not in test:
-            raise ReportError(f"{results_path}: field 'test' has no {key!r}; was the run's test interrupted?")
-    split = results.get("test_split", "test")
-    if split not in ("test", "val"):
-        raise ReportError(f"{results_path}: field 'test_split' is {split!r}, expected 'test' or 'val'")
-    return test, split
-
-
-def read_run(run_dir: Path) -> RunResult:
-    import yaml
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    results_path, config_path = RunDir(run_dir).results, RunDir(run_dir).config
-    for path in (results_path, config_path):
-        if not path.exists():
-            raise ReportError(f"{path}: no such file; is {run_dir} a finished run (coconut train writes both)?")
-    test, split = _read_results(results_path)
-    acc, tokens = _number(test, "test/acc", results_path), _number(test, "test/tokens", results_path)
-    try:
-        cfg = OmegaConf.load(config_path)
-        if not isinstance(cfg, DictConfig):
-            raise ReportError(f"{config_path}: expected a mapping of config keys, got a list")
-        return _from_config(cfg, run_dir, acc, tokens, split)
-    except ReportError:
-        raise
-    except yaml.MarkedYAMLError as err:
-        line = f", line {err.problem_mark.line + 1}" if err.problem_mark else ""
-        raise ReportError(f"{config_path}: not valid YAML ({err.problem}{line})") from err
-    except (yaml.YAMLError, OmegaConfBaseException, ValueError, TypeError, AttributeError) as err:  # missing keys
-        raise ReportError(f"{config_path}: not a run's config ({str(err).splitlines()[0]})") from err
-
-
-def _from_config(cfg, run_dir: Path, acc: float, tokens: float, split: str) -> RunResult:
-    from omegaconf import OmegaConf
-
-    method = str(cfg.method.name)
-    label = METHOD_LABELS.get(method, method)
-    decode = OmegaConf.select(cfg, "decode.name", default="greedy")
-    if decode != "greedy":
-        label += f" ({decode.replace('_', ' ')})"
-    if OmegaConf.select(cfg, "eval.thoughts", default="fixed") == "learned":
-        label += " (learned stop)"
-    elif METHODS.get(method) and METHODS[method].embeds == "latent" and \
-            not OmegaConf.select(cfg, "method.pad_latent_to_max", default=True):
-        # Unpadded, each test question gets as many thoughts as its gold path has steps: a hint plain COCONUT lacks.
-        label += " (thoughts = gold steps)"
-    # Runs written before the `latent` piece existed kept it under `model`.
-    jacobi = OmegaConf.select(cfg, "latent.jacobi_iterations", default=None) or \
-        OmegaConf.select(cfg, "model.jacobi_iterations", default=None)
-    if jacobi:
-        label += f" (Jacobi {jacobi})"
-    generator = cfg.data.generator
-    dataset = str(generator) if generator else Path(str(cfg.data.data_dir)).name
-    group = re.sub(r"_seed\d+$", "", str(cfg.name))
-    seed = cfg.seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed is {seed!r}, not an integer")
-    return RunResult(str(run_dir), dataset, method, label, group, seed, acc, tokens, split)
+INCOMPLETE_MARK = "‡"
+INCOMPLETE_NOTE = (f"{INCOMPLETE_MARK} includes runs whose schedule ended before the method's final stage: they "
+                   "tested last.ckpt, a checkpoint of an earlier stage (results.json says \"schedule_complete\": "
+                   "false); train more epochs for the method's result.")
 
 
 def find_runs(paths, skipped: list[str] | None = None) -> list[Path]:
@@ -185,6 +95,9 @@ def summarize(runs: list[RunResult]) -> list[dict]:
         paper = PAPER.get(method, {}).get(dataset) if label == METHOD_LABELS.get(method) else None
         out.append({"dataset": dataset, "method": shown, "runs": len(members),
                     "val_runs": sum(r.test_split == "val" for r in members),
+                    "incomplete_runs": sum(r.schedule_complete is False for r in members),
+                    "tested_checkpoints": " ".join(sorted({r.tested_checkpoint for r in members
+                                                           if r.tested_checkpoint is not None})),
                     "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
                     "tokens": round(tokens, 2), "tokens_std": round(tokens_std, 2),
                     "paper_acc": paper[0] if paper else None, "paper_tokens": paper[1] if paper else None})
@@ -210,15 +123,22 @@ def to_markdown(rows: list[dict]) -> str:
             r = cell.get((d, m))
             # A single run has no spread to show: "+- 0.0" would claim one.
             spread = f" +- {r['acc_std']:.1f}" if r is not None and r["runs"] > 1 else ""
-            cells.append("" if r is None else f"{r['acc']:.1f}{spread} ({r['tokens']:.1f}) [{r['runs']}]"
-                         + (f" {VAL_MARK}" if r.get("val_runs") else ""))
+            cells.append("" if r is None else f"{r['acc']:.1f}{spread} ({r['tokens']:.1f}) [{r['runs']}]" + marks(r))
         for d in paper:
             r = cell.get((d, m))
             cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f} ({r['paper_tokens']:.1f})")
         lines.append("| " + " | ".join(cells) + " |")
-    if any(r.get("val_runs") for r in rows):
-        lines += ["", VAL_NOTE]
+    notes = [note for key, note in (("val_runs", VAL_NOTE), ("incomplete_runs", INCOMPLETE_NOTE))
+             if any(r.get(key) for r in rows)]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines)
+
+
+def marks(row: dict) -> str:
+    """The footnote marks of a row: some runs tested on val, some tested early (their schedule incomplete)."""
+    return "".join(f" {mark}" for key, mark in (("val_runs", VAL_MARK), ("incomplete_runs", INCOMPLETE_MARK))
+                   if row.get(key))
 
 
 def _method_rank(label: str):
@@ -229,8 +149,11 @@ def _method_rank(label: str):
     return (len(METHOD_LABELS), False, label)
 
 
+# val_runs: how many of the runs were tested on the val split (no test file); incomplete_runs: how many tested
+# last.ckpt because their schedule ended before the final stage; tested_checkpoints: best, last or both ("" when
+# the runs' results.json do not say).
 CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens",
-              "val_runs")  # val_runs: how many of the runs were tested on the val split (no test file)
+              "val_runs", "incomplete_runs", "tested_checkpoints")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -253,7 +176,8 @@ def plot(rows: list[dict], path: Path) -> None:
         for i, r in enumerate(r for r in rows if r["dataset"] == d):
             colour = f"C{i % 10}"
             ax.errorbar(r["tokens"], r["acc"], yerr=r["acc_std"], fmt="o", color=colour, capsize=3)
-            ax.annotate(r["method"] + (f" {VAL_MARK}" if r["val_runs"] else ""), (r["tokens"], r["acc"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            ax.annotate(r["method"] + marks(r), (r["tokens"], r["acc"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=7)
             if r["paper_acc"] is not None:
                 ax.scatter([r["paper_tokens"]], [r["paper_acc"]], facecolors="none", edgecolors=colour, marker="s")
         ax.set_xlabel("mean generated tokens (language + thoughts)")
@@ -266,7 +190,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def report(paths, out_dir: Path) -> dict:
     """Read the runs, write results_table.{md,csv,png} into out_dir; returns rows, file paths and the skipped
-    folders (one line each: the folder or file, and why)."""
+    folders (one line each: the folder or file, and why; a copy of a run names both folders)."""
     skipped: list[str] = []
     runs = []
     for folder in find_runs(paths, skipped):
@@ -274,6 +198,7 @@ def report(paths, out_dir: Path) -> dict:
             runs.append(read_run(folder))
         except ReportError as err:  # one unreadable run does not hide the others
             skipped.append(str(err))
+    runs = distinct_runs(runs, skipped)
     if not runs:
         raise ReportError("no run could be read; " + "; ".join(skipped))
     rows = summarize(runs)

@@ -19,7 +19,8 @@ def add_think_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the question text, as the data writes it (default: a test question, see --index)")
     parser.add_argument("--index", type=int, default=0, help="which test question when QUESTION is not given (default 0)")
     parser.add_argument("--thoughts", type=int, default=None,
-                        help="continuous thoughts before the answer (default: the run's final stage, max_latent_stage x c)")
+                        help="continuous thoughts before the answer (default: the run's final stage, max_latent_stage x c; "
+                             "at most what the model's positions leave beside the question and the answer)")
     parser.add_argument("--top", type=int, default=5, help="tokens shown per thought (default 5)")
 
 
@@ -30,6 +31,24 @@ def check_think_args(args) -> str | None:
         if value is not None and value < least:
             return f"--{key} {value}: must be >= {least}"
     return None
+
+
+def check_room(positions: int | None, question: int, thoughts: int | None, max_new_tokens: int, what: str) -> None:
+    """The question, `<|start-latent|>`, the thoughts, `<|end-latent|>` and the answer's new tokens fit the model's
+    positions (beyond them a learned position table fails, and rotary positions read what training never saw).
+    thoughts=None: a method without latent markers; `what` names the thoughts in the message."""
+    if positions is None:  # the model's config names no limit
+        return
+    markers = 0 if thoughts is None else 2
+    most = positions - question - markers - max_new_tokens  # thoughts that fit
+    if thoughts and thoughts > most:
+        room = f"--thoughts is at most {most}" if most >= 1 else "no thought fits: ask a shorter question"
+        raise ConfigError(f"{what}: the model has {positions} positions, the question takes {question}, the latent "
+                          f"markers 2 and the answer up to {max_new_tokens} (eval.max_new_tokens); {room}")
+    if most < 0:
+        raise ConfigError(f"QUESTION takes {question} positions{' and the latent markers 2' if markers else ''}, the "
+                          f"answer up to {max_new_tokens} (eval.max_new_tokens): more than the model's {positions}; "
+                          "ask a shorter question")
 
 
 def find_record(cfg, question: str | None, index: int) -> tuple[str, dict | None]:
@@ -61,6 +80,7 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
 
     from coconut.analysis.thoughts import read_thoughts
     from coconut.data.tokenize import TEXT_FORMATS
+    from coconut.engine.models import context_length
     from coconut.engine.reasoner import LatentReasoner
     from coconut.experiment import load_config
     from coconut.methods import METHODS
@@ -86,6 +106,9 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
     hf_logging.disable_progress_bar()  # one small model: its loading bar would only push the reading up the screen
     engine = LatentReasoner.from_pretrained(run.export)
     tokenizer = AutoTokenizer.from_pretrained(run.export)
+    question_ids = tokenizer(text + fmt.question_suffix, add_special_tokens=True)["input_ids"]  # as read_thoughts does
+    check_room(context_length(engine.model), len(question_ids), k, cfg.eval.max_new_tokens,
+               f"--thoughts {k}" if thoughts is not None else f"{k} thoughts (the run's final stage)")
     return read_thoughts(engine, tokenizer, text, fmt.question_suffix, fmt.answer_prefix, k, top=top,
                          eot_at_stage0=cfg.method.eot_at_stage0, record=record,
                          max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from coconut.config import ConfigError
+
 
 class CheckpointError(ValueError):
     pass
@@ -31,7 +33,29 @@ def check_checkpoint(path) -> dict:
                               "(runs/NAME/checkpoints/), not a truncated copy or another program's pickle") from err
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"checkpoint {path}: not a Lightning checkpoint (no state_dict)")
+    check_contents(state, path)
     return state
+
+
+def check_contents(state: dict, path) -> None:
+    """What the loaders would trip over later (a traceback, or a silent accuracy of 0): a stage or epoch that is
+    no integer, a state_dict entry that is no tensor, a weight that is NaN or infinite (a run that diverged)."""
+    for key in (STAGE_KEY, "epoch"):
+        value = state.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise CheckpointError(f"checkpoint {path}: {key} is {value!r}, not an integer >= 0; it was not written "
+                                  "by coconut train: use a checkpoint of runs/NAME/checkpoints/")
+    for name, tensor in state["state_dict"].items():
+        if not isinstance(tensor, torch.Tensor):
+            raise CheckpointError(f"checkpoint {path}: state_dict[{name!r}] is a {type(tensor).__name__}, not a "
+                                  "tensor; it was not written by coconut train: use a checkpoint of "
+                                  "runs/NAME/checkpoints/")
+        # One pass, one reduction per tensor: fast even for a large model.
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"checkpoint {path}: {name} holds {bad} non-finite value(s) (NaN or inf) of "
+                                  f"{tensor.numel()}; the run diverged before this checkpoint: use an earlier one "
+                                  "(stage<k>.ckpt), or train again with a lower optim.lr or optim.grad_clip")
 
 
 def check_fits(module, state: dict, path) -> None:
@@ -99,3 +123,12 @@ def checkpoint_stage(state: dict, schedule) -> int:
     if state.get(STAGE_KEY) is not None:
         return int(state[STAGE_KEY])
     return schedule.stage(int(state.get("epoch", 0)))
+
+
+def check_eval_stage(cfg, stage: int | None) -> None:
+    """`stage=K` of eval and analyze: at most the method's final stage. The curriculum builds every stage above it
+    as the final one, so K would be printed while another stage is evaluated."""
+    final = cfg.final_stage()
+    if stage is not None and stage > final:
+        raise ConfigError(f"stage={stage}: beyond the final stage of method {cfg.method.name} ({final}, after which "
+                          f"its samples no longer change); the largest stage allowed is {final}")

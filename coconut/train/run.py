@@ -206,11 +206,12 @@ def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "
     """Evaluate a checkpoint at its stage (or `stage`) on a split; returns the split really scored ("val" when a
     test split was asked for and there is no test file), the stage and the metrics."""
     from coconut.train.build import build_system
-    from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.train.checkpoints import check_checkpoint, check_eval_stage, checkpoint_stage, load_weights
     from coconut.train.trainer import single_device_tester
 
     if split not in SPLITS:
         raise ConfigError(f"split={split}: unknown split; choose {' or '.join(SPLITS)}")
+    check_eval_stage(cfg, stage)
     state = check_checkpoint(ckpt)
     module, datamodule, _ = build_system(cfg)
     load_weights(module, state, ckpt)

@@ -1,8 +1,10 @@
 """`coconut report` on fake run folders: grouping by seed, mean +- std, paper figures, clear errors, skipped folders,
-runs tested on val marked."""
+impossible figures refused, copies of a run counted once, runs tested on val or with an incomplete schedule marked."""
 
 import csv
 import json
+import shutil
+import uuid
 
 import pytest
 
@@ -147,6 +149,37 @@ def bad_results(data):
     (bad_results([1, 2]), "results.json", "expected an object with a field 'test'"),
     (bad_results({"test": {"test/acc": 0.9, "test/tokens": 1}, "test_split": "train"}), "results.json",
      "field 'test_split' is 'train', expected 'test' or 'val'"),
+    # Figures no run can produce: refused, never shown (an accuracy of 7.5 would read 750 %).
+    (bad_results({"test": {"test/acc": 7.5, "test/tokens": 14.0}}), "results.json",
+     "field 'test/acc' is 7.5, outside [0, 1] (a fraction of the questions)"),
+    (bad_results({"test": {"test/acc": -0.1, "test/tokens": 14.0}}), "results.json",
+     "field 'test/acc' is -0.1, outside [0, 1]"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": -2.0}}), "results.json",
+     "field 'test/tokens' is -2.0, below 0 (a mean count per question)"),
+    (bad_results('{"test": {"test/acc": 0.9, "test/tokens": Infinity}}'), "results.json",
+     "field 'test/tokens' is inf, not a finite number"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0, "test/cot_match": 1.5}}), "results.json",
+     "field 'test/cot_match' is 1.5, outside [0, 1]"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0, "test/thoughts": -1}}), "results.json",
+     "field 'test/thoughts' is -1, below 0"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "effective_batch": 0}), "results.json",
+     "field 'effective_batch' is 0, not an integer >= 1 (examples per optimizer step)"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "effective_batch": 2.5}), "results.json",
+     "field 'effective_batch' is 2.5, not an integer >= 1"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "test_stage": -1}), "results.json",
+     "field 'test_stage' is -1, not an integer >= 0"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "seconds": -5}), "results.json",
+     "field 'seconds' is -5, below 0"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "run_id": "copy-1"}), "results.json",
+     "field 'run_id' is 'copy-1', not a run id"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "run_id": 7}), "results.json",
+     "field 'run_id' is 7, not a run id"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "tested_checkpoint": "stage3"}), "results.json",
+     "field 'tested_checkpoint' is \"stage3\", expected \"best\" or \"last\""),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "schedule_complete": 0}), "results.json",
+     "field 'schedule_complete' is 0, expected true or false"),
+    (bad_results({"test": {"test/acc": 0.9, "test/tokens": 14.0}, "checkpoint": 3}), "results.json",
+     "field 'checkpoint' is 3, not a path"),
 ])
 def test_an_unreadable_run_is_skipped_with_one_line(tmp_path, capsys, spoil, culprit, message):
     root = tmp_path / "runs"
@@ -193,4 +226,75 @@ def test_runs_tested_on_val_are_marked(tmp_path):
 
 def test_no_mark_without_val_runs(runs, tmp_path):
     report([runs], tmp_path / "out")
-    assert "\u2020" not in (tmp_path / "out" / "results_table.md").read_text()
+    text = (tmp_path / "out" / "results_table.md").read_text()
+    assert "\u2020" not in text and "\u2021" not in text
+
+
+def test_an_impossible_accuracy_is_refused_never_shown_as_a_percentage(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run = fake_run(root, "prosqa_coconut", 0, 7.5, 14.0)
+    assert main(["report", str(root), "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert "750" not in out + err and not (tmp_path / "out").exists()
+    assert err.splitlines() == [f"coconut report: no run could be read; {run / 'results.json'}: field 'test/acc' is "
+                                "7.5, outside [0, 1] (a fraction of the questions); the run is not counted: was "
+                                "results.json edited or written by another program?"]
+    fake_run(root, "prosqa_coconut", 1, 0.97, 14.0)  # beside a sound run, it is skipped and the other reported
+    result = report([root], tmp_path / "out")
+    assert [(r["runs"], r["acc"]) for r in result["rows"]] == [(1, 97.0)]
+
+
+@pytest.mark.parametrize("run_id", [uuid.uuid4().hex, None], ids=["run_id", "older-run-without-run_id"])
+def test_a_copied_run_folder_is_one_seed_with_a_line_naming_both(tmp_path, capsys, run_id):
+    root = tmp_path / "runs"
+    ids = {"run_id": run_id} if run_id else {}
+    original = fake_run(root, "prosqa_coconut", 0, 0.96, 14.0, **ids)
+    fake_run(root, "prosqa_coconut", 1, 0.98, 14.4, **({"run_id": uuid.uuid4().hex} if run_id else {}))
+    copy = root / "prosqa_coconut_seed0 (copy)"
+    shutil.copytree(original, copy)
+    result = report([root], tmp_path / "out")
+    assert [(r["runs"], r["seeds"], r["acc"]) for r in result["rows"]] == [(2, [0, 1], 97.0)]
+    same = f"run_id {run_id}" if run_id else "the same results.json byte for byte, no run_id"
+    line = f"{copy}: a copy of the run in {original} ({same}); counted once, not as another seed"
+    assert result["skipped"] == [line] and result["runs"] == [str(original), str(root / "prosqa_coconut_seed1")]
+    assert main(["report", str(root), "--out", str(tmp_path / "out2")]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"coconut report: skipped {line}"] and "2 runs, 1 skipped" in out
+
+
+def test_runs_are_known_by_run_id_not_by_their_figures(tmp_path):
+    """Two runs with equal figures are two runs; a copy edited afterwards is still the same run."""
+    root = tmp_path / "runs"
+    run_id = str(uuid.uuid4())  # the dashed form names the same run as its 32 hex digits
+    fake_run(root, "prosqa_coconut", 0, 0.96, 14.0, run_id=run_id)
+    fake_run(root, "prosqa_coconut", 1, 0.96, 14.0, run_id=uuid.uuid4().hex)
+    copy = fake_run(root / "x_copies", "prosqa_coconut", 0, 0.5, 14.0, run_id=uuid.UUID(run_id).hex)
+    result = report([root], tmp_path / "out")
+    assert result["rows"][0]["runs"] == 2 and result["rows"][0]["acc"] == pytest.approx(96.0)
+    assert len(result["skipped"]) == 1 and result["skipped"][0].startswith(f"{copy}: a copy of the run in ")
+
+
+def test_runs_tested_at_last_with_an_incomplete_schedule_are_marked(tmp_path):
+    root = tmp_path / "runs"
+    fake_run(root, "prosqa_coconut", 0, 0.96, 14.0, checkpoint="runs/x/checkpoints/best.ckpt",
+             tested_checkpoint="best", schedule_complete=True)
+    fake_run(root, "prosqa_coconut", 1, 0.40, 14.4, checkpoint="runs/y/checkpoints/last.ckpt",
+             tested_checkpoint="last", schedule_complete=False)
+    fake_run(root, "prosqa_cot", 0, 0.75, 49.0)  # written before these keys: shown as before
+    # eval.checkpoint=last on a complete schedule: no mark.
+    fake_run(root, "prosqa_no_cot", 0, 0.7, 8.0, tested_checkpoint="last", schedule_complete=True)
+    out = tmp_path / "out"
+    rows = {r["method"]: r for r in report([root], out)["rows"]}
+    assert rows["COCONUT"]["incomplete_runs"] == 1 and rows["COCONUT"]["tested_checkpoints"] == "best last"
+    assert (rows["CoT"]["incomplete_runs"], rows["CoT"]["tested_checkpoints"]) == (0, "")
+    markdown = (out / "results_table.md").read_text().splitlines()
+    assert "| COCONUT | 68.0 +- 39.6 (14.2) [2] \u2021 | 97.0 (14.2) |" in markdown
+    assert "| CoT | 75.0 (49.0) [1] | 77.5 (49.4) |" in markdown
+    assert "| No-CoT | 70.0 (8.0) [1] | 76.7 (8.2) |" in markdown, "last.ckpt of a complete schedule is no mark"
+    assert markdown[-1].startswith("\u2021 includes runs whose schedule ended before the method's final stage: they "
+                                   "tested last.ckpt, a checkpoint of an earlier stage")
+    assert "\u2020" not in "\n".join(markdown)
+    table = {r["method"]: r for r in csv.DictReader((out / "results_table.csv").open())}
+    assert (table["COCONUT"]["incomplete_runs"], table["COCONUT"]["tested_checkpoints"]) == ("1", "best last")
+    assert (table["CoT"]["incomplete_runs"], table["CoT"]["tested_checkpoints"]) == ("0", "")
+    assert (table["No-CoT"]["incomplete_runs"], table["No-CoT"]["tested_checkpoints"]) == ("0", "last")

@@ -95,6 +95,7 @@ def world(tmp_path_factory) -> Path:
     (bad / "hydra.yaml").write_text("defaults:\n  - model: gpt2\n  - method: coconut\n")
     (root / "a_file").write_text("a file where a folder is expected\n")
     _save_tokenizers(root)
+    _save_spoiled_checkpoints_and_results(root)
     return root
 
 
@@ -114,6 +115,29 @@ def _save_tokenizers(root: Path) -> None:
                                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
     model.save_pretrained(root / "local_lm")
     tokenizer.save_pretrained(root / "local_lm")
+
+
+def _save_spoiled_checkpoints_and_results(root: Path) -> None:
+    """Checkpoints of the finished run's model that read and fit but hold what no training writes (unchecked, NaN
+    weights evaluated to accuracy 0.0 with exit 0), and a run whose results.json holds an impossible figure."""
+    import torch
+
+    from coconut.experiment import load_config
+    from coconut.train.build import build_system
+
+    cfg = load_config("demo_coconut", [*TINY, "name=done", f"output_dir={root / 'runs'}",
+                                       f"data.data_dir={root / 'data'}"])
+    weights = {key: value.clone() for key, value in build_system(cfg)[0].state_dict().items()}
+    spoiled = weights[EMBEDDING].clone()
+    spoiled[0, 0], spoiled[4, 1] = float("nan"), float("inf")
+    for name, fields in (("stage_word.ckpt", {"curriculum_stage": "two"}),
+                         ("not_tensor.ckpt", {"state_dict": {**weights, EMBEDDING: spoiled.tolist()}}),
+                         ("nan.ckpt", {"state_dict": {**weights, EMBEDDING: spoiled}})):
+        torch.save({"state_dict": weights, "epoch": 3, "curriculum_stage": 3, **fields}, root / "ckpts" / name)
+    run = root / "impossible_runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_bytes((root / "runs" / "done" / "config.yaml").read_bytes())
+    (run / "results.json").write_text(json.dumps({"test": {"test/acc": 7.5, "test/tokens": 4.0}}))
 
 
 @dataclass
@@ -205,6 +229,16 @@ CASES = [
     Case("data-dir-unwritable", train("data.data_dir=a_file/data"), "a_file"),
     Case("output-dir-unwritable", train("output_dir=a_file/runs"), "a_file"),
     Case("nothing-to-train", train("data.batch_size=128"), "data.batch_size"),
+    # Report, eval stage and checkpoint contents: what would evaluate the wrong thing, or trip later with a bug line.
+    Case("eval-stage-beyond-final", evaluate("ckpt=ckpts/garbage.ckpt", "stage=99"),
+         "stage=99: beyond the final stage of method coconut (3,"),
+    Case("analyze-stage-beyond-final", ["analyze", "demo_coconut", *TINY, "ckpt=ckpts/garbage.ckpt", "stage=4"],
+         "stage=4: beyond the final stage"),
+    Case("ckpt-stage-not-int", evaluate("ckpt=ckpts/stage_word.ckpt"), "curriculum_stage is 'two'"),
+    Case("ckpt-state-not-tensor", evaluate("ckpt=ckpts/not_tensor.ckpt"), f"state_dict['{EMBEDDING}'] is a list"),
+    Case("ckpt-weights-not-finite", evaluate("ckpt=ckpts/nan.ckpt"), f"{EMBEDDING} holds 2 non-finite value(s)"),
+    Case("resume-weights-not-finite", train("name=fresh", "resume=ckpts/nan.ckpt"), "nan.ckpt"),
+    Case("report-accuracy-above-one", ["report", "impossible_runs", "--out", "report"], "'test/acc' is 7.5"),
 ]
 
 
