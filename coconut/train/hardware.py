@@ -31,6 +31,12 @@ def check_hardware(cfg: RunConfig) -> None:
     check_nodes(t.num_nodes)
 
 
+def check_single_device(cfg: RunConfig) -> None:
+    """What a one-device test or evaluation in the run's accelerator and precision cannot run (coconut eval, analyze:
+    Lightning's tester on one device), however many devices and nodes the run trained on."""
+    check_precision(str(cfg.trainer.precision), resolved_accelerator(cfg.trainer.accelerator))
+
+
 def _cuda() -> bool:
     import torch
 

@@ -9,7 +9,7 @@ from coconut.config import SEED_RANGE, ConfigError
 from coconut.config.training import ACCELERATORS, STRATEGIES
 from coconut.experiment import load_config
 from coconut.train import hardware
-from coconut.train.hardware import check_hardware, check_nodes, multi_node_launcher
+from coconut.train.hardware import check_hardware, check_nodes, check_single_device, multi_node_launcher
 
 # Every variable by which Lightning's cluster environments (or its own multi-node launch) recognise a launcher.
 LAUNCHER_VARIABLES = ("RANK", "GROUP_RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "WORLD_SIZE", "TORCHELASTIC_RUN_ID",
@@ -122,3 +122,14 @@ def test_torchrun_counts_as_a_launcher(no_launcher):
         no_launcher.setenv(name, value)
     assert multi_node_launcher() == "torchrun"
     check_nodes(2)
+
+
+def test_one_device_checks_the_accelerator_and_precision_only(gpus, no_launcher):
+    """An evaluation runs on one device: a run trained on more devices or nodes than are here still evaluates."""
+    gpus(1)
+    check_single_device(config("trainer=gpu", "trainer.devices=8", "trainer.num_nodes=4"))
+    gpus(0)
+    with pytest.raises(ConfigError, match="trainer.precision=16-mixed needs a CUDA GPU"):
+        check_single_device(config("trainer=cpu", "trainer.precision=16-mixed"))
+    with pytest.raises(ConfigError, match="trainer.accelerator=gpu but no CUDA GPU"):
+        check_single_device(config("trainer=gpu"))
