@@ -49,6 +49,9 @@ def experiment_names() -> list[str]:
 
 
 def experiment_path(name_or_path: str) -> Path:
+    if not name_or_path.strip():  # "" would otherwise read as "no experiment": the bare schema defaults
+        raise ConfigError(f"experiment {name_or_path!r} is empty; give an experiment name (known: "
+                          f"{', '.join(experiment_names())}) or a yaml path")
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.exists():
@@ -81,6 +84,9 @@ def _experiment_file(path: Path) -> DictConfig:
     exp = _read_yaml(path)
     if not isinstance(exp, DictConfig):
         raise ConfigError(f"{path}: an experiment file is {EXPECTED_FORM}; this one is a list")
+    if not exp:  # empty, or comments only: it would train the bare schema defaults, which no one means
+        raise ConfigError(f"{path}: the experiment file sets nothing (empty, or comments only); an experiment file "
+                          f"is {EXPECTED_FORM}")
     defaults = exp.get("defaults") if "defaults" in exp else None
     if defaults is not None and not isinstance(defaults, DictConfig):
         form = "Hydra's list form (- model: gpt2)" if OmegaConf.is_list(defaults) else f"{defaults!r}"
@@ -92,7 +98,7 @@ def _experiment_file(path: Path) -> DictConfig:
 def load_config(experiment: str | None = None, overrides: list[str] = ()) -> RunConfig:
     """Schema <- group defaults <- experiment <- command-line overrides; checked and resolved."""
     schema = OmegaConf.structured(RunConfig)
-    exp = _experiment_file(experiment_path(experiment)) if experiment else OmegaConf.create()
+    exp = _experiment_file(experiment_path(experiment)) if experiment is not None else OmegaConf.create()
     chosen = dict(OmegaConf.to_container(exp.pop("defaults", OmegaConf.create()), resolve=False) or {})
     field_overrides = []
     for item in overrides:

@@ -7,7 +7,10 @@ Every option is checked when the command line is parsed (a choice, a range, and 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import asdict, dataclass
+
+from coconut.config import SEED_RANGE
 
 
 @dataclass
@@ -36,7 +39,9 @@ class BenchConfig:
 # at least two of those leaves 5.
 MIN_VOCAB = 5
 CHOICES = {"arch": ("gpt2", "llama"), "device": ("cpu", "cuda"), "precision": ("fp32", "bf16")}
-# name: (least value, help)
+# --fsdp-ranks starts one process per rank on this machine, each building the whole model before sharding it.
+MAX_FSDP_RANKS = 64
+# name: (least value, help); the most, where there is one, in MOST
 HELP = {
     "arch": (None, "architecture of the random model"),
     "layers": (1, "transformer layers"),
@@ -49,13 +54,15 @@ HELP = {
     "after": (1, "answer tokens after <|end-latent|>, and tokens generated"),
     "repeats": (1, "timed pairs of (plain, latent) training steps; the medians are reported"),
     "generate_questions": (1, "questions generated batched and one by one (at most --batch of them)"),
-    "seed": (None, "random seed of the model and the batch"),
+    "seed": (SEED_RANGE[0], "random seed of the model and the batch"),
     "device": (None, "where to run (cuda needs a visible GPU)"),
     "precision": (None, "fp32, or bf16 autocast (as trainer.precision=bf16-mixed)"),
     "jacobi_iterations": (0, "> 0: also time thoughts computed by this many Jacobi iterations (PCCoT)"),
-    "fsdp_ranks": (0, ">= 2: also count FSDP all-gathers per training step, plain and latent, over this many CPU "
+    "fsdp_ranks": (0, f"2 to {MAX_FSDP_RANKS}: also count FSDP all-gathers per training step, plain and latent, over this many CPU "
                       "processes (gloo), as trainer=fsdp wraps the model"),
 }
+MOST = {"seed": (SEED_RANGE[1], " (torch and numpy take unsigned 32-bit seeds)"),
+        "fsdp_ranks": (MAX_FSDP_RANKS, " (each rank is a process on this machine holding the whole model)")}
 
 
 def at_least(least: int, most: int | None = None, why_most: str = ""):
@@ -78,7 +85,7 @@ def at_least(least: int, most: int | None = None, why_most: str = ""):
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     for name, value in asdict(BenchConfig()).items():
         least, text = HELP[name]
-        kind = at_least(least) if least is not None else type(value)
+        kind = at_least(least, *MOST.get(name, ())) if least is not None else type(value)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value, choices=CHOICES.get(name),
                             metavar="|".join(CHOICES[name]) if name in CHOICES else type(value).__name__.upper(),
                             help=f"{text} (default: {value})")
@@ -91,7 +98,47 @@ def check_bench_args(args: argparse.Namespace) -> str | None:
         return f"--width {args.width} is not a multiple of --heads {args.heads} (each head gets width / heads)"
     if args.fsdp_ranks == 1:
         return "--fsdp-ranks 1: FSDP over one process shards nothing; use 2 or more (0 skips the FSDP figures)"
-    return None
+    return memory_problem(args)
+
+
+def least_bytes(args: argparse.Namespace) -> tuple[int, int]:
+    """(parameters, bytes) the benchmark needs at the least: fp32 weights, gradients and AdamW's two moments of
+    the embedding table and the layers' attention and MLP matrices, and the fp32 logits of the batch with their
+    gradient. The real peak is higher (activations, the plain model's step, generation): this only refuses a shape
+    that cannot be allocated at all."""
+    parameters = args.vocab * args.width + args.layers * 12 * args.width**2  # 4 w^2 attention + 2 x 4 w^2 MLP
+    tokens = args.batch * (args.question + args.thoughts + 2 + args.after)
+    needed = 16 * parameters + 8 * tokens * args.vocab
+    if args.fsdp_ranks:  # every rank builds the whole model before FSDP shards it
+        needed = max(needed, args.fsdp_ranks * 4 * parameters)
+    return parameters, needed
+
+
+def device_memory(device: str) -> int | None:
+    """Bytes of memory on the benchmark's device: the machine's RAM, or the first CUDA GPU's (None: unknown)."""
+    if device == "cuda":
+        import torch  # only here: a CUDA benchmark loads it at once anyway
+
+        return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return None
+
+
+def memory_problem(args: argparse.Namespace) -> str | None:
+    """A shape whose least memory (least_bytes) exceeds the device's, named by its sizes; None when it may fit."""
+    parameters, needed = least_bytes(args)
+    available = device_memory(args.device)
+    if available is None or needed <= available:
+        return None
+    gib = 2**30
+    ranks = f" --fsdp-ranks {args.fsdp_ranks:,}" if args.fsdp_ranks else ""
+    return (f"--vocab {args.vocab:,} --width {args.width:,} --layers {args.layers:,} --batch {args.batch:,} (a "
+            f"sequence of {args.question + args.thoughts + 2 + args.after:,} tokens){ranks} need at least "
+            f"{needed / gib:,.1f} GiB ({parameters:,} parameters with their gradients and AdamW state, and the "
+            f"logits), more than the {available / gib:,.1f} GiB of {args.device} memory here; lower --vocab, "
+            f"--width, --layers, --batch or the sequence (--question, --thoughts, --after)")
 
 
 def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:

@@ -29,6 +29,22 @@ def seconds(text: str) -> float:
     return value
 
 
+def base_url(text: str) -> str:
+    """A mirror's address: http(s)://host[/folder] (or file:///folder), so that BASE_URL/<file name> is a URL."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- reading it checks it (ValueError: not a number, out of range)
+        ok = ((parts.scheme in ("http", "https") and bool(parts.hostname)) or (parts.scheme == "file" and bool(parts.path)))
+    except ValueError:  # an invalid port, a malformed IPv6 address
+        ok = False
+    if not ok or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"expected a URL such as https://mirror.example/coconut (http, https or "
+                                         f"file://), got {text!r}")
+    return text
+
+
 def add_data_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="NAME", required=True)
     for name, text in (
@@ -58,7 +74,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
                     "file appears only once its pinned sha256 matches, files already right are kept.")
     download.add_argument("name", choices=DATASETS)
     download.add_argument("--to", metavar="DIR", help="destination folder (default: data/NAME)")
-    download.add_argument("--base-url", help="fetch every file from BASE_URL/<file name> instead (a mirror)")
+    download.add_argument("--base-url", type=base_url, help="fetch every file from BASE_URL/<file name> instead (a mirror)")
     download.add_argument("--timeout", type=seconds, default=60.0, help="seconds without an answer before giving up")
     pronto = commands.add_parser(
         "prontoqa-convert", help="ProntoQA's raw 5hop_0shot_random.json -> prontoqa_{train,valid,test}.json",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 import traceback
 
@@ -100,14 +101,50 @@ def raise_terminated(signum, frame):
 
 def report(err: BaseException, command: str, debug: bool) -> int:
     """Print the failure (its traceback first under --debug) and return the exit code."""
+    name = f"coconut {command}".strip()
     if isinstance(err, KeyboardInterrupt):
-        print(f"coconut {command}: interrupted", file=sys.stderr)
+        _say(f"{name}: interrupted")
         return 130
+    if isinstance(err, BrokenPipeError):
+        _silence_stdout()
+        if debug:
+            traceback.print_exception(err)
+        _say(f"{name}: the output was closed before all of it was written (a pipe such as `| head` stopped "
+             "reading); write it to a file to keep all of it")
+        return EXIT_USAGE
     code, message = describe(err, command)
     if debug:
         traceback.print_exception(err)
-    print(f"coconut {command}: {message}", file=sys.stderr)
+    _say(f"{name}: {message}")
     return code
+
+
+def _say(line: str) -> None:
+    """The one line on stderr, on a line of its own; a closed stderr as well leaves only the exit code to tell."""
+    try:
+        _close_progress_bars()
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars a failure left open (data generation, downloads): closing one ends its line, so the
+    message does not land on it, and no frame is drawn after the message."""
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device: the interpreter flushes it at exit, and what is still buffered for a closed
+    pipe would fail a second time there (the idiom of Python's docs on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file descriptor
+        pass
 
 
 class Parser(argparse.ArgumentParser):
@@ -136,6 +173,13 @@ class _StandardStream(logging.StreamHandler):
     @stream.setter
     def stream(self, _):  # StreamHandler.__init__ sets it; the current one is always read instead
         pass
+
+    def handleError(self, record):
+        """A closed stdout (`coconut train ... | head`) goes up to the error path as one line, like a print's,
+        instead of logging's own traceback on stderr."""
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            raise  # the BrokenPipeError that emit() is handling
+        super().handleError(record)
 
 
 def configure_logging(debug: bool = False) -> logging.Logger:

@@ -15,6 +15,7 @@ from coconut.cli.errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configur
 from coconut.cli.options import OptionError, options_help, split_options
 
 EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
+COMMANDS = ("bench", "data", *EXPERIMENT_COMMANDS, "report", "table", "think", "demo")
 
 
 def package_version() -> str:
@@ -157,20 +158,25 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # anywhere, also after the sub-command
     argv = [word for word in argv if word != "--debug"]
-    parser = build_parser()
-    try:
-        args = parse(parser, argv)
-    except SystemExit as stop:  # --help, --version, a usage error: returned, so that callers of main() see it too
-        return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
-    configure_logging(debug)
-    command = args.command + (f" {args.data_command}" if args.command == "data" else "")
+    command = argv[0] if argv and argv[0] in COMMANDS else ""  # until the parse names it (a Ctrl-C while parsing)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None  # a scheduler's stop: as Ctrl-C
     try:
-        return dispatch(args)
+        parser = build_parser()
+        try:
+            args = parse(parser, argv)
+        except SystemExit as stop:  # --help, --version, a usage error: returned, so that callers of main() see it
+            sys.stdout.flush()  # inside the try: a closed stdout (`--help | head -1`) is reported like any other
+            return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
+        if args.command is None:
+            parser.print_help()
+            sys.stdout.flush()
+            return EXIT_OK
+        configure_logging(debug)
+        command = args.command + (f" {args.data_command}" if args.command == "data" else "")
+        code = dispatch(args)
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's flush at exit
+        return code
     except (Exception, KeyboardInterrupt) as err:
         return report(err, command, debug)
     finally:

@@ -29,7 +29,10 @@ from coconut.config.training import OptimConfig, TrainerConfig
 from coconut.methods import METHODS, STEPWISE_METHODS
 from coconut.schedule import StageSchedule
 
-__all__ = ["METHODS", "STEPWISE_METHODS", "StageSchedule", "ConfigError", "DECODERS", "ModelConfig", "LatentConfig",
+# What Lightning's seed_everything accepts (numpy's seeds are unsigned 32-bit integers).
+SEED_RANGE = (0, 2**32 - 1)
+
+__all__ = ["SEED_RANGE", "METHODS", "STEPWISE_METHODS", "StageSchedule", "ConfigError", "DECODERS", "ModelConfig", "LatentConfig",
            "DataConfig", "MethodConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "DecodeConfig", "RunConfig"]
 
 
@@ -55,6 +58,9 @@ class RunConfig:
                 and self.name.strip() == self.name,
                 f"name={self.name!r} must be a plain folder name (no '/', no '..', not empty): the run folder is "
                 f"output_dir/name")
+        require(SEED_RANGE[0] <= self.seed <= SEED_RANGE[1],
+                f"seed={self.seed} must be in [{SEED_RANGE[0]}, {SEED_RANGE[1]}] (Lightning seeds numpy, which takes "
+                f"unsigned 32-bit seeds); choose a seed in that range")
         require(bool(self.output_dir.strip()), "output_dir must not be empty (it is the folder of the run folders)")
         self.trainer.derive_accumulation(self.data.batch_size)
         require(self.eval.thoughts != "learned" or self.latent.stop_classifier,

@@ -17,6 +17,16 @@ PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-t
 
 FSDP_SHARDINGS = ("auto", "FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD")
 
+# Lightning's accelerator names (its AcceleratorRegistry, plus "auto" and "gpu": CUDA or Apple's MPS). Whether the
+# chosen one is present on this machine is checked when a run starts (coconut.train.trainer.check_hardware).
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# The strategies coconut runs (coconut.train.strategies.build_strategy): Lightning's own by name for data parallel,
+# and FSDP built here (each decoder layer its own unit, ranks in lock-step). Lightning's other names (deepspeed,
+# xla, fsdp_cpu_offload, ...) would bypass that wrapping and the lock-step, so they are refused.
+STRATEGIES = {"auto": "Lightning picks: one device as it is, several with ddp",
+              "ddp": "data parallel, one process per device", "ddp_spawn": "data parallel, spawned processes, as "
+              "trainer=ddp_cpu", "fsdp": "sharded data parallel on GPUs, as trainer=fsdp"}
+
 
 def devices_problem(devices) -> str | None:
     """Why Lightning would refuse `devices` (None when it is fine): a count >= 1, -1 or "auto" (every visible
@@ -107,6 +117,11 @@ class TrainerConfig:
         require(self.accumulate_grad_batches >= 1,
                  f"trainer.accumulate_grad_batches must be >= 1, got {self.accumulate_grad_batches}")
         require(self.num_nodes >= 1, f"trainer.num_nodes must be >= 1, got {self.num_nodes}")
+        require(self.accelerator in ACCELERATORS, f"trainer.accelerator={self.accelerator!r} is not one Lightning "
+                                                  f"knows; choose one of {', '.join(ACCELERATORS)}")
+        require(self.strategy in STRATEGIES,
+                f"trainer.strategy={self.strategy!r} is not one coconut runs; choose "
+                + "; ".join(f"{name} ({what})" for name, what in STRATEGIES.items()))
         require(str(self.precision) in PRECISIONS, f"trainer.precision={self.precision} is not one Lightning "
                                                    f"accepts; choose one of {', '.join(PRECISIONS)}")
         require(devices_problem(self.devices) is None, f"trainer.devices={self.devices}: {devices_problem(self.devices)}")

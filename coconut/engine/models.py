@@ -48,16 +48,28 @@ def tiny_causal_lm(arch: str, *, vocab_size: int, layers: int, hidden: int, head
 
 
 def load_pretrained_lm(name_or_path: str, trust_remote_code: bool = False):
-    """A Hugging Face causal LM by hub id or local folder, with a clear error when it is not at hand offline."""
+    """A Hugging Face causal LM by hub id or local folder, failing in seconds with a clear error when it is not at
+    hand (offline, or the hub unreachable: coconut.engine.hub)."""
     from transformers import AutoModelForCausalLM
 
+    from coconut.engine.hub import fetch_command, load_from_hub_or_cache
+
+    def load(local_files_only: bool):
+        # adapter_kwargs: transformers looks for a PEFT adapter_config.json with these alone, and would ask the hub
+        # (with its retries) even under local_files_only=True.
+        return AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code,
+                                                    local_files_only=local_files_only,
+                                                    adapter_kwargs={"local_files_only": local_files_only})
+
     try:
-        return AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except OSError as err:
+        return load_from_hub_or_cache(load, name_or_path, "model.name_or_path", "model")
+    except ConfigError:
+        raise
+    except OSError as err:  # a folder without weights, a gated repository, a file missing on the hub
+        first = (str(err).strip().splitlines() or [""])[0][:300]
         raise ConfigError(
-            f"model.name_or_path={name_or_path!r} cannot be loaded: not a local folder and not in the Hugging "
-            "Face cache for offline use. Download it once with network access (huggingface-cli download "
-            f"{name_or_path}) or point model.name_or_path to a local folder."
+            f"model.name_or_path={name_or_path!r} cannot be loaded ({first}); point it to a folder holding config.json "
+            f"and the weights, or download the model once with network access ({fetch_command(name_or_path)})"
         ) from err
     except ValueError as err:  # a folder or hub entry that is not a causal LM transformers knows
         first = (str(err).strip().splitlines() or [""])[0][:300]

@@ -111,29 +111,37 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
 
 
 def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None, trust_remote_code: bool = False,
-                   first: tuple[str, ...] | None = None):
+                   first: tuple[str, ...] | None = None, key: str = "data.tokenizer"):
     """A Hugging Face tokenizer (hub id or local folder) with the latent tokens added.
 
     `first`: the tokens a run's model embeds, added first so their ids follow the vocabulary with no gap
     (the release: <|start-latent|> <|end-latent|> <|latent|> = 50257-50259 on GPT-2); the latent markers
     follow when not among them (the engine looks them up; a CoT model never sees them). None: the markers
     and <|pause|>. Models without a padding token (GPT-2) pad with EOS; padding is always masked out.
+    `key`: the config key that names it, for the errors (model.name_or_path when data.tokenizer=model).
     """
     from transformers import AutoTokenizer
 
+    from coconut.engine.hub import fetch_command, load_from_hub_or_cache
+
+    def load(local_files_only: bool):
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code,
+                                             local_files_only=local_files_only)
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:  # not found (OSError); a folder without a tokenizer in it (ValueError)
+        tokenizer = load_from_hub_or_cache(load, name_or_path, key, "tokenizer")
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as err:  # a folder without a tokenizer in it; a repository without one
         from pathlib import Path
 
         if Path(name_or_path).is_dir():
-            raise ConfigError(f"cannot load the tokenizer {name_or_path!r}: the folder holds no tokenizer transformers "
-                              f"can read ({err.__class__.__name__}); point data.tokenizer (or model.name_or_path) to a "
+            raise ConfigError(f"{key}={name_or_path!r}: the folder holds no tokenizer transformers "
+                              f"can read ({err.__class__.__name__}); point {key} to a "
                               "folder with tokenizer.json or tokenizer_config.json") from err
         raise ConfigError(
-            f"cannot load the tokenizer {name_or_path!r}: not a local folder, and not in the Hugging Face cache for "
-            f"offline use ({err.__class__.__name__}); download it once with network access (huggingface-cli download "
-            f"{name_or_path}), or give a local folder (data.tokenizer=PATH)"
+            f"{key}={name_or_path!r}: cannot load the tokenizer ({err.__class__.__name__}); download it once with "
+            f"network access ({fetch_command(name_or_path)}), or point {key} to a local folder"
         ) from err
     if tokenizer.eos_token is None:  # answers end with EOS, and padding falls back to it
         raise ConfigError(f"the tokenizer {name_or_path!r} has no EOS token (eos_token); coconut ends every answer "

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from coconut.config import METHODS, ConfigError, RunConfig
+from coconut.config import METHODS, RunConfig
 from coconut.run_dir import BEST, CSV_LOGS, LAST, TENSORBOARD, RunDir
 
 
 def check_hardware(cfg: RunConfig) -> None:
-    """A GPU config on a machine without one: say so before anything is built."""
-    import torch
+    """What this machine cannot run (an accelerator, GPU count or precision it lacks, nodes no launcher started):
+    one ConfigError naming the key, before anything is built (coconut.train.hardware)."""
+    from coconut.train.hardware import check_hardware as check
 
-    if cfg.trainer.strategy == "fsdp" and not torch.cuda.is_available():
-        raise ConfigError("trainer.strategy=fsdp needs CUDA GPUs (Lightning's FSDP runs on GPUs only); on a CPU "
-                          "use trainer=ddp_cpu")
-    if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA GPU is visible on this machine; "
-            "run on a GPU machine, or add trainer=cpu for a (slow) CPU run"
-        )
+    check(cfg)
 
 
 def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=None, resumed_step: int | None = None):

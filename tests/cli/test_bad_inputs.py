@@ -93,6 +93,8 @@ def world(tmp_path_factory) -> Path:
     (bad / "latent.json").write_text(json.dumps([{**record, "question": record["question"] + " <|latent|>"}]))
     (bad / "list.yaml").write_text("- model: gpt2\n- method: coconut\n")
     (bad / "hydra.yaml").write_text("defaults:\n  - model: gpt2\n  - method: coconut\n")
+    (bad / "empty.yaml").write_text("")
+    (bad / "comments.yaml").write_text("# an experiment that sets nothing\n\n# (only comments)\n")
     (root / "a_file").write_text("a file where a folder is expected\n")
     _save_tokenizers(root)
     _save_spoiled_checkpoints_and_results(root)
@@ -239,6 +241,29 @@ CASES = [
     Case("ckpt-weights-not-finite", evaluate("ckpt=ckpts/nan.ckpt"), f"{EMBEDDING} holds 2 non-finite value(s)"),
     Case("resume-weights-not-finite", train("name=fresh", "resume=ckpts/nan.ckpt"), "nan.ckpt"),
     Case("report-accuracy-above-one", ["report", "impossible_runs", "--out", "report"], "'test/acc' is 7.5"),
+    # Settings Lightning or this machine cannot run, bench shapes that cannot be allocated, malformed command
+    # options, empty experiments (coconut.config, coconut.train.hardware, coconut.bench.settings, coconut.cli).
+    Case("seed-negative", dry("seed=-1"), "seed=-1"),
+    Case("seed-above-32-bits", dry("seed=4294967296"), "seed=4294967296"),
+    Case("accelerator-unknown", dry("trainer.accelerator=quantum"), "trainer.accelerator='quantum'"),
+    Case("strategy-unknown", dry("trainer.strategy=bogus"), "trainer.strategy='bogus'"),
+    Case("strategy-lightning-only", dry("trainer.strategy=deepspeed"), "trainer.strategy='deepspeed'"),
+    Case("experiment-file-empty", ["train", "bad/empty.yaml", "--dry-run"], "empty.yaml"),
+    Case("experiment-file-only-comments", ["train", "bad/comments.yaml", "--dry-run"], "comments.yaml"),
+    Case("experiment-name-empty", ["train", "", "--dry-run"], "experiment ''"),
+    Case("accelerator-tpu-absent", train("trainer.accelerator=tpu"), "trainer.accelerator=tpu"),
+    Case("precision-16-mixed-on-cpu", train("trainer=cpu", "trainer.precision=16-mixed"), "trainer.precision=16-mixed"),
+    Case("precision-16-true-on-cpu", train("trainer=cpu", "trainer.precision=16-true"), "trainer.precision=16-true"),
+    Case("precision-transformer-engine-on-cpu", train("trainer=cpu", "trainer.precision=transformer-engine"),
+         "trainer.precision=transformer-engine"),
+    Case("num-nodes-without-launcher", train("trainer=cpu", "trainer.num_nodes=2"), "trainer.num_nodes=2"),
+    Case("bench-vocab-huge", ["bench", "--vocab", "1000000000000"], "--vocab 1,000,000,000,000"),
+    Case("bench-width-beyond-memory", ["bench", "--width", "65536", "--heads", "4"], "--width 65,536"),
+    Case("bench-sequence-beyond-memory", ["bench", "--question", "1000000000"], "--question"),
+    Case("bench-seed-negative", ["bench", "--seed", "-1"], "--seed"),
+    Case("bench-fsdp-ranks-too-many", ["bench", "--fsdp-ranks", "1000"], "--fsdp-ranks"),
+    Case("data-download-base-url-malformed", ["data", "download", "prosqa", "--base-url", "not a url"], "--base-url"),
+    Case("data-download-base-url-no-host", ["data", "download", "prosqa", "--base-url", "https://"], "--base-url"),
 ]
 
 

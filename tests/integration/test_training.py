@@ -198,7 +198,8 @@ def test_missing_data_corrupt_checkpoint_and_offline_model_are_one_line_errors(t
     assert "gone.ckpt: no such file" in capsys.readouterr().err
     assert main(base + ["model.name_or_path=no-such-org/no-such-model", "data.tokenizer=word"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # progress bars of data generation come first
-    assert last.startswith("coconut train: model.name_or_path='no-such-org/no-such-model' cannot be loaded")
+    assert last.startswith("coconut train: model.name_or_path='no-such-org/no-such-model': the model is not in the "
+                           "Hugging Face cache") and "hf download no-such-org/no-such-model" in last
 
 
 def test_stop_classifier_trains_with_the_model_and_decides_the_thoughts(tmp_path, capsys):

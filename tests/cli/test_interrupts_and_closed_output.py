@@ -1,0 +1,76 @@
+"""A closed stdout (`coconut ... | head`) and Ctrl-C during a plain command: one line on stderr, no traceback, a
+clear exit code (2 and 130), and no half-written output file."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ENV = {**os.environ, "TQDM_DISABLE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2(tmp_path):
+    """The reader is gone before the first byte is written (a `| head -1` that has already quit)."""
+    child = subprocess.Popen([sys.executable, "-m", "coconut", "train", "demo_coconut", "--dry-run"], cwd=tmp_path,
+                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child.stdout.close()
+    err = child.stderr.read()
+    code = child.wait(timeout=120)
+    assert "Traceback" not in err and "unexpected" not in err and "Exception ignored" not in err, err
+    assert err.count("\n") == 1 and err.startswith("coconut train: the output was closed before all of it was "
+                                                   "written"), err
+    assert code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_stdout_under_logging_reaches_the_error_path(monkeypatch):
+    """Progress lines go through the `coconut` logger: a closed stdout there is raised to the command's error path
+    like a print's, not printed as logging's own traceback."""
+    from coconut.cli.errors import configure_logging, report
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    configure_logging()
+    monkeypatch.setattr(sys, "stdout", Closed())
+    with pytest.raises(BrokenPipeError) as caught:
+        logging.getLogger("coconut.train").info("a progress line")
+    monkeypatch.undo()
+    assert report(caught.value, "train", debug=False) == 2
+
+
+def test_ctrl_c_while_generating_data_is_one_line_exit_130_and_writes_nothing(tmp_path):
+    """SIGINT in the middle of generating a large set: the command says it was interrupted, and --out is absent."""
+    # The generator announces itself on stdout, so that the signal lands inside it, not in the imports.
+    script = ("import sys\n"
+              "import coconut.data.generators as generators\n"
+              "real = generators.generate\n"
+              "def announced(*args, **kwargs):\n"
+              "    print('generating', flush=True)\n"
+              "    return real(*args, **kwargs)\n"
+              "generators.generate = announced\n"
+              "from coconut.cli.main import main\n"
+              "sys.exit(main(['data', 'prosqa', '--n', '2000000', '--out', 'x.json']))\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "generating\n", child.stderr.read()
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    *bar, last = err.rstrip("\n").split("\n")  # the generator's progress bar (stderr), ended, then the one line
+    assert last == "coconut data prosqa: interrupted", err[-2000:]
+    assert all(frame.startswith("prosqa:") for line in bar for frame in line.split("\r") if frame), err[-2000:]
+    assert child.returncode == 130
+    assert list(tmp_path.iterdir()) == [], "an interrupted command leaves no output file"
