@@ -11,6 +11,7 @@ of (epoch, batch index, batches per epoch): see coconut.data.icot_schedule.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from pathlib import Path
 
@@ -105,21 +106,24 @@ class CurriculumDataModule(L.LightningDataModule):
             # iterator, which differs between a fresh and a resumed run.
             rng.shuffle(samples)
         return DataLoader(samples, batch_size=self.data.batch_size, shuffle=False, sampler=self._rank_slice(samples),
-                          collate_fn=self.collate, num_workers=self.data.num_workers, drop_last=True)
+                          collate_fn=self.collate, num_workers=self.data.num_workers, drop_last=self.data.drop_last)
 
     def _rank_slice(self, samples):
         """Under DDP/FSDP each rank takes every world_size-th sample of the one shuffled order, unshuffled again.
 
         Lightning would otherwise inject a shuffling DistributedSampler. With ours, the ranks' micro-batches
         of one optimizer step together hold exactly the samples a single process would batch, so an
-        effective batch trains the same whatever the number of devices (tested in test_ddp)."""
+        effective batch trains the same whatever the number of devices (tested in test_ddp). A split that does
+        not divide over the ranks is evened out as the release's DistributedSampler does: by repeating the
+        first samples of the order, which the last step then holds besides the single process's last batch
+        (data.drop_last=true drops the remainder instead)."""
         trainer = self.trainer
         if trainer is None or trainer.world_size <= 1:
             return None
         from torch.utils.data import DistributedSampler
 
         return DistributedSampler(samples, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                  shuffle=False, drop_last=True)
+                                  shuffle=False, drop_last=self.data.drop_last)
 
     def eval_items(self, split: str) -> list:
         """(sample at the current stage, answer text) for every record of a split (tokenised on first use)."""
@@ -144,12 +148,11 @@ class CurriculumDataModule(L.LightningDataModule):
 
     def icot_steps_per_epoch(self) -> int:
         """Batches each rank trains per epoch (the release spreads the epoch's removal over them): the
-        loader's length, cut as Lightning cuts it by trainer.limit_train_batches."""
-        steps = len(self.splits["train"]) // self._world_size() // self.data.batch_size
-        limit = getattr(self.trainer, "limit_train_batches", None)
-        if isinstance(limit, int):
-            return min(steps, limit)
-        return int(steps * limit) if isinstance(limit, float) else steps
+        loader's length, the last partial batch included unless data.drop_last, cut as Lightning cuts it by
+        trainer.limit_train_batches."""
+        batches = train_batches(len(self.splits["train"]), self._world_size(), self.data.batch_size,
+                                self.data.drop_last)
+        return limit_batches(batches, getattr(self.trainer, "limit_train_batches", None))
 
     def icot_removal(self, epoch: int, batch_index: int) -> float:
         """The scheduled count (before smoothing) of a batch of the epoch."""
@@ -163,7 +166,11 @@ class CurriculumDataModule(L.LightningDataModule):
         if key not in self._icot_plans:
             lengths = [_cot_length(r) for r in self.splits["train"]]
             rng = random.Random(self.seed * 1_000_003 + epoch)
-            self._icot_plans[key] = plan_epoch(lengths, *key, self.method, rng)
+            # The samples repeated to even out the ranks are trained in the last batch: planned there, with its
+            # removal (the sampler then has nothing left to add).
+            world = self._world_size()
+            positions = len(lengths) if self.data.drop_last else math.ceil(len(lengths) / world) * world
+            self._icot_plans[key] = plan_epoch(lengths, *key, self.method, rng, positions=positions)
             while len(self._icot_plans) > 2:
                 self._icot_plans.pop(next(iter(self._icot_plans)))
         return self._icot_plans[key]
@@ -189,6 +196,24 @@ class CurriculumDataModule(L.LightningDataModule):
         if self.test_split != "test":  # said, and recorded by the caller (results.json's test_split)
             log.warning("no test split (data.test_file %s does not exist): testing on val", self.data.files()["test"])
         return self.eval_loader(self.test_split)
+
+
+def train_batches(examples: int, world_size: int, batch_size: int, drop_last: bool) -> int:
+    """Training batches each rank's loader yields: as DistributedSampler shares the examples (padded up to a
+    multiple of the ranks, or cut down with drop_last) and DataLoader batches them (the last one partial, or
+    dropped with drop_last)."""
+    if drop_last:
+        return examples // world_size // batch_size
+    per_rank = math.ceil(examples / world_size)
+    return math.ceil(per_rank / batch_size)
+
+
+def limit_batches(batches: int, limit: int | float | None) -> int:
+    """The batches Lightning trains of `batches` under trainer.limit_train_batches (an int: batches; a float: a
+    fraction)."""
+    if isinstance(limit, int):
+        return min(batches, limit)
+    return int(batches * limit) if isinstance(limit, float) else batches
 
 
 def _cot_length(record) -> int:

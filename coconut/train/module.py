@@ -184,5 +184,7 @@ class CoconutModule(L.LightningModule):
 
     def _lr_factor(self, step: int) -> float:
         t = self.trainer
-        per_epoch = max(1, t.num_training_batches // max(1, t.accumulate_grad_batches))
+        # Lightning steps on the epoch's last accumulation group even when it is incomplete: a ceiling, by floor
+        # division so that the batches' inf before the loader exists (the scheduler's first call) stays inf.
+        per_epoch = max(1, -(-t.num_training_batches // max(1, t.accumulate_grad_batches)))
         return lr_factor(step, self.optim, self.schedule, per_epoch, t.max_epochs)

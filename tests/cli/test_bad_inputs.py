@@ -203,7 +203,7 @@ CASES = [
                                            "model.init_token=zebra"), "init_token 'zebra'"),
     Case("data-dir-unwritable", train("data.data_dir=a_file/data"), "a_file"),
     Case("output-dir-unwritable", train("output_dir=a_file/runs"), "a_file"),
-    Case("nothing-to-train", train("data.batch_size=128"), "data.batch_size"),
+    Case("nothing-to-train", train("data.batch_size=128", "data.drop_last=true"), "data.batch_size"),
 ]
 
 

@@ -82,6 +82,33 @@ def test_ranks_take_disjoint_halves_of_one_shuffled_order(tiny_system, fake_trai
     assert halves[0] == one[0::2] and halves[1] == one[1::2]
 
 
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_a_split_that_does_not_divide_over_the_ranks_is_evened_out_as_the_release_does(tiny_system, fake_trainer,
+                                                                                       drop_last):
+    # 64 samples over 3 ranks in batches of 10. The release's DistributedSampler (drop_last=False) repeats the
+    # first 2 samples of the order: 22 a rank, batches of 10, 10 and 2. drop_last=true: 21 a rank, batches of 10, 10.
+    _, _, datamodule, _ = tiny_system("data.batch_size=10", f"data.drop_last={str(drop_last).lower()}")
+    pad = datamodule.collate.pad_id
+
+    def batches(world_size, rank):
+        fake_trainer(datamodule, epoch=1, world_size=world_size, global_rank=rank)
+        return [[tuple(t for t in row.tolist() if t != pad) for row in batch["input_ids"]]
+                for batch in datamodule.train_dataloader()]
+
+    one = [row for batch in batches(1, 0) for row in batch]
+    assert len(one) == (60 if drop_last else 64), "one process: every sample once, the last batch of 4 included"
+    ranks = [batches(3, r) for r in range(3)]
+    assert [[len(b) for b in r] for r in ranks] == [[10, 10] if drop_last else [10, 10, 2]] * 3
+    order = one if drop_last else one + one[:2]
+    for step in range(len(ranks[0])):
+        # A step's micro-batches over the ranks hold the single process's positions 30 * step ... (the last
+        # step: its last partial batch of 4, and the 2 repeated samples; dropped with drop_last).
+        together = sorted(row for r in ranks for row in r[step])
+        assert together == sorted(order[30 * step:30 * step + 30])
+    held = [row for r in ranks for b in r for row in b]
+    assert len(held) == (60 if drop_last else 66) and set(held) <= set(one)
+
+
 def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_trainer):
     _, _, datamodule, tokenizer = tiny_system()
     ids = SpecialIds.from_tokenizer(tokenizer)
