@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from coconut.config import DataConfig, MethodConfig, StageSchedule
@@ -137,9 +138,25 @@ class CurriculumDataModule(L.LightningDataModule):
                 for r, answer in zip(self.splits[split], self.answers[split])]
 
     def eval_loader(self, split: str, limit: int | None = None) -> DataLoader:
-        """Batches of a split at the current stage, the first `limit` records only when given."""
-        return DataLoader(self.eval_items(split)[:limit], batch_size=self.data.eval_batch_size, shuffle=False,
-                          collate_fn=EvalCollator(self.collate), num_workers=self.data.num_workers)
+        """Batches of a split at the current stage, the first `limit` records only when given.
+
+        Under DDP each rank takes every world_size-th question. The ranks must make equal numbers of batches
+        (FSDP's lockstep decoder calls), so the questions are evened out as Lightning's DistributedSampler
+        would, by repeating the first ones; the repeats carry weight 0 (the batch's "weights"), so every
+        question counts once in the metrics."""
+        items = self.eval_items(split)[:limit]
+        world = self._world_size()
+        weighted = [(sample, answer, 1.0) for sample, answer in items]
+        while items and len(weighted) % world:
+            weighted += [(sample, answer, 0.0) for sample, answer in items[:world - len(weighted) % world]]
+        sampler = None
+        if world > 1:  # ours, so Lightning injects no padding sampler of its own
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(weighted, num_replicas=world, rank=self.trainer.global_rank, shuffle=False)
+        collate = WeightedEvalCollator(EvalCollator(self.collate))
+        return DataLoader(weighted, batch_size=self.data.eval_batch_size, shuffle=False, sampler=sampler,
+                          collate_fn=collate, num_workers=self.data.num_workers)
 
     # -- iCoT: the removal follows the batch (coconut.data.icot_schedule) --------------------------------
 
@@ -196,6 +213,19 @@ class CurriculumDataModule(L.LightningDataModule):
         if self.test_split != "test":  # said, and recorded by the caller (results.json's test_split)
             log.warning("no test split (data.test_file %s does not exist): testing on val", self.data.files()["test"])
         return self.eval_loader(self.test_split)
+
+
+class WeightedEvalCollator:
+    """Evaluation batches of (sample, answer, weight): the EvalCollator's batch with the weights beside it (0 for
+    a question repeated only to even out the ranks)."""
+
+    def __init__(self, collate: EvalCollator):
+        self.collate = collate
+
+    def __call__(self, items):
+        batch = self.collate([(sample, answer) for sample, answer, _ in items])
+        batch["weights"] = torch.tensor([weight for _, _, weight in items], dtype=torch.float32)
+        return batch
 
 
 def train_batches(examples: int, world_size: int, batch_size: int, drop_last: bool) -> int:

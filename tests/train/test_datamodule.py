@@ -129,6 +129,28 @@ def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_traine
     assert test == datamodule.answers["test"] and len(test) == 24
 
 
+@pytest.mark.parametrize("world, limit", [(2, 23), (5, None), (7, 3)])
+def test_under_ddp_every_question_is_evaluated_with_weight_one_exactly_once(tiny_system, fake_trainer, world, limit):
+    # 23 questions over 2 ranks, 24 over 5, 3 over 7: the ranks make equal numbers of batches (FSDP's lockstep),
+    # evened out by repeating the first questions, which weigh 0 in the metrics.
+    _, _, datamodule, _ = tiny_system("data.eval_batch_size=5")
+    fake_trainer(datamodule, epoch=0)
+    answers = [a for b in datamodule.eval_loader("val", limit) for a in b["answers"]]
+    ranks = []
+    for rank in range(world):
+        fake_trainer(datamodule, epoch=0, world_size=world, global_rank=rank)
+        ranks.append([(a, float(w)) for b in datamodule.eval_loader("val", limit)
+                      for a, w in zip(b["answers"], b["weights"])])
+    assert len({len(r) for r in ranks}) == 1, "as many questions, so as many batches, on every rank"
+    held = [(rank, position) for rank, r in enumerate(ranks) for position in range(len(r))]
+    in_order = sorted(held, key=lambda rp: rp[1] * world + rp[0])  # rank r holds positions r, r + world, ...
+    weighted = [ranks[r][p] for r, p in in_order]
+    n = len(answers)
+    assert [a for a, w in weighted if w == 1.0] == answers, "every question once with weight 1, in order"
+    assert [a for a, w in weighted if w == 0.0] == [answers[i % n] for i in range(len(weighted) - n)]
+    assert len(weighted) == -(-n // world) * world
+
+
 def test_each_stage_tokenises_only_the_splits_it_reads(tiny_system):
     # Evaluating a checkpoint must not tokenise the training set (31 s per demo row before; the saved tokenizer
     # misses the `datasets` cache the in-memory one filled).

@@ -42,8 +42,8 @@ class Seen(L.Callback):
 
 
 def fit(tiny_system, accumulate: int, drop_last: bool, *extra: str, epochs: int = 1) -> Seen:
-    _, module, datamodule, _ = tiny_system("method=cot", "data.batch_size=10", f"data.drop_last={str(drop_last).lower()}",
-                                           *extra)
+    _, module, datamodule, _ = tiny_system("method=cot", "data.batch_size=10",
+                                           f"data.drop_last={str(drop_last).lower()}", *extra)
     seen = Seen()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, accumulate_grad_batches=accumulate,
                         limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -68,8 +68,8 @@ def test_an_epoch_trains_the_samples_and_takes_the_steps_the_release_takes(tiny_
     assert [size for _, size in seen.batches] == sizes
     assert sum(sizes) == (60 if drop_last else 64)
     assert len(seen.steps) == steps == math.ceil(len(sizes) / accumulate)
-    want_groups = [accumulate] * (len(sizes) // accumulate) + ([len(sizes) % accumulate] if len(sizes) % accumulate else [])
-    assert [n for n, _ in seen.groups] == want_groups
+    full, rest = divmod(len(sizes), accumulate)
+    assert [n for n, _ in seen.groups] == [accumulate] * full + ([rest] if rest else [])
     # Every group, the incomplete last one included, is each micro-batch's loss / accumulate_grad_batches
     # (the release's `outputs.loss / configs.gradient_accumulation_steps`), not / the group's length.
     assert all(same for _, same in seen.groups)
