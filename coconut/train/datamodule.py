@@ -239,11 +239,13 @@ def train_batches(examples: int, world_size: int, batch_size: int, drop_last: bo
 
 
 def limit_batches(batches: int, limit: int | float | None) -> int:
-    """The batches Lightning trains of `batches` under trainer.limit_train_batches (an int: batches; a float: a
-    fraction)."""
-    if isinstance(limit, int):
-        return min(batches, limit)
-    return int(batches * limit) if isinstance(limit, float) else batches
+    """The batches Lightning trains of `batches` under trainer.limit_train_batches, read as Lightning reads it: a
+    float up to 1.0 is a fraction, an int or a number above 1 (the config's 100.0) a count of batches."""
+    if limit is None:
+        return batches
+    if not 0 <= limit <= 1:
+        limit = int(limit)
+    return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
 
 
 def _cot_length(record) -> int:

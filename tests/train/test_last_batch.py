@@ -100,5 +100,24 @@ def test_batches_per_rank_are_what_the_loader_yields(examples, world, batch, dro
         assert len(DataLoader(range(examples), batch_size=batch, sampler=sampler, drop_last=drop_last)) == want
 
 
-def test_lightning_limits_the_batches_as_limit_batches_does():
-    assert [limit_batches(7, limit) for limit in (None, 1.0, 0.5, 3, 10)] == [7, 7, 3, 3, 7]
+@pytest.mark.parametrize("limit", [None, 1.0, 0.5, 0.2, 1, 3, 10, 3.0, 100.0])
+def test_limit_batches_reads_the_limit_as_lightning_does(limit):
+    # The config holds trainer.limit_train_batches as a float (the demo's 100 is 100.0): Lightning reads a float
+    # above 1 as a count of batches.
+    from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
+    from lightning.pytorch.trainer.setup import _determine_batch_limits
+    from lightning.pytorch.trainer.states import RunningStage
+
+    lightning = _parse_num_batches(RunningStage.TRAINING, 7, _determine_batch_limits(limit, "limit_train_batches"))
+    assert limit_batches(7, limit) == lightning
+
+
+def test_the_paper_experiments_train_the_partial_batch_and_the_demo_drops_it():
+    # The release: DataLoader(batch_size=...) and DistributedSampler(dataset) both without drop_last. The demo's
+    # documented counts (100 steps of 128 samples an epoch) assume full batches.
+    from coconut.experiment import experiment_names, load_config
+
+    names = experiment_names()
+    assert len(names) > 30
+    for name in names:
+        assert load_config(name).data.drop_last is name.startswith("demo_"), name
