@@ -36,6 +36,11 @@ class DataConfig:
     text_format: str = "compact"
     batch_size: int = 32
     eval_batch_size: int = 64
+    # A training split that does not fill its last batch: false trains that partial batch and steps the optimizer on
+    # the epoch's last (partial) accumulation group, as the release does; under DDP the ranks' shares are then
+    # evened out by repeating the first samples of the epoch's order (the release's DistributedSampler).
+    # true drops the partial batch (and, under DDP, the samples that do not divide over the ranks).
+    drop_last: bool = False
     num_workers: int = 0
     max_length: Optional[int] = None  # default: the model's context
     drop_too_long: bool = False

@@ -79,10 +79,16 @@ class EpochPlan:
 
 
 def plan_epoch(cot_lengths: list[int], epoch: int, steps_per_epoch: int, batch: int, method: MethodConfig,
-               rng: random.Random) -> EpochPlan:
-    """The epoch's order (shuffled by `rng`) and removals; `cot_lengths` per record, `batch` samples per batch."""
+               rng: random.Random, positions: int | None = None) -> EpochPlan:
+    """The epoch's order (shuffled by `rng`) and removals; `cot_lengths` per record, `batch` samples per batch.
+
+    positions: more positions than records repeat the first records of the order at the end (the samples that
+    even out the ranks under DDP), each removing what its own position's batch removes."""
     order = list(range(len(cot_lengths)))
     rng.shuffle(order)
+    records = list(order)
+    while records and positions is not None and len(order) < positions:  # as DistributedSampler pads
+        order += records[:positions - len(order)]
     removed = [scheduled_removal(epoch, p // batch, steps_per_epoch, method)
                + smoothing_offset(rng, method.icot_smoothing) for p in range(len(order))]
     return EpochPlan(order, removed, [cot_lengths[i] for i in order], batch)

@@ -11,10 +11,12 @@ of (epoch, batch index, batches per epoch): see coconut.data.icot_schedule.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from coconut.config import DataConfig, MethodConfig, StageSchedule
@@ -107,7 +109,7 @@ class CurriculumDataModule(L.LightningDataModule):
             rng.shuffle(samples)
         loader = ResumableLoader(samples, batch_size=self.data.batch_size, shuffle=False,
                                  sampler=self._rank_slice(samples), collate_fn=self.collate,
-                                 num_workers=self.data.num_workers, drop_last=True)
+                                 num_workers=self.data.num_workers, drop_last=self.data.drop_last)
         loader.epoch, loader.batches_done = epoch, self._batches_done  # a resume mid-epoch skips what was trained
         return loader
 
@@ -120,14 +122,17 @@ class CurriculumDataModule(L.LightningDataModule):
 
         Lightning would otherwise inject a shuffling DistributedSampler. With ours, the ranks' micro-batches
         of one optimizer step together hold exactly the samples a single process would batch, so an
-        effective batch trains the same whatever the number of devices (tested in test_ddp)."""
+        effective batch trains the same whatever the number of devices (tested in test_ddp). A split that does
+        not divide over the ranks is evened out as the release's DistributedSampler does: by repeating the
+        first samples of the order, which the last step then holds besides the single process's last batch
+        (data.drop_last=true drops the remainder instead)."""
         trainer = self.trainer
         if trainer is None or trainer.world_size <= 1:
             return None
         from torch.utils.data import DistributedSampler
 
         return DistributedSampler(samples, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                  shuffle=False, drop_last=True)
+                                  shuffle=False, drop_last=self.data.drop_last)
 
     def eval_items(self, split: str) -> list:
         """(sample at the current stage, answer text) for every record of a split (tokenised on first use)."""
@@ -141,9 +146,25 @@ class CurriculumDataModule(L.LightningDataModule):
                 for r, answer in zip(self.splits[split], self.answers[split])]
 
     def eval_loader(self, split: str, limit: int | None = None) -> DataLoader:
-        """Batches of a split at the current stage, the first `limit` records only when given."""
-        return DataLoader(self.eval_items(split)[:limit], batch_size=self.data.eval_batch_size, shuffle=False,
-                          collate_fn=EvalCollator(self.collate), num_workers=self.data.num_workers)
+        """Batches of a split at the current stage, the first `limit` records only when given.
+
+        Under DDP each rank takes every world_size-th question. The ranks must make equal numbers of batches
+        (FSDP's lockstep decoder calls), so the questions are evened out as Lightning's DistributedSampler
+        would, by repeating the first ones; the repeats carry weight 0 (the batch's "weights"), so every
+        question counts once in the metrics."""
+        items = self.eval_items(split)[:limit]
+        world = self._world_size()
+        weighted = [(sample, answer, 1.0) for sample, answer in items]
+        while items and len(weighted) % world:
+            weighted += [(sample, answer, 0.0) for sample, answer in items[:world - len(weighted) % world]]
+        sampler = None
+        if world > 1:  # ours, so Lightning injects no padding sampler of its own
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(weighted, num_replicas=world, rank=self.trainer.global_rank, shuffle=False)
+        collate = WeightedEvalCollator(EvalCollator(self.collate))
+        return DataLoader(weighted, batch_size=self.data.eval_batch_size, shuffle=False, sampler=sampler,
+                          collate_fn=collate, num_workers=self.data.num_workers)
 
     # -- iCoT: the removal follows the batch (coconut.data.icot_schedule) --------------------------------
 
@@ -152,12 +173,11 @@ class CurriculumDataModule(L.LightningDataModule):
 
     def icot_steps_per_epoch(self) -> int:
         """Batches each rank trains per epoch (the release spreads the epoch's removal over them): the
-        loader's length, cut as Lightning cuts it by trainer.limit_train_batches."""
-        steps = len(self.splits["train"]) // self._world_size() // self.data.batch_size
-        limit = getattr(self.trainer, "limit_train_batches", None)
-        if isinstance(limit, int):
-            return min(steps, limit)
-        return int(steps * limit) if isinstance(limit, float) else steps
+        loader's length, the last partial batch included unless data.drop_last, cut as Lightning cuts it by
+        trainer.limit_train_batches."""
+        batches = train_batches(len(self.splits["train"]), self._world_size(), self.data.batch_size,
+                                self.data.drop_last)
+        return limit_batches(batches, getattr(self.trainer, "limit_train_batches", None))
 
     def icot_removal(self, epoch: int, batch_index: int) -> float:
         """The scheduled count (before smoothing) of a batch of the epoch."""
@@ -171,7 +191,11 @@ class CurriculumDataModule(L.LightningDataModule):
         if key not in self._icot_plans:
             lengths = [_cot_length(r) for r in self.splits["train"]]
             rng = random.Random(self.seed * 1_000_003 + epoch)
-            self._icot_plans[key] = plan_epoch(lengths, *key, self.method, rng)
+            # The samples repeated to even out the ranks are trained in the last batch: planned there, with its
+            # removal (the sampler then has nothing left to add).
+            world = self._world_size()
+            positions = len(lengths) if self.data.drop_last else math.ceil(len(lengths) / world) * world
+            self._icot_plans[key] = plan_epoch(lengths, *key, self.method, rng, positions=positions)
             while len(self._icot_plans) > 2:
                 self._icot_plans.pop(next(iter(self._icot_plans)))
         return self._icot_plans[key]
@@ -197,6 +221,39 @@ class CurriculumDataModule(L.LightningDataModule):
         if self.test_split != "test":  # said, and recorded by the caller (results.json's test_split)
             log.warning("no test split (data.test_file %s does not exist): testing on val", self.data.files()["test"])
         return self.eval_loader(self.test_split)
+
+
+class WeightedEvalCollator:
+    """Evaluation batches of (sample, answer, weight): the EvalCollator's batch with the weights beside it (0 for
+    a question repeated only to even out the ranks)."""
+
+    def __init__(self, collate: EvalCollator):
+        self.collate = collate
+
+    def __call__(self, items):
+        batch = self.collate([(sample, answer) for sample, answer, _ in items])
+        batch["weights"] = torch.tensor([weight for _, _, weight in items], dtype=torch.float32)
+        return batch
+
+
+def train_batches(examples: int, world_size: int, batch_size: int, drop_last: bool) -> int:
+    """Training batches each rank's loader yields: as DistributedSampler shares the examples (padded up to a
+    multiple of the ranks, or cut down with drop_last) and DataLoader batches them (the last one partial, or
+    dropped with drop_last)."""
+    if drop_last:
+        return examples // world_size // batch_size
+    per_rank = math.ceil(examples / world_size)
+    return math.ceil(per_rank / batch_size)
+
+
+def limit_batches(batches: int, limit: int | float | None) -> int:
+    """The batches Lightning trains of `batches` under trainer.limit_train_batches, read as Lightning reads it: a
+    float up to 1.0 is a fraction, an int or a number above 1 (the config's 100.0) a count of batches."""
+    if limit is None:
+        return batches
+    if not 0 <= limit <= 1:
+        limit = int(limit)
+    return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
 
 
 def _cot_length(record) -> int:

@@ -10,7 +10,8 @@ from coconut.engine.loss import IGNORE_INDEX
 
 
 class EvalMetrics(torch.nn.Module):
-    """Means over the questions seen: accuracy, CoT match, tokens, thoughts, passes.
+    """Means over the questions seen, each weighted by its weight (0: not counted): accuracy, CoT match, tokens,
+    thoughts, passes.
 
     `tokens` is the paper's count (language tokens without the final EOS, as the release's `generate`
     returns them, plus thoughts); `language_tokens` leaves the thoughts out, `language_tokens_with_eos`
@@ -23,14 +24,14 @@ class EvalMetrics(torch.nn.Module):
         for name in self.NAMES:
             setattr(self, name, MeanMetric())
 
-    def update(self, gen, correct: torch.Tensor, cot_match: torch.Tensor, eos_id: int) -> None:
-        self.acc.update(correct)
-        self.cot_match.update(cot_match)
-        self.tokens.update(gen.paper_token_count(eos_id).float())
-        self.language_tokens.update(gen.language_tokens(eos_id).float())
-        self.language_tokens_with_eos.update(gen.num_generated.float())
-        self.thoughts.update(gen.num_thoughts.float())
-        self.passes.update(gen.num_forward_passes.float())
+    def update(self, gen, correct: torch.Tensor, cot_match: torch.Tensor, eos_id: int,
+               weights: torch.Tensor | None = None) -> None:
+        """weights: one per question (default 1); a question repeated only to even out DDP ranks has 0."""
+        values = {"acc": correct, "cot_match": cot_match, "tokens": gen.paper_token_count(eos_id),
+                  "language_tokens": gen.language_tokens(eos_id), "language_tokens_with_eos": gen.num_generated,
+                  "thoughts": gen.num_thoughts, "passes": gen.num_forward_passes}
+        for name, value in values.items():
+            getattr(self, name).update(value.float(), weights)
 
     def values(self) -> dict[str, float]:
         return {name: round(float(getattr(self, name).compute()), 5) for name in self.NAMES}

@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from coconut.config import DecodeConfig, OptimConfig, RunConfig, StageSchedule
 from coconut.data.tokenize import TEXT_FORMATS
 from coconut.engine.alignment import prompts_until_start
+from coconut.engine.loss import IGNORE_INDEX
 from coconut.engine.reasoner import LatentReasoner
 from coconut.train.metrics import EvalMetrics, correct_answers, cot_matches
 from coconut.train.optim import build_optimizer, lr_factor
@@ -123,11 +124,14 @@ class CoconutModule(L.LightningModule):
             [seq[:n].tolist() for seq, n in zip(gen.sequences, gen.num_generated)], skip_special_tokens=True
         )
         correct = correct_answers(texts, batch["answers"], settings.answer_marker, self.device, settings.scoring)
-        metrics.update(gen, correct, cot_matches(gen, batch["prompt_target_ids"]).to(self.device), self.engine.eos_id)
+        weights = batch.get("weights")  # 0 for a question repeated to even out the ranks: it counts once
+        weights = weights.to(self.device) if weights is not None else torch.ones_like(correct)
+        metrics.update(gen, correct, cot_matches(gen, batch["prompt_target_ids"]).to(self.device), self.engine.eos_id,
+                       weights)
         if keep_samples and len(self.samples) < settings.samples_to_log:
             prompts = self.tokenizer.batch_decode(batch["prompt_input_ids"], skip_special_tokens=False)
-            for p, t, a, c in zip(prompts, texts, batch["answers"], correct.tolist()):
-                if len(self.samples) < settings.samples_to_log:
+            for p, t, a, c, w in zip(prompts, texts, batch["answers"], correct.tolist(), weights.tolist()):
+                if len(self.samples) < settings.samples_to_log and w > 0:
                     self.samples.append({"prompt": p.replace(self.tokenizer.pad_token, "").strip(),
                                          "generated": t, "answer": a, "correct": bool(c)})
 
@@ -143,8 +147,13 @@ class CoconutModule(L.LightningModule):
                                     answer_ids=self.answer_ids)
 
     def validation_step(self, batch, batch_idx):
-        out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
-        self.val_loss.update(out.loss)
+        labels = batch["labels"]
+        real = batch["weights"].to(labels.device) > 0 if "weights" in batch else torch.ones_like(labels[:, 0]).bool()
+        if not real.all():  # a question repeated to even out the ranks: no loss from it (it counts once elsewhere)
+            labels = labels.masked_fill(~real[:, None], IGNORE_INDEX)
+        out = self.engine(batch["input_ids"], batch["attention_mask"], labels)  # on every rank: FSDP's lockstep
+        if real.any():  # the mean over batches of real questions, as the release (a batch's mean over its tokens)
+            self.val_loss.update(out.loss)
         self.score_batch(batch, self.val_metrics, keep_samples=True)
 
     def on_validation_epoch_start(self):
@@ -184,5 +193,7 @@ class CoconutModule(L.LightningModule):
 
     def _lr_factor(self, step: int) -> float:
         t = self.trainer
-        per_epoch = max(1, t.num_training_batches // max(1, t.accumulate_grad_batches))
+        # Lightning steps on the epoch's last accumulation group even when it is incomplete: a ceiling, by floor
+        # division so that the batches' inf before the loader exists (the scheduler's first call) stays inf.
+        per_epoch = max(1, -(-t.num_training_batches // max(1, t.accumulate_grad_batches)))
         return lr_factor(step, self.optim, self.schedule, per_epoch, t.max_epochs)

@@ -59,16 +59,19 @@ def check_steps(cfg: RunConfig, datamodule) -> None:
     """At least one optimizer step per epoch; else the run would train nothing and have no checkpoint to test.
 
     Read from the config, before the Trainer exists (building it prints Lightning's device lines)."""
+    from coconut.train.datamodule import limit_batches, train_batches
+
     world = (cfg.trainer.device_count() or 1) * cfg.trainer.num_nodes  # devices=auto: counted as one
     examples = len(datamodule.splits["train"])
-    batches = examples // world // cfg.data.batch_size  # the loader drops a partial batch
-    limit = cfg.trainer.limit_train_batches  # as Lightning reads it: an int is batches, a float a fraction
-    limited = batches if limit is None else min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+    batches = train_batches(examples, world, cfg.data.batch_size, cfg.data.drop_last)
+    limited = limit_batches(batches, cfg.trainer.limit_train_batches)
     if cfg.trainer.epochs_to_train < 1 or limited < 1:
         per = f" over {world} processes" if world > 1 else ""
+        fix = (" with data.drop_last=true; use more training data, a smaller data.batch_size or data.drop_last=false"
+               if cfg.data.drop_last else "; use more training data")
         cause = (f"trainer.limit_train_batches={cfg.trainer.limit_train_batches} leaves no batch; raise it"
                  if batches >= 1 else f"{examples} training examples{per} fill no batch of data.batch_size="
-                 f"{cfg.data.batch_size}; use more training data or a smaller data.batch_size")
+                 f"{cfg.data.batch_size}{fix}")
         raise ConfigError(f"{cfg.data.files()['train']}: nothing to train: {cause} (trainer.max_epochs="
                           f"{cfg.trainer.max_epochs})")
 

@@ -230,7 +230,7 @@ CASES = [
                                            "model.init_token=zebra"), "init_token 'zebra'"),
     Case("data-dir-unwritable", train("data.data_dir=a_file/data"), "a_file"),
     Case("output-dir-unwritable", train("output_dir=a_file/runs"), "a_file"),
-    Case("nothing-to-train", train("data.batch_size=128"), "data.batch_size"),
+    Case("nothing-to-train", train("data.batch_size=128", "data.drop_last=true"), "data.batch_size"),
     # Report, eval stage and checkpoint contents: what would evaluate the wrong thing, or trip later with a bug line.
     Case("eval-stage-beyond-final", evaluate("ckpt=ckpts/garbage.ckpt", "stage=99"),
          "stage=99: beyond the final stage of method coconut (3,"),
@@ -239,7 +239,8 @@ CASES = [
     Case("ckpt-stage-not-int", evaluate("ckpt=ckpts/stage_word.ckpt"), "curriculum_stage is 'two'"),
     Case("ckpt-state-not-tensor", evaluate("ckpt=ckpts/not_tensor.ckpt"), f"state_dict['{EMBEDDING}'] is a list"),
     Case("ckpt-weights-not-finite", evaluate("ckpt=ckpts/nan.ckpt"), f"{EMBEDDING} holds 2 non-finite value(s)"),
-    Case("resume-weights-not-finite", train("name=fresh", "resume=ckpts/nan.ckpt"), "nan.ckpt"),
+    Case("resume-weights-not-finite", train("name=fresh", "resume=ckpts/nan.ckpt", "resume_other_run=true"),
+         "nan.ckpt: "),
     Case("report-accuracy-above-one", ["report", "impossible_runs", "--out", "report"], "'test/acc' is 7.5"),
     # Settings Lightning or this machine cannot run, bench shapes that cannot be allocated, malformed command
     # options, empty experiments (coconut.config, coconut.train.hardware, coconut.bench.settings, coconut.cli).

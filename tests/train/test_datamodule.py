@@ -82,6 +82,33 @@ def test_ranks_take_disjoint_halves_of_one_shuffled_order(tiny_system, fake_trai
     assert halves[0] == one[0::2] and halves[1] == one[1::2]
 
 
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_a_split_that_does_not_divide_over_the_ranks_is_evened_out_as_the_release_does(tiny_system, fake_trainer,
+                                                                                       drop_last):
+    # 64 samples over 3 ranks in batches of 10. The release's DistributedSampler (drop_last=False) repeats the
+    # first 2 samples of the order: 22 a rank, batches of 10, 10 and 2. drop_last=true: 21 a rank, batches of 10, 10.
+    _, _, datamodule, _ = tiny_system("data.batch_size=10", f"data.drop_last={str(drop_last).lower()}")
+    pad = datamodule.collate.pad_id
+
+    def batches(world_size, rank):
+        fake_trainer(datamodule, epoch=1, world_size=world_size, global_rank=rank)
+        return [[tuple(t for t in row.tolist() if t != pad) for row in batch["input_ids"]]
+                for batch in datamodule.train_dataloader()]
+
+    one = [row for batch in batches(1, 0) for row in batch]
+    assert len(one) == (60 if drop_last else 64), "one process: every sample once, the last batch of 4 included"
+    ranks = [batches(3, r) for r in range(3)]
+    assert [[len(b) for b in r] for r in ranks] == [[10, 10] if drop_last else [10, 10, 2]] * 3
+    order = one if drop_last else one + one[:2]
+    for step in range(len(ranks[0])):
+        # A step's micro-batches over the ranks hold the single process's positions 30 * step ... (the last
+        # step: its last partial batch of 4, and the 2 repeated samples; dropped with drop_last).
+        together = sorted(row for r in ranks for row in r[step])
+        assert together == sorted(order[30 * step:30 * step + 30])
+    held = [row for r in ranks for b in r for row in b]
+    assert len(held) == (60 if drop_last else 66) and set(held) <= set(one)
+
+
 def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_trainer):
     _, _, datamodule, tokenizer = tiny_system()
     ids = SpecialIds.from_tokenizer(tokenizer)
@@ -100,6 +127,28 @@ def test_evaluation_items_are_built_at_the_frozen_stage(tiny_system, fake_traine
     assert (val[0]["prompt_input_ids"] == ids.latent).sum(dim=1).tolist() == [2] * 12
     test = [a for b in datamodule.test_dataloader() for a in b["answers"]]
     assert test == datamodule.answers["test"] and len(test) == 24
+
+
+@pytest.mark.parametrize("world, limit", [(2, 23), (5, None), (7, 3)])
+def test_under_ddp_every_question_is_evaluated_with_weight_one_exactly_once(tiny_system, fake_trainer, world, limit):
+    # 23 questions over 2 ranks, 24 over 5, 3 over 7: the ranks make equal numbers of batches (FSDP's lockstep),
+    # evened out by repeating the first questions, which weigh 0 in the metrics.
+    _, _, datamodule, _ = tiny_system("data.eval_batch_size=5")
+    fake_trainer(datamodule, epoch=0)
+    answers = [a for b in datamodule.eval_loader("val", limit) for a in b["answers"]]
+    ranks = []
+    for rank in range(world):
+        fake_trainer(datamodule, epoch=0, world_size=world, global_rank=rank)
+        ranks.append([(a, float(w)) for b in datamodule.eval_loader("val", limit)
+                      for a, w in zip(b["answers"], b["weights"])])
+    assert len({len(r) for r in ranks}) == 1, "as many questions, so as many batches, on every rank"
+    held = [(rank, position) for rank, r in enumerate(ranks) for position in range(len(r))]
+    in_order = sorted(held, key=lambda rp: rp[1] * world + rp[0])  # rank r holds positions r, r + world, ...
+    weighted = [ranks[r][p] for r, p in in_order]
+    n = len(answers)
+    assert [a for a, w in weighted if w == 1.0] == answers, "every question once with weight 1, in order"
+    assert [a for a, w in weighted if w == 0.0] == [answers[i % n] for i in range(len(weighted) - n)]
+    assert len(weighted) == -(-n // world) * world
 
 
 def test_each_stage_tokenises_only_the_splits_it_reads(tiny_system):

@@ -62,6 +62,25 @@ def test_under_ddp_a_batch_of_the_schedule_spans_the_ranks(tiny_system, fake_tra
             assert rows(batch) == [expected(records[plan.order[p]], count, eos) for p in positions]
 
 
+@pytest.mark.parametrize("world, drop_last, steps", [(1, False, 7), (1, True, 6), (3, False, 3), (3, True, 2)])
+def test_the_removal_spreads_over_the_batches_really_trained(tiny_system, fake_trainer, world, drop_last, steps):
+    # 64 records in batches of 10: 6 full and one of 4 (7 batches; 6 with drop_last); over 3 ranks 22 a rank with
+    # 2 samples repeated (batches 10, 10, 2), or 21 (10, 10). As many tokens an epoch as batches: one a batch.
+    _, _, datamodule, tokenizer = tiny_system(*ICOT, "data.batch_size=10", f"data.drop_last={str(drop_last).lower()}",
+                                              f"method.icot_remove_per_epoch={steps}")
+    eos, records = SpecialIds.from_tokenizer(tokenizer).eos, datamodule.splits["train"]
+    for rank in range(world):
+        fake_trainer(datamodule, epoch=0, world_size=world, global_rank=rank)
+        batches, plan = list(datamodule.train_dataloader()), datamodule.icot_plan(0)
+        assert datamodule.icot_steps_per_epoch() == len(batches) == steps
+        for b, batch in enumerate(batches):  # batch b removes b tokens, the repeated samples included
+            positions = [(10 * b + j) * world + rank for j in range(len(batch["input_ids"]))]
+            assert rows(batch) == [expected(records[plan.order[p]], b, eos) for p in positions]
+    if world == 3 and not drop_last:  # planned where they are trained: in the last batch, with its removal
+        assert plan.order[64:] == plan.order[:2] and plan.removed[64:] == [2, 2] and plan.removed[:2] == [0, 0]
+    assert len(plan.order) == (66 if world == 3 and not drop_last else 64)
+
+
 def test_a_resumed_epoch_replays_the_same_batches(tiny_system, fake_trainer):
     def epoch_rows(epoch):  # a fresh system each time: nothing kept from a run before the resume
         _, _, datamodule, _ = tiny_system("method=icot")  # smoothing on: lambda 4

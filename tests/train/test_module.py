@@ -121,6 +121,34 @@ def test_score_batch_adds_accuracy_tokens_and_thoughts_of_a_hand_made_batch(tiny
     assert len(module.samples) == 3, "samples are kept only when asked"
 
 
+def test_a_question_of_weight_zero_counts_in_no_metric(tiny_system, fake_trainer, monkeypatch):
+    # Under DDP the questions repeated to even out the ranks weigh 0: the hand-made batch's third question (no
+    # answer, the shortest generation) must change neither the scores nor the validation loss.
+    _, module, datamodule, tokenizer = tiny_system()
+    module.trainer = fake_trainer(datamodule, epoch=2)
+    batch, gen, _ = hand_made_batch(datamodule, tokenizer)
+    monkeypatch.setattr(module, "generate", lambda ids, mask, settings=None: gen)
+    n = gen.num_generated[:2].float()
+    want = {"acc": 1 / 2, "cot_match": 1 / 2, "language_tokens": float(n.mean()) - 1, "thoughts": 2.0,
+            "language_tokens_with_eos": float(n.mean()), "tokens": float(n.mean()) - 1 + 2.0,
+            "passes": float(n.mean()) + 3.0}
+    metrics = EvalMetrics()
+    module.samples = []
+    module.score_batch({**batch, "weights": torch.tensor([1.0, 1.0, 0.0])}, metrics, keep_samples=True)
+    assert metrics.values() == pytest.approx(want, abs=1e-5)
+    assert len(module.samples) == 2, "a repeated question is not shown as a sample"
+    with torch.no_grad():  # the loss over the two real rows only (the third's labels masked)
+        monkeypatch.setattr(module, "score_batch", lambda *args, **kwargs: None)
+        module.validation_step({**batch, "weights": torch.tensor([1.0, 1.0, 0.0])}, 0)
+        labels = batch["labels"].clone()
+        labels[2] = -100
+        want_loss = module.engine(batch["input_ids"], batch["attention_mask"], labels).loss
+        assert not torch.allclose(want_loss, module.engine(batch["input_ids"], batch["attention_mask"],
+                                                           batch["labels"]).loss), "the third row counts otherwise"
+        module.validation_step({**batch, "weights": torch.tensor([0.0, 0.0, 0.0])}, 1)  # adds nothing
+    assert_close(module.val_loss.compute(), want_loss)
+
+
 def test_score_batch_on_real_generations_counts_the_stages_thoughts(tiny_system, fake_trainer):
     """Untrained weights: whatever is generated, the thoughts are the stage's k * c and the counts add up."""
     cfg, module, datamodule, _ = tiny_system("method.thoughts_per_step=2")

@@ -165,14 +165,21 @@ def test_a_fresh_run_with_a_missing_data_file_leaves_no_folder(tmp_path):
 
 
 def test_a_train_set_smaller_than_a_batch_is_refused_before_the_folder_is_written(tiny_root, tmp_path):
-    from coconut.train.run import train
+    from coconut.train.build import build_system
+    from coconut.train.run import check_steps, train
 
-    cfg = config(tiny_root, tmp_path / "runs", "data.batch_size=100")  # 64 training records
+    cfg = config(tiny_root, tmp_path / "runs", "data.batch_size=100", "data.drop_last=true")  # 64 training records
     with pytest.raises(ConfigError) as err:
         train(cfg)
     message = str(err.value)
     assert message.startswith(f"{tiny_root / 'data' / 'train.json'}: nothing to train: 64 training examples fill "
-                              "no batch of data.batch_size=100") and "\n" not in message
+                              "no batch of data.batch_size=100 with data.drop_last=true; use more training data, "
+                              "a smaller data.batch_size or data.drop_last=false") and "\n" not in message
+    # Without drop_last (the default, as the release) the 64 records are one partial batch: a step to train.
+    cfg = config(tiny_root, tmp_path / "runs", "data.batch_size=100", "data.drop_last=false")  # demo_coconut's: true
+    _, datamodule, _ = build_system(cfg)
+    datamodule.setup("fit")
+    check_steps(cfg, datamodule)
     assert not (tmp_path / "runs").exists(), "checked after the system and the Trainer are built, before writing"
     cfg = config(tiny_root, tmp_path / "runs", "trainer.limit_train_batches=0.1")  # of 4 batches
     with pytest.raises(ConfigError, match=r"trainer.limit_train_batches=0.1 leaves no batch; raise it"):
