@@ -111,6 +111,19 @@ def check_out(out: str, flag: str) -> None:
         raise ConfigError(f"{flag} {out}: {parent} is not writable; choose another {flag}")
 
 
+def check_not_a_release_name(out: str) -> None:
+    """Generated data is never written under a released file's name, where it would pass for the release."""
+    from pathlib import Path
+
+    from coconut.config import ConfigError
+    from coconut.data.release import RELEASE_NAMES
+
+    name = Path(out).name
+    if name in RELEASE_NAMES:
+        raise ConfigError(f"--out {out}: {name} is a released file's name; generated data is never written under "
+                          f"it (it would pass for the release): choose another name, such as train.json")
+
+
 def run(args: argparse.Namespace) -> int:
     """One data command; its failures (DataError, DownloadError, OSError) go up to the one error path (exit 2)."""
     from coconut.data.records import load_records, write_records
@@ -119,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         from coconut.data.generators import generate
 
         check_out(args.out, "--out")
+        check_not_a_release_name(args.out)
         records = generate(args.data_command, args.n, args.seed, getattr(args, "render", None), progress=True)
         write_records(records, args.out)
         print(f"wrote {len(records)} {args.data_command} records to {args.out}")

@@ -12,3 +12,9 @@ class DataError(ValueError):
             where.append(f"field '{field}'")
         super().__init__(f"{': '.join(where)}: {message}")
         self.file, self.index, self.field = str(file), index, field
+
+
+def short(value, limit: int = 60) -> str:
+    """The repr of a bad value for a one-line message, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

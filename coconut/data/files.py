@@ -1,4 +1,10 @@
-"""Where a run's records come from: the split files named in the config, generated when missing (and allowed)."""
+"""Where a run's records come from: the split files named in the config, generated when missing (and allowed).
+
+Generated data is written under our names only, never a release's (`RELEASE_NAMES`), and a run that takes
+released data only (`data.allow_generated=false`, the Table 1 data sets) refuses a file that is generated
+data wherever it lies: its records carry the generated-data marker, or its sidecar says so. A broken
+symbolic link among the data paths is refused, never generated over.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,15 @@ from pathlib import Path
 from coconut.config import DataConfig
 from coconut.data.errors import DataError
 from coconut.data.generators import generate
-from coconut.data.provenance import write_with_source
-from coconut.data.release import RELEASES, SPLIT_FILE_NAMES
+from coconut.data.links import check_links
+from coconut.data.provenance import generated_origin, sidecar_path, write_with_source
+from coconut.data.release import RELEASE_NAMES, RELEASES, SPLIT_FILE_NAMES, release_of
 
 
-def how_to_get(data: DataConfig) -> str:
-    """What to run to get the released files of the data set in data_dir (empty when there is none)."""
-    name = data.generator or Path(data.data_dir).name
+def how_to_get(data: DataConfig, name: str | None = None) -> str:
+    """What to run to get the released files of data set `name` (default: the generator's, or data_dir's name)
+    into data_dir (empty when there is none)."""
+    name = name or data.generator or Path(data.data_dir).name
     to = "" if data.data_dir == f"data/{name}" else f" --to {data.data_dir}"
     if name == "prontoqa":
         return (f"make 5hop_0shot_random.json as `coconut data download prontoqa` explains, then run "
@@ -24,9 +32,14 @@ def how_to_get(data: DataConfig) -> str:
 def ensure_data(data: DataConfig) -> dict[str, Path]:
     """The split files; missing ones are generated when a generator is set and data.allow_generated, else must
     exist (test may be absent without a generator). Generated files get a sidecar saying how they were made."""
+    check_links(Path(data.data_dir), "data.data_dir")
     files, sizes = data.files(), data.sizes()
+    for split, path in files.items():
+        check_links(path, f"data.{split}_file")
     for offset, (split, path) in enumerate(files.items()):
         if path.exists():
+            if not data.allow_generated:
+                refuse_generated(path, data)
             continue
         hint = how_to_get(data)
         if data.generator is None:
@@ -40,6 +53,12 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
             raise DataError(path, None, None, f"no such file{looked}; {hint or 'put the file there'}, or set "
                                               f"data.allow_generated=true to train on generated data of the same "
                                               f"distribution")
+        if path.name in RELEASE_NAMES:
+            hint = how_to_get(data, release_of(path.name))
+            raise DataError(path, None, None, f"no such file, and {path.name} is a released file's name: generated "
+                                              f"data is never written under it (it would pass for the release); "
+                                              f"{hint + ', or ' if hint else ''}name a file of another name for "
+                                              f"generated data (data.{split}_file)")
         seed = data.seed * 1000 + offset  # different seeds per split keep the splits apart
         records = generate(data.generator, sizes[split], seed, data.render, progress=True)
         render = f" --render {data.render}" if data.render else ""
@@ -49,3 +68,21 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
             "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed}{render} --out {path}",
         })
     return files
+
+
+def refuse_generated(path: Path, data: DataConfig) -> None:
+    """DataError naming the file (and the record) when it is generated data: a run with
+    data.allow_generated=false takes released (or the user's own) data only."""
+    found = generated_origin(path)
+    if found is None:
+        return
+    index, how = found
+    what = f"{how.get('generator', 'a generator')}, seed {how.get('seed', '?')}"
+    if index is None:
+        where, field, what = None, None, f"is generated data ({what}: its sidecar {sidecar_path(path).name} says so)"
+    else:
+        where, field, what = index, "generated", f"marks the file as generated data ({what})"
+    hint = how_to_get(data)
+    raise DataError(path, where, field, f"{what}, and data.allow_generated=false takes released data only; "
+                                        f"{hint + ', or ' if hint else ''}set data.allow_generated=true to train "
+                                        f"on generated data")

@@ -1,12 +1,21 @@
-"""The data-set generators by name: `prosqa`, `prosqa-mini` (the demo's small graphs) and `prontoqa`."""
+"""The data-set generators by name: `prosqa`, `prosqa-mini` (the demo's small graphs) and `prontoqa`.
+
+Every record made here carries the mark of generated data (`coconut.data.generated`), so a generated file is
+known for what it is wherever it is copied."""
 
 from __future__ import annotations
+
+from coconut.data.generated import mark
 
 GENERATORS = ("prosqa", "prosqa-mini", "prontoqa")
 
 
 def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
-    """`n` records of generator `name`, the same for the same seed."""
+    """`n` records of generator `name`, the same for the same seed, each marked as generated."""
+    return mark(_records(name, n, seed, render, progress), name, seed, render)
+
+
+def _records(name: str, n: int, seed: int, render: str | None, progress: bool) -> list[dict]:
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
     if n < 1:

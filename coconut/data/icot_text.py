@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coconut.data.errors import DataError
+from coconut.data.errors import DataError, short
 
 ICOT_FIELDS = ("question", "steps", "answer")
 
@@ -52,11 +52,7 @@ def format_icot_line(record: dict, file="<string>", index: int = 0) -> str:
     back = parse_icot_line(line, file, index) if len(line.splitlines()) == 1 else {}
     for field in ICOT_FIELDS:
         if back.get(field) != record[field]:
-            raise DataError(file, index, field, f"{_short(record[field])} would read back from iCoT text as "
-                                                f"{_short(back.get(field, 'more than one line'))}: write .json or .jsonl")
+            raise DataError(file, index, field, f"{short(record[field])} would read back from iCoT text as "
+                                                f"{short(back.get(field, 'more than one line'))}: write .json or .jsonl")
     return line
 
-
-def _short(value, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

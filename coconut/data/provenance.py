@@ -2,7 +2,9 @@
 
 Origins: `released` (the checksum of a pinned released file, `coconut/data/release.py`), `generated` or
 `converted` (a sidecar `<file>.source.json` written with the file says how, and carries the file's sha256,
-so a file replaced by hand later is not mistaken for it), else `provided` (a file the user put there).
+so a file replaced by hand later is not mistaken for it), `generated` also for a file without its sidecar
+whose records carry the generated-data marker (`coconut/data/generated.py`: a copy under another name),
+else `provided` (a file the user put there).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from coconut.config import DataConfig
+from coconut.data.generated import generated_by
 from coconut.data.records import load_records, write_records
 from coconut.data.release import file_digests, released_file
 
@@ -59,13 +62,29 @@ def read_source(path, sha256: str) -> dict | None:
     return source if isinstance(source, dict) and source.get("sha256") == sha256 else None
 
 
+def generated_origin(path, records: list[dict] | None = None, digests: tuple[str, str] | None = None):
+    """How a file was generated, when it was: (record index, marker) when a record carries the marker, (None,
+    sidecar) when its sidecar says generated; None for any other file (a released one is never parsed)."""
+    sha256, blob = digests or file_digests(path)
+    if released_file(sha256, blob) is not None:
+        return None
+    source = read_source(path, sha256)
+    if source is not None and source.get("origin", "generated") == "generated":
+        return None, source
+    if Path(path).suffix.lower() == ".txt":  # iCoT text holds no metadata, so no generator writes it
+        return None
+    return generated_by(load_records(path) if records is None else records)
+
+
 def file_provenance(path) -> dict:
     """Path, sha256, record count and origin of one split file (origin `missing` when it does not exist)."""
     path = Path(path)
     if not path.exists():
         return {"path": str(path), "origin": "missing"}
-    sha256, blob = file_digests(path)
-    entry = {"path": str(path), "sha256": sha256, "records": len(load_records(path))}
+    digests = file_digests(path)
+    sha256, blob = digests
+    records = load_records(path)
+    entry = {"path": str(path), "sha256": sha256, "records": len(records)}
     release = released_file(sha256, blob)
     source = read_source(path, sha256)
     if release is not None:
@@ -73,6 +92,8 @@ def file_provenance(path) -> dict:
     elif source is not None:
         entry.update({k: v for k, v in source.items() if k not in ("sha256", "records")})
         entry.setdefault("origin", "generated")
+    elif (marked := generated_origin(path, records, digests)) is not None:  # the sidecar is lost, the mark is not
+        entry.update(origin="generated", **{k: v for k, v in marked[1].items() if k in ("generator", "seed", "render")})
     else:
         entry["origin"] = "provided"
     return entry

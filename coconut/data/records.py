@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 from coconut.data.errors import DataError  # re-exported: callers catch it from here
+from coconut.data.links import check_links
+from coconut.data.metadata import check_metadata
 from coconut.engine.special_tokens import LATENT_TOKENS, PAUSE
 
 REQUIRED_FIELDS = ("question", "steps", "answer")
@@ -51,12 +53,12 @@ def check_record(record, file, index: int) -> dict:
     if not answer.strip():
         raise DataError(file, index, "answer", "empty")
     _check_text(answer, file, index, "answer")
+    check_metadata(record, file, index, REQUIRED_FIELDS)
     return record
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8 text (a leading BOM dropped), or DataError naming the line of the first bad byte."""
-    data = path.read_bytes()
+def _decode(path: Path, data: bytes) -> str:
+    """The file's bytes as UTF-8 text (a leading BOM dropped), or DataError naming the line of the first bad byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -67,29 +69,50 @@ def _read_text(path: Path) -> str:
 
 def load_records(path) -> list[dict]:
     """Records of a `.json` (a list), `.jsonl` (one object a line) or iCoT `.txt` file; at least one."""
+    return parse_records(path, read_file(path))
+
+
+def read_file(path) -> bytes:
+    """A data file's bytes, read once (a broken link or a missing file is a DataError naming it)."""
     path = Path(path)
+    check_links(path)
     if not path.exists():
         raise DataError(path, None, None, "no such file")
+    return path.read_bytes()
+
+
+def _json(text: str, path: Path, index: int | None = None, lineno: int | None = None):
+    """One JSON document (a whole .json file, or line `lineno` of a .jsonl file, record `index`); its errors,
+    a syntax error or nesting deeper than the reader goes, as DataError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        if lineno is None:
+            raise DataError(path, None, None, f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+        raise DataError(path, index, None, f"line {lineno} is not valid JSON ({err.msg})") from err
+    except RecursionError as err:  # json's reader recurses once per level of nesting
+        where = "the file" if lineno is None else f"line {lineno}"
+        raise DataError(path, index, None, f"{where} holds JSON nested too deeply to read (lists or objects about "
+                                           f"a thousand levels deep); a record is an object of question, steps, "
+                                           f"answer and metadata") from err
+
+
+def parse_records(path, data: bytes) -> list[dict]:
+    """The checked records of a file's bytes (`path`: its name, for the format and the messages)."""
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise DataError(path, None, None, f"unknown format {suffix!r} (expected .json, .jsonl or iCoT .txt)")
-    text = _read_text(path)
+    text = _decode(path, data)
     if suffix == ".json":
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(path, None, None, f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+        records = _json(text, path)
         if not isinstance(records, list):
             raise DataError(path, None, None, f"expected a JSON list of records, got {type(records).__name__}")
     elif suffix == ".jsonl":
         records = []
         for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(path, len(records), None, f"line {lineno} is not valid JSON ({err.msg})") from err
+            if line.strip():
+                records.append(_json(line, path, len(records), lineno))
     else:
         from coconut.data.icot_text import read_icot_text
 

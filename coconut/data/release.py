@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coconut.data.errors import DataError
+from coconut.data.links import check_links
 
 COCONUT_COMMIT = "27273cb8cca4bb763c041a63b036d0c3b7cbbb48"  # facebookresearch/coconut, the release checked
 ICOT_COMMIT = "e06a32ee5e4cd117171daeb4755d2a97ece62761"  # da03/Internalize_CoT_Step_by_Step, as gsm_icot.bash pins
@@ -88,9 +89,25 @@ SPLIT_FILE_NAMES = {
 }
 
 
+# The names that are the releases' (everything above but ours): generated data is never written under one, so
+# that it cannot later pass for the release (`coconut.data.files.ensure_data`, `coconut data prosqa --out`).
+OUR_NAMES = ("train.json", "val.json", "valid.json", "test.json")
+RELEASE_NAMES = frozenset(name for names in SPLIT_FILE_NAMES.values() for name in names if name not in OUR_NAMES)
+
+
+def release_of(name: str) -> str | None:
+    """The data set whose release names its files `name` (prosqa_*, prontoqa_*, gsm_* or iCoT's *.txt)."""
+    if name not in RELEASE_NAMES:
+        return None
+    return "gsm8k" if name.startswith("gsm_") or name.endswith(".txt") else name.split("_", 1)[0]
+
+
 def split_file(data_dir, split: str) -> Path:
-    """The one file of `split` in data_dir under any of its names; <split>.json when there is none."""
+    """The one file of `split` in data_dir under any of its names; <split>.json when there is none. A broken
+    symbolic link under one of the names is an error, not "no file" (a linked release must not be skipped)."""
     data_dir = Path(data_dir)
+    for name in SPLIT_FILE_NAMES[split]:
+        check_links(data_dir / name, f"the {split} split")
     found = [data_dir / name for name in SPLIT_FILE_NAMES[split] if (data_dir / name).is_file()]
     if len(found) > 1:
         raise DataError(data_dir, None, None, f"holds {' and '.join(p.name for p in found)} for the {split} split; "

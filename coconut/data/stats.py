@@ -53,8 +53,9 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
             indegree.extend(ins[v] for v in range(n) if ins[v] > 0)
             if "root" in r and "target" in r:
                 paths.append(count_shortest_paths(children_lists(r["edges"], n), r["root"], r["target"]))
-                target_name = r["idx_to_symbol"][r["target"]]
-                first.append(_first_option_is(r["question"], target_name, r["idx_to_symbol"][r["neg_target"]]))
+                if "neg_target" in r:  # the distractor offered beside the answer (the release's files have it)
+                    names = r["idx_to_symbol"]
+                    first.append(_first_option_is(r["question"], names[r["target"]], names[r["neg_target"]]))
         out.update({
             "nodes": _summary(nodes),
             "edges": _summary(len(r["edges"]) for r in graphs),
@@ -64,6 +65,7 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
         })
         if paths:
             out["shortest paths subject->target"] = f"{statistics.mean(paths):.2f} ({_distribution(paths, top=3)})"
+        if first:
             out["correct option first"] = f"{100 * statistics.mean(first):.0f} %"
     return out
 

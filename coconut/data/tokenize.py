@@ -1,14 +1,25 @@
-"""Tokenise a records file once, cached by Hugging Face `datasets` (not redone every stage or epoch)."""
+"""Tokenise a records file once, cached by Hugging Face `datasets` (not redone every stage or epoch).
+
+The cache is keyed by the file's content: the checked records' text fields are written once to
+`<cache>/records/<sha256 of the file>.jsonl` and `datasets` reads that file. A file replaced by other records
+(even of the same size and modification time, as `cp -p` or `rsync -t` leave them) gets another name, so it
+is tokenised anew; the same content is read from the cache whatever its path or time.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from coconut.config import MethodConfig
 from coconut.data.curriculum import TokenizedRecord, longest_sample_length
-from coconut.data.records import DataError, load_records, write_records
+from coconut.data.records import REQUIRED_FIELDS, DataError, parse_records, read_file
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +55,69 @@ def as_tokenized_record(row: dict) -> TokenizedRecord:
     return TokenizedRecord(question=row["question_ids"], steps=row["step_ids"], answer=row["answer_ids"])
 
 
-def _json_source(path: Path, cache_dir: Path) -> Path:
-    """A JSON(L) file `datasets` can read: the file itself, or the iCoT text converted once."""
-    if path.suffix.lower() in (".json", ".jsonl"):
-        return path
-    stat = path.stat()
-    converted = cache_dir / "converted" / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}.jsonl"
-    if not converted.exists():
-        write_records(load_records(path), converted)
-    return converted
+def _texts(record: dict):
+    """(field, text) of a record's question, steps and answer."""
+    yield "question", record["question"]
+    yield from ((f"steps[{k}]", step) for k, step in enumerate(record["steps"]))
+    yield "answer", record["answer"]
+
+
+def check_for_format(records: list[dict], path, fmt: TextFormat, tokenizer) -> None:
+    """What only the run's text format and tokenizer make wrong, as a DataError naming file, record and field:
+    an answer holding the character scoring splits a generation on (the last of the answer marker: the
+    release's rule), and text holding one of the tokenizer's special tokens (EOS, padding...), which it would
+    read as that token, not as text."""
+    split_on = fmt.answer_prefix.strip()[-1:]
+    special = sorted((t for t in tokenizer.all_special_tokens if t), key=len, reverse=True)
+    found = re.compile("|".join(map(re.escape, special))) if special else None
+    for i, record in enumerate(records):
+        if split_on and split_on in record["answer"]:
+            raise DataError(path, i, "answer", f"contains {split_on!r}: the answer is written after "
+                                               f"{fmt.answer_prefix.strip()!r} and scoring reads what follows the "
+                                               f"last {split_on!r} of a generation, so this answer could never be "
+                                               f"scored right; remove it from the answer, or use the other "
+                                               f"data.text_format")
+        for field, text in _texts(record) if found else ():
+            hit = found.search(text)
+            if hit:
+                raise DataError(path, i, field, f"contains {hit.group()}, a special token of the tokenizer that "
+                                                f"it would read as that token, not as text; remove it from the data")
+
+
+def _content_source(data: bytes, records: list[dict], cache_dir: Path) -> Path:
+    """The records' question, steps and answer as JSON Lines named by the sha256 of the file's bytes, written
+    once. Metadata stays out: tokenising needs none, and `datasets` would need one type per key across records."""
+    source = cache_dir / "records" / f"{hashlib.sha256(data).hexdigest()}.jsonl"
+    if not source.exists():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=source.parent, prefix=f".{source.stem}.", suffix=".part")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                for record in records:
+                    out.write(json.dumps({k: record[k] for k in REQUIRED_FIELDS}) + "\n")
+            Path(tmp).replace(source)  # a unique temporary name: ranks writing the same file at once do not clash
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return source
 
 
 def load_tokenized(path, tokenizer, fmt: TextFormat = PAPER_FORMAT, cache_dir=None, max_length: int | None = None,
                    method: MethodConfig | None = None, drop_too_long: bool = False):
     """A `datasets.Dataset` of the records with `question_ids`, `step_ids` and `answer_ids` added.
 
-    Records are checked first (errors name file, record and field). With `max_length`, a record
+    Records are checked first (errors name file, record and field), also against the format and tokenizer
+    (`check_for_format`). Metadata is not carried (read it with `load_records`). With `max_length`, a record
     whose longest sample under `method` would not fit is an error, or is dropped with a warning
     when `drop_too_long` is set.
     """
     from datasets import load_dataset
 
     path = Path(path)
-    load_records(path)  # validates every record with precise errors before anything is cached
+    data = read_file(path)  # read once: the records checked and the content keying the cache are the same bytes
+    records = parse_records(path, data)  # every record checked with precise errors before anything is cached
+    check_for_format(records, path, fmt, tokenizer)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "coconut"
-    source = _json_source(path, cache_dir)
+    source = _content_source(data, records, cache_dir)
     dataset = load_dataset("json", data_files=str(source), split="train", cache_dir=str(cache_dir / "datasets"))
     dataset = dataset.map(tokenize_record, fn_kwargs={"tokenizer": tokenizer, "fmt": fmt}, desc=f"tokenising {path.name}")
     if max_length is not None:

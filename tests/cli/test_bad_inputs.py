@@ -51,6 +51,9 @@ def snapshot(root: Path) -> dict[str, str]:
         rel = path.relative_to(root)
         if rel.parts[:2] == ("data", ".cache"):
             continue
+        if path.is_symlink():  # the broken links of the data cases: the link itself, not what it leads to
+            found[str(rel)] = f"link to {os.readlink(path)}"
+            continue
         found[str(rel)] = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
@@ -98,7 +101,36 @@ def world(tmp_path_factory) -> Path:
     (root / "a_file").write_text("a file where a folder is expected\n")
     _save_tokenizers(root)
     _save_spoiled_checkpoints_and_results(root)
+    _write_bad_data(root, record)
     return root
+
+
+def _write_bad_data(root: Path, record: dict) -> None:
+    """Data identity and record checks: records whose metadata is deep or mistyped, text the format or the
+    tokenizer reserves, and broken links (in links/, apart from bad/, whose names every split looks for)."""
+    bad = root / "bad"
+    text_only = {k: record[k] for k in ("question", "steps", "answer")}
+
+    def write(name: str, *records: dict) -> None:
+        (bad / name).write_text(json.dumps([record, *records]))
+
+    write("root_not_int.json", {**record, "root": str(record["root"])})
+    write("edges_not_pairs.json", {**record, "edges": [[0, 1, 2]]})
+    write("symbols_not_list.json", {**record, "idx_to_symbol": 7})
+    write("neg_target_past_nodes.json", {**record, "neg_target": 99})
+    write("question_number.json", {**record, "question": 5})
+    write("steps_string.json", {**record, "steps": "p1 c2 ;"})
+    write("marker_mistyped.json", {**record, "generated": "yes"})
+    write("answer_holds_mark.json", {**text_only, "answer": "c4 = c4"})
+    write("eos_in_question.json", {**text_only, "question": record["question"] + " <eos>"})
+    (bad / "deep_meta.json").write_text(json.dumps([record, {**record, "meta": "X"}]).replace('"X"', "[" * 100 + "]" * 100))
+    (bad / "deep_json.json").write_text(json.dumps([record]).replace("}]", ', "meta": ' + "[" * 50_000 + "]" * 50_000 + "}]"))
+    links = root / "links"
+    links.mkdir()
+    (links / "dangling.json").symlink_to(root / "no_such" / "train.json")
+    (links / "loop_a.json").symlink_to(links / "loop_b.json")
+    (links / "loop_b.json").symlink_to(links / "loop_a.json")
+    (links / "gone_dir").symlink_to(root / "no_such_dir")
 
 
 def _save_tokenizers(root: Path) -> None:
@@ -265,6 +297,38 @@ CASES = [
     Case("bench-fsdp-ranks-too-many", ["bench", "--fsdp-ranks", "1000"], "--fsdp-ranks"),
     Case("data-download-base-url-malformed", ["data", "download", "prosqa", "--base-url", "not a url"], "--base-url"),
     Case("data-download-base-url-no-host", ["data", "download", "prosqa", "--base-url", "https://"], "--base-url"),
+    # Data identity and record checks: metadata, reserved text, broken links, generated data where released is due.
+    *[Case(f"data-stats-{name.replace('_', '-')}", ["data", "stats", f"bad/{name}.json"], culprit) for name, culprit in (
+        ("deep_json", "deep_json.json: the file holds JSON nested too deeply"),
+        ("deep_meta", "record 1: field 'meta'"),
+        ("root_not_int", "record 1: field 'root'"),
+        ("edges_not_pairs", "record 1: field 'edges[0]'"),
+        ("symbols_not_list", "record 1: field 'idx_to_symbol'"),
+        ("neg_target_past_nodes", "record 1: field 'neg_target'"),
+        ("question_number", "record 1: field 'question'"),
+        ("steps_string", "record 1: field 'steps'"),
+        ("marker_mistyped", "record 1: field 'generated'"),
+    )],
+    Case("data-stats-dangling-link", ["data", "stats", "links/dangling.json"], "no_such/train.json, which does not"),
+    Case("data-stats-link-loop", ["data", "stats", "links/loop_a.json"], "loop_a.json: is a symbolic link to"),
+    Case("data-generate-at-a-released-name", ["data", "prosqa-mini", "--n", "3", "--out", "data/prosqa_train.json"],
+         "--out data/prosqa_train.json"),
+    *[Case(f"train-{name.replace('_', '-')}", train("data.generator=null", f"data.train_file=bad/{name}.json",
+                                                    "data.val_file=data/val.json", "data.test_file=data/test.json"),
+           culprit) for name, culprit in (
+        ("deep_meta", "record 1: field 'meta'"),
+        ("root_not_int", "record 1: field 'root'"),
+        ("answer_holds_mark", "answer_holds_mark.json: record 1: field 'answer': contains '='"),
+        ("eos_in_question", "eos_in_question.json: record 1: field 'question': contains <eos>"),
+    )],
+    Case("train-dangling-link", train("data.train_file=links/dangling.json", "data.val_file=data/val.json"),
+         "links/dangling.json: is a symbolic link to"),
+    Case("train-link-loop", train("data.val_file=links/loop_a.json"), "that loops"),
+    Case("train-data-dir-dangling", train("data.data_dir=links/gone_dir"), "links/gone_dir: is a symbolic link"),
+    Case("train-generate-at-a-released-name", train("data.train_file=fresh/prosqa_train.json"),
+         "prosqa_train.json is a released file's name"),
+    Case("train-generated-data-where-released-is-due", train("data.allow_generated=false"),
+         "data/train.json: record 0: field 'generated': marks the file as generated data"),
 ]
 
 

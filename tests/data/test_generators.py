@@ -117,3 +117,11 @@ def test_prosqa_config_errors():
         prosqa.ProsQAConfig(render="pictures")
     with pytest.raises(ValueError, match="min_steps"):
         prosqa.ProsQAConfig(min_steps=4, max_steps=3)
+
+
+def test_stats_of_graphs_without_a_distractor_leave_that_row_out():
+    """neg_target is optional metadata: its statistic is left out rather than failing on the first record."""
+    records = [{k: v for k, v in r.items() if k != "neg_target"}
+               for r in prosqa.generate(20, seed=1, cfg=prosqa.ProsQAConfig(**prosqa.MINI))]
+    stats = compute_stats(records)
+    assert "shortest paths subject->target" in stats and "correct option first" not in stats

@@ -111,3 +111,84 @@ def test_released_files_are_recognised_by_checksum_and_a_missing_test_split_is_r
                              "url": "https://example.invalid/t.json"}
     assert prov["val"]["origin"] == "provided" and prov["val"]["path"] == str(tmp_path / "valid.json")
     assert prov["test"] == {"path": str(tmp_path / "test.json"), "origin": "missing"}
+
+
+def test_generated_data_is_never_written_under_a_released_files_name(tmp_path):
+    from coconut.data.release import RELEASE_NAMES
+
+    assert {f.name for files in RELEASES.values() for f in files} <= RELEASE_NAMES
+    assert {"prontoqa_train.json", "gsm_valid.json"} <= RELEASE_NAMES and "train.json" not in RELEASE_NAMES
+    folder = tmp_path / "prosqa"
+    data = DataConfig(generator="prosqa-mini", data_dir=str(folder), train_file=str(folder / "prosqa_train.json"),
+                      train_size=3, val_size=3, test_size=3)
+    with pytest.raises(DataError) as err:
+        ensure_data(data)
+    assert str(err.value).startswith(f"{folder / 'prosqa_train.json'}: no such file, and prosqa_train.json is a "
+                                     f"released file's name: generated data is never written under it")
+    assert "run `coconut data download prosqa" in str(err.value) and "data.train_file" in str(err.value)
+    assert not folder.exists(), "nothing generated"
+
+
+def test_generated_records_carry_the_mark_and_still_load_and_tokenise(tmp_path):
+    from coconut.data.generated import MARKER
+    from coconut.data.records import load_records
+    from coconut.data.tokenize import COMPACT_FORMAT, load_tokenized
+    from coconut.data.word_tokenizer import build_word_tokenizer
+
+    data = DataConfig(generator="prosqa-mini", data_dir=str(tmp_path), train_size=5, val_size=3, test_size=3,
+                      seed=4, render="phrase")
+    records = load_records(ensure_data(data)["train"])
+    assert [r[MARKER] for r in records] == [{"generator": "prosqa-mini", "seed": 4000, "render": "phrase"}] * 5
+    rows = load_tokenized(tmp_path / "train.json", build_word_tokenizer(records, ["="]), COMPACT_FORMAT,
+                          cache_dir=tmp_path / "cache")
+    assert rows["question"] == [r["question"] for r in records] and MARKER not in rows.column_names
+
+
+def copy_without_sidecar(files, folder):
+    """What `cp train.json prosqa_train.json` does: the records travel, the sidecar stays behind."""
+    folder.mkdir()
+    names = {"train": "prosqa_train.json", "val": "prosqa_valid.json", "test": "prosqa_test.json"}
+    for split, path in files.items():
+        (folder / names[split]).write_bytes(path.read_bytes())
+    return {split: folder / name for split, name in names.items()}
+
+
+def test_a_generated_file_copied_to_a_released_name_is_still_generated(tmp_path):
+    files = ensure_data(DataConfig(generator="prosqa-mini", data_dir=str(tmp_path / "gen"), train_size=4,
+                                   val_size=3, test_size=3, seed=1))
+    copies = copy_without_sidecar(files, tmp_path / "prosqa")
+    table1 = DataConfig(generator="prosqa", allow_generated=False, data_dir=str(tmp_path / "prosqa"))
+    prov = data_provenance(table1)
+    assert {k: prov["train"][k] for k in ("path", "origin", "generator", "seed", "records")} == {
+        "path": str(copies["train"]), "origin": "generated", "generator": "prosqa-mini", "seed": 1000, "records": 4}
+    with pytest.raises(DataError) as err:
+        ensure_data(table1)
+    message = str(err.value)
+    assert message.startswith(f"{copies['train']}: record 0: field 'generated': marks the file as generated data "
+                              f"(prosqa-mini, seed 1000), and data.allow_generated=false takes released data only")
+    assert "coconut data download prosqa" in message and "\n" not in message
+
+
+def test_a_table1_run_refuses_a_generated_file_its_sidecar_names(tmp_path):
+    """A generated train.json from an earlier run with allow_generated=true, in the folder a Table 1 run reads."""
+    from coconut.data.provenance import write_with_source
+
+    folder = tmp_path / "prosqa"
+    for split in ("train", "val", "test"):  # unmarked records (as an older version wrote them), with sidecars
+        write_with_source([RECORD], folder / f"{split}.json", {"origin": "generated", "generator": "prosqa", "seed": 0})
+    with pytest.raises(DataError, match=f"^{folder / 'train.json'}: is generated data \\(prosqa, seed 0: its sidecar "
+                                        f"train.json.source.json says so\\), and data.allow_generated=false"):
+        ensure_data(DataConfig(generator="prosqa", allow_generated=False, data_dir=str(folder)))
+    assert ensure_data(DataConfig(generator="prosqa", data_dir=str(folder)))["train"] == folder / "train.json", \
+        "data.allow_generated=true takes it"
+
+
+def test_a_table1_run_takes_released_and_provided_files(tmp_path, monkeypatch):
+    folder = tmp_path / "prosqa"
+    train = write(folder / "prosqa_train.json", n=2)
+    monkeypatch.setitem(RELEASES, "fake", (ReleaseFile("prosqa_train.json", "https://example.invalid/t.json",
+                                                       hashlib.sha256(train.read_bytes()).hexdigest()),))
+    write(folder / "prosqa_valid.json")
+    write(folder / "prosqa_test.json")
+    files = ensure_data(DataConfig(generator="prosqa", allow_generated=False, data_dir=str(folder)))
+    assert files["train"] == train and files["val"] == folder / "prosqa_valid.json"

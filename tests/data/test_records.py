@@ -191,3 +191,61 @@ def test_convert_json_to_txt_through_the_command(tmp_path, capsys):
     assert load_records(tmp_path / "b.txt") == ICOT
     assert main(["data", "convert", str(source), str(tmp_path / "b.csv")]) != 0
     assert "b.csv: unknown format '.csv'" in capsys.readouterr().err and not (tmp_path / "b.csv").exists()
+
+
+GRAPH = {"question": "Is Tom a wumpus?", "steps": ["Tom is a wumpus."], "answer": "Yes",
+         "idx_to_symbol": ["Tom", "wumpus", "yumpus"], "edges": [[0, 1], [1, 2]], "root": 0, "target": 1,
+         "neg_target": 2}
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"idx_to_symbol": 5}, "idx_to_symbol", "expected a list of node names, got int"),
+    ({"idx_to_symbol": ["Tom", 3, "yumpus"]}, "idx_to_symbol[1]", "expected a string, got int"),
+    ({"edges": "0 1"}, "edges", "expected a list of [parent, child] pairs, got str"),
+    ({"edges": None}, "edges", "expected a list of [parent, child] pairs, got NoneType"),
+    ({"edges": [[0, 1], [0, 1, 2]]}, "edges[1]", "expected a [parent, child] pair, got [0, 1, 2]"),
+    ({"edges": [[0, 7]]}, "edges[0][1]", "expected a node index (an integer from 0 to 2: idx_to_symbol names 3"),
+    ({"root": "0"}, "root", "got '0'"),
+    ({"root": True}, "root", "got True"),
+    ({"target": 1.5}, "target", "got 1.5"),
+    ({"target": -1}, "target", "got -1"),
+    ({"neg_target": 3}, "neg_target", "got 3"),
+    ({"generated": "yes"}, "generated", "expected an object with generator (a string) and seed (an integer)"),
+    ({"generated": {"generator": "prosqa", "seed": "0"}}, "generated", "expected an object with generator"),
+])
+def test_mistyped_graph_metadata_names_the_record_and_field(tmp_path, change, field, message):
+    """The graph fields are read by `coconut data stats` and the analysis: a wrong one is the data's fault."""
+    path = write_json(tmp_path, [GRAPH, {**GRAPH, **change}])
+    with pytest.raises(DataError) as err:
+        load_records(path)
+    assert str(err.value).startswith(f"{path}: record 1: field '{field}': ") and message in str(err.value)
+
+
+def test_metadata_other_than_the_graph_is_kept_as_it_is(tmp_path):
+    record = {**GRAPH, "source": {"page": [1, [2, 3]], "note": None}, "idx": "7"}
+    assert load_records(write_json(tmp_path, [record])) == [record]
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.jsonl"])
+def test_json_nested_too_deeply_is_a_data_error(tmp_path, name):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / name
+    if name == "deep.json":
+        path.write_text(f"[{json.dumps(GOOD)}, {deep}]")
+        where = f"{path}: the file holds JSON nested too deeply"
+    else:
+        path.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "x": "X"}).replace('"X"', deep) + "\n")
+        where = f"{path}: record 1: line 2 holds JSON nested too deeply"
+    with pytest.raises(DataError) as err:
+        load_records(path)
+    assert str(err.value).startswith(where)
+
+
+def test_metadata_nested_past_the_bound_names_its_field(tmp_path):
+    from coconut.data.metadata import MAX_DEPTH
+
+    fine = {**GOOD, "meta": json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)}
+    assert load_records(write_json(tmp_path, [fine])) == [fine]
+    deep = {**GOOD, "meta": json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))}
+    with pytest.raises(DataError, match=f"record 1: field 'meta': nested more than {MAX_DEPTH} levels deep"):
+        load_records(write_json(tmp_path, [GOOD, deep]))

@@ -1,4 +1,6 @@
-"""Tokenisation (once, cached), the word tokenizer, context-length checks and the collator."""
+"""Tokenisation (once, cached by content), the word tokenizer, context-length checks and the collator."""
+
+import os
 
 import pytest
 import torch
@@ -39,19 +41,63 @@ def test_word_tokenizer_one_token_per_word_and_reload(tmp_path, mini_records, wo
     assert again.eos_token == "<eos>" and again.pad_token == "<pad>"
 
 
-def test_tokenised_once_then_read_from_cache(tmp_path, mini_records, word_tok):
+def test_tokenised_once_then_read_from_cache(tmp_path, mini_records, word_tok, monkeypatch):
     path = tmp_path / "mini.json"
     write_records(mini_records, path)
+    calls = counting_calls(monkeypatch, word_tok)
     first = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
+    assert len(calls) > len(mini_records), "the counter sees the tokenizer at work"
+    calls.clear()
     cache_file = first.cache_files[-1]["filename"]
     stamp = (tmp_path / cache_file).stat().st_mtime_ns
     second = load_tokenized(path, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     assert second.cache_files[-1]["filename"] == cache_file
     assert (tmp_path / cache_file).stat().st_mtime_ns == stamp, "the cached arrow file was not rewritten"
+    # The same content elsewhere, with another time, is the same data: read from the cache as well.
+    copy = tmp_path / "elsewhere" / "copy.json"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    assert load_tokenized(copy, word_tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache").cache_files == second.cache_files
+    assert calls == [], "nothing was tokenised again"
     row = second[0]
     assert word_tok.decode(row["answer_ids"]) == "= " + mini_records[0]["answer"]
     assert len(row["step_ids"]) == len(mini_records[0]["steps"])
-    assert row["idx_to_symbol"] == mini_records[0]["idx_to_symbol"], "metadata kept"
+    assert set(second.column_names) == {"question", "steps", "answer", "question_ids", "step_ids", "answer_ids"}, \
+        "the text and its ids; metadata (any shape) stays in the file"
+
+
+def counting_calls(monkeypatch, tokenizer) -> list:
+    """Every call of the tokenizer from now on (its class's __call__ wrapped; the instance is untouched, so
+    `datasets` fingerprints it as before)."""
+    calls, call = [], type(tokenizer).__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[:1])
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tokenizer), "__call__", counted)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["mini.json", "mini.jsonl", "gsm.txt"])
+def test_a_file_replaced_with_the_same_size_and_time_is_tokenised_anew(tmp_path, mini_records, name):
+    """`cp -p` or `rsync -t` keep size and modification time: the cache must follow the content."""
+    records = [{k: r[k] for k in ("question", "steps", "answer")} for r in mini_records[:12]]
+    if name.endswith(".txt"):  # iCoT text holds steps without spaces
+        records = [{**r, "steps": [s.replace(" ", "_") for s in r["steps"]] or ["x"]} for r in records]
+    tok = build_word_tokenizer(records, ["="])
+    path = tmp_path / name
+    write_records(records, path)
+    before = path.stat()
+    first = load_tokenized(path, tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
+    write_records(records[::-1], path)  # other records, the same bytes in another order
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    second = load_tokenized(path, tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
+    assert first["question"] == [r["question"] for r in records]
+    assert second["question"] == [r["question"] for r in records[::-1]] != first["question"]
+    assert [tok.decode(ids) for ids in second["answer_ids"]] == [f"= {r['answer']}" for r in records[::-1]]
 
 
 def test_icot_text_is_converted_and_tokenised(tmp_path, word_tok):
@@ -119,3 +165,42 @@ def test_the_question_gets_the_tokenizers_special_tokens_as_in_the_release():
     row = tokenize_record(record, tok, PAPER_FORMAT)
     assert row["question_ids"][0] == bos and row["question_ids"][1:] == tok("Is Tom a lempus?\n", add_special_tokens=False)["input_ids"]
     assert bos not in row["step_ids"][0] and bos not in row["answer_ids"], "steps and answer continue the sequence"
+
+
+@pytest.mark.parametrize("fmt_name, answer, mark", [("paper", "Tom is #1", "#"), ("compact", "x = 3", "=")])
+def test_an_answer_holding_the_scoring_mark_is_refused(tmp_path, fmt_name, answer, mark):
+    """Scoring reads what follows the last mark of a generation (coconut/data/scoring.py): such an answer could
+    never be scored right."""
+    from coconut.data.scoring import answer_correct
+    from coconut.data.tokenize import TEXT_FORMATS
+
+    fmt = TEXT_FORMATS[fmt_name]
+    assert not answer_correct(f"{fmt.answer_prefix}{answer}", answer, fmt.answer_prefix), "what the check prevents"
+    good = {"question": "q", "steps": ["s"], "answer": "a"}
+    path = tmp_path / "d.json"
+    write_records([good, {**good, "answer": answer}], path)
+    tok = build_word_tokenizer([good, {**good, "answer": answer}], ["="])
+    with pytest.raises(DataError) as err:
+        load_tokenized(path, tok, fmt, cache_dir=tmp_path / "cache")
+    assert str(err.value).startswith(f"{path}: record 1: field 'answer': contains {mark!r}")
+    assert not (tmp_path / "cache").exists(), "refused before anything is cached"
+    other = "compact" if fmt_name == "paper" else "paper"
+    assert len(load_tokenized(path, tok, TEXT_FORMATS[other], cache_dir=tmp_path / "cache")) == 2, \
+        "the other format's mark is ordinary text"
+
+
+@pytest.mark.parametrize("field", ["question", "steps[0]", "answer"])
+def test_text_holding_a_special_token_of_the_tokenizer_is_refused(tmp_path, field):
+    good = {"question": "Is Tom a wumpus ?", "steps": ["Tom is a wumpus ."], "answer": "Yes"}
+    tok = build_word_tokenizer([good], ["="])
+    bad = {**good, "steps": list(good["steps"])}
+    if field == "steps[0]":
+        bad["steps"][0] += f" {tok.eos_token}"
+    else:
+        bad[field] += f" {tok.eos_token}"
+    assert tok.eos_token_id in tok(f"a {tok.eos_token}", add_special_tokens=False)["input_ids"], "read as EOS"
+    path = tmp_path / "d.jsonl"
+    write_records([good, good, bad], path)
+    with pytest.raises(DataError) as err:
+        load_tokenized(path, tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
+    assert str(err.value).startswith(f"{path}: record 2: field '{field}': contains {tok.eos_token}, a special token")
