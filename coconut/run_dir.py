@@ -169,6 +169,16 @@ class RunDir:
             else:
                 path.unlink()
 
+    def remove_partial_writes(self) -> list[Path]:
+        """Delete what writes killed midway left (`.partial-*` beside their targets); only under the folder's lock,
+        when no other process can be writing one."""
+        import shutil
+
+        found = sorted(self.root.rglob(f"{TEMP_PREFIX}*")) if self.root.is_dir() else []
+        for path in found:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+        return found
+
     def move_finished_aside(self) -> int:
         """results.json (and export/) renamed to `*.before-resume-<k>`, so a continued run's results never
         replace them; returns k."""

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import sys
+import threading
 import traceback
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NONFINITE = 0, 1, 2, 3
@@ -97,6 +98,19 @@ class Terminated(Exception):
 def raise_terminated(signum, frame):
     """The SIGTERM handler of the command: stop like Ctrl-C does, through the one error path (exit 143)."""
     raise Terminated()
+
+
+def quiet_thread_failures(debug: bool) -> None:
+    """A background thread's I/O failure (TensorBoard's event writer when the run folder turns read-only or the disk
+    fills) prints no traceback: the same error reaches the command at its next write and is reported there, in one
+    line. Other failures in threads, and everything under --debug, print as before."""
+    default = threading.__excepthook__
+
+    def hook(args):
+        if debug or not isinstance(args.exc_value, OSError):
+            default(args)
+
+    threading.excepthook = hook
 
 
 def report(err: BaseException, command: str, debug: bool) -> int:

@@ -11,7 +11,8 @@ import signal
 import sys
 import threading
 
-from coconut.cli.errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, raise_terminated, report
+from coconut.cli.errors import (EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, quiet_thread_failures,
+                                raise_terminated, report)
 from coconut.cli.options import OptionError, options_help, split_options
 
 EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             return EXIT_OK
         configure_logging(debug)
+        quiet_thread_failures(debug)
         command = args.command + (f" {args.data_command}" if args.command == "data" else "")
         code = dispatch(args)
         sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's flush at exit

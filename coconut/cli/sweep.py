@@ -86,6 +86,8 @@ def run_table(dataset: str, seeds: list[int], overrides: list[str] = (), methods
 
     out = jobs[0].run_dir.parent / f"table_{dataset}"
     result = report([j.run_dir for j in jobs], out)
+    for line in result["skipped"]:  # a copied run, an impossible figure: said, as coconut report says it
+        print(f"coconut table: skipped {line}", file=sys.stderr)
     print(to_markdown(result["rows"]))
     print("written: " + ", ".join(result["files"].values()))
     return 0

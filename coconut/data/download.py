@@ -59,6 +59,7 @@ def download_release(name: str, to, base_url: str | None = None, files: Iterable
 
 def fetch_file(url: str, path: Path, release: ReleaseFile, timeout: float = 60.0, progress: bool = True) -> None:
     """Download `url` to `path` through a temporary file beside it; renamed into place only if it checks out."""
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed again if nothing lands
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -71,6 +72,9 @@ def fetch_file(url: str, path: Path, release: ReleaseFile, timeout: float = 60.0
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)  # after a successful rename there is nothing left to remove
+        for folder in made:  # innermost first: a failed download leaves no empty folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def _copy(url: str, out, release: ReleaseFile, timeout: float, progress: bool, path: Path) -> None:

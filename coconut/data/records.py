@@ -139,7 +139,6 @@ def write_records(records: list[dict], path) -> None:
         text = "".join(json.dumps(r) + "\n" for r in records)
     else:
         text = json.dumps(records, indent=1) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # a crash mid-write never leaves a half file behind
+    from coconut.atomic import write_bytes
+
+    write_bytes(path, text.encode("utf-8"))  # a crash, a signal or a full disk never leaves a half file behind

@@ -6,6 +6,7 @@ Each builder takes the config pieces it needs; `build_system` is the one place t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from coconut.config import ConfigError, DataConfig, ModelConfig, RunConfig
 from coconut.run_dir import RunDir
@@ -24,11 +25,12 @@ def build_tokenizer(data: DataConfig, model: ModelConfig, records: list[dict], m
         from coconut.data.word_tokenizer import build_word_tokenizer
 
         return build_word_tokenizer(records, [TEXT_FORMATS[data.text_format].answer_prefix])
+    key = "data.tokenizer"
     if source == "model":
         if model.name_or_path is None:
             raise ConfigError("data.tokenizer=model needs model.name_or_path (a pretrained model)")
-        source = model.name_or_path
-    return load_tokenizer(source, trust_remote_code=model.trust_remote_code, first=embedded_tokens(method))
+        source, key = model.name_or_path, "model.name_or_path"
+    return load_tokenizer(source, trust_remote_code=model.trust_remote_code, first=embedded_tokens(method), key=key)
 
 
 def embedded_tokens(method: str) -> tuple[str, ...]:
@@ -40,6 +42,8 @@ def embedded_tokens(method: str) -> tuple[str, ...]:
 
 
 REUSE = ("matching", "always", "never")
+# What a tokenizer folder's vocabulary lives in (fast and slow tokenizers, SentencePiece).
+TOKENIZER_FILES = ("tokenizer*.json", "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt", "*.model")
 
 
 def tokenizer_inputs(cfg: RunConfig, files: dict) -> dict:
@@ -52,7 +56,14 @@ def tokenizer_inputs(cfg: RunConfig, files: dict) -> dict:
         return {"tokenizer": "word", "answer_prefix": TEXT_FORMATS[cfg.data.text_format].answer_prefix,
                 "data": {split: file_digests(path)[0] for split, path in files.items() if path.exists()}}
     source = cfg.model.name_or_path if cfg.data.tokenizer == "model" else cfg.data.tokenizer
-    return {"tokenizer": str(source), "embedded": list(embedded_tokens(cfg.method.name))}
+    inputs = {"tokenizer": str(source), "embedded": list(embedded_tokens(cfg.method.name))}
+    if source is not None and Path(str(source)).is_dir():  # a local folder: by what it holds, not by its name
+        from coconut.data.release import file_digests
+
+        folder = Path(str(source))
+        names = {p for pattern in TOKENIZER_FILES for p in folder.glob(pattern) if p.is_file()}
+        inputs["files"] = {p.name: file_digests(p)[0] for p in sorted(names)}
+    return inputs
 
 
 def fingerprint(inputs: dict) -> str:

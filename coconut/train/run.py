@@ -212,9 +212,12 @@ def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "
     from coconut.train.checkpoints import check_checkpoint, check_eval_stage, checkpoint_stage, load_weights
     from coconut.train.trainer import single_device_tester
 
+    from coconut.train.hardware import check_single_device
+
     if split not in SPLITS:
         raise ConfigError(f"split={split}: unknown split; choose {' or '.join(SPLITS)}")
     check_eval_stage(cfg, stage)
+    check_single_device(cfg)  # the precision a one-device evaluation runs in (16-mixed on a CPU would run bf16)
     state = check_checkpoint(ckpt)
     module, datamodule, _ = build_system(cfg)
     load_weights(module, state, ckpt)

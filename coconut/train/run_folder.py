@@ -112,6 +112,8 @@ def commit_run_folder(cfg: RunConfig, run_dir: RunDir, request: StartRequest, fi
         run_dir.check_start(request.resume, request.overwrite, request.resume_finished, request.resume_other_run,
                             in_use(cfg, request))
         marker = None if request.overwrite else read_marker(run_dir)
+        for leftover in run_dir.remove_partial_writes():  # a killed attempt's unfinished files (never the good ones)
+            log.info("removed %s, left by a write that was interrupted", leftover)
         if request.overwrite and run_dir.contents():
             log.warning("overwrite=true: deleting the contents of %s", run_dir.root)
             run_dir.clear()

@@ -74,3 +74,42 @@ def test_ctrl_c_while_generating_data_is_one_line_exit_130_and_writes_nothing(tm
     assert all(frame.startswith("prosqa:") for line in bar for frame in line.split("\r") if frame), err[-2000:]
     assert child.returncode == 130
     assert list(tmp_path.iterdir()) == [], "an interrupted command leaves no output file"
+
+
+def test_an_io_failure_in_a_background_thread_prints_no_traceback(capsys):
+    """TensorBoard's writer thread meets the read-only folder first; the command reports the same error itself."""
+    import threading
+
+    from coconut.cli.errors import quiet_thread_failures
+
+    previous = threading.excepthook
+    try:
+        quiet_thread_failures(debug=False)
+        for failure in (PermissionError(13, "Permission denied", "runs/x/tensorboard/events"), ValueError("a bug")):
+            def fail(failure=failure):
+                raise failure
+
+            thread = threading.Thread(target=fail)
+            thread.start()
+            thread.join()
+        err = capsys.readouterr().err
+        assert "PermissionError" not in err and "ValueError: a bug" in err, "only the I/O failure is silenced"
+        quiet_thread_failures(debug=True)
+        thread = threading.Thread(target=lambda: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        thread.start()
+        thread.join()
+        assert "No space left on device" in capsys.readouterr().err, "--debug shows every traceback"
+    finally:
+        threading.excepthook = previous
+
+
+def test_sigterm_outside_training_is_one_line_and_exit_143(tmp_path):
+    child = subprocess.Popen([sys.executable, "-m", "coconut", "data", "prosqa", "--n", "2000000", "--out",
+                              str(tmp_path / "x.json")], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # past the imports, generating
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "coconut data prosqa: stopped by SIGTERM"
+    assert list(tmp_path.iterdir()) == [], "no output, whole or part"

@@ -86,8 +86,9 @@ def test_a_checksum_mismatch_writes_nothing_and_keeps_the_old_file(served, tmp_p
         download_release("test", out, base_url=server.url, files=[release], progress=False, log=lambda _: None)
     message = str(err.value)
     assert "\n" not in message and f"{server.url}/a.json" in message and release.sha256 in message
-    assert listing(out) == [], "neither the file nor a partial one appears"
+    assert listing(out) == [] and not out.exists(), "neither the file, a partial one nor the folder appears"
     # A file already there with the wrong content stays as it was when the download does not check out either.
+    out.mkdir()
     (out / "a.json").write_bytes(b"old")
     with pytest.raises(DownloadError):
         download_release("test", out, base_url=server.url, files=[release], progress=False, log=lambda _: None)
@@ -135,7 +136,7 @@ def test_an_unreachable_server_is_one_line_naming_the_host(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"coconut data download: cannot reach 127.0.0.1:{port}")
     assert err.endswith(f"on a machine with network access and copy it into {out}")
-    assert listing(out) == []
+    assert listing(out) == [] and not out.exists(), "no empty --to folder left behind"
 
 
 def test_http_errors_are_one_line(served, tmp_path):
