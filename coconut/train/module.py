@@ -197,3 +197,14 @@ class CoconutModule(L.LightningModule):
         # division so that the batches' inf before the loader exists (the scheduler's first call) stays inf.
         per_epoch = max(1, -(-t.num_training_batches // max(1, t.accumulate_grad_batches)))
         return lr_factor(step, self.optim, self.schedule, per_epoch, t.max_epochs)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """optim.grad_clip under FSDP: Lightning's FSDP precision refuses clipping by norm, so the norm is taken
+        over the sharded gradients by FSDP itself (the same global norm as one device's); elsewhere Lightning's."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        model = self.trainer.model
+        if gradient_clip_val and isinstance(model, FullyShardedDataParallel):
+            model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)

@@ -63,7 +63,8 @@ def reference(tmp_path_factory):
 
 
 def interrupt(root: Path, mode: str, step: int, *overrides: str, tmp: Path | None = None):
-    env = {**os.environ, "PYTHONPATH": str(REPO), **({"TMPDIR": str(tmp)} if tmp else {})}
+    path = os.pathsep.join([str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    env = {**os.environ, "PYTHONPATH": path, **({"TMPDIR": str(tmp)} if tmp else {})}
     return subprocess.run([sys.executable, str(SCRIPT), str(root), mode, str(step), *overrides], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -113,7 +114,8 @@ def test_a_signal_saves_a_resumable_checkpoint_and_says_so(reference, tmp_path, 
 
 def test_two_runs_of_the_same_name_at_once_one_refuses_the_other_is_whole(tmp_path):
     command = [sys.executable, "-m", "coconut", "train", "demo_coconut", *tiny_overrides(tmp_path)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
+    path = os.pathsep.join([str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    env = {**os.environ, "PYTHONPATH": path, "TQDM_DISABLE": "1"}
     procs = [subprocess.Popen(command + [f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
     outs = [proc.communicate(timeout=600) for proc in procs]
