@@ -1,6 +1,7 @@
-"""A user's runs are sacred (issue 12), on real tiny runs: a second run into a finished folder is refused and
-changes no file, a failed resume changes no file (config.yaml included), overwrite=true starts clean with a
-tokenizer of the new data, and results.json says which split was tested."""
+"""A user's runs are sacred, on real tiny runs: a second run into a finished folder is refused and changes no
+file, a failed resume changes no file (config.yaml included), a finished run continued keeps its results aside and
+its metrics history, a resume on changed data is refused, overwrite=true starts clean with a tokenizer of the new
+data, and results.json says which split and which checkpoint were tested."""
 
 import csv
 import json
@@ -69,6 +70,55 @@ def test_a_failed_resume_changes_no_file_not_even_config_yaml(finished, tmp_path
             assert snapshot(cfg.run_dir) == before, resume
     finally:
         empty.unlink(), wide.unlink()
+
+
+def test_a_schedule_short_of_the_final_stage_says_which_checkpoint_it_tested(finished):
+    _, cfg = finished  # 3 epochs: stages 0-2, while the method's final stage is 3
+    saved = json.loads((cfg.run_dir / "results.json").read_text())
+    assert saved["schedule_complete"] is False and saved["tested_checkpoint"] == "last"
+    assert saved["checkpoint"].endswith("last.ckpt") and not (cfg.run_dir / "checkpoints" / "best.ckpt").exists()
+
+
+def copy_of(cfg, tmp_path, *extra):
+    """The finished run copied under tmp_path (its data too), and its config there."""
+    data = tmp_path / "data"
+    shutil.copytree(cfg.data.data_dir, data, ignore=shutil.ignore_patterns(".cache"))
+    shutil.copytree(cfg.run_dir, tmp_path / "runs" / cfg.name)
+    return load_config("demo_coconut", tiny_overrides(tmp_path, *extra))
+
+
+def test_a_finished_run_is_continued_only_when_asked_and_keeps_its_results_and_history(finished, tmp_path):
+    _, old_cfg = finished
+    cfg = copy_of(old_cfg, tmp_path, "trainer.max_epochs=5")  # two more epochs: the final stage
+    last = str(cfg.run_dir / "checkpoints" / "last.ckpt")
+    before = snapshot(cfg.run_dir)
+    with pytest.raises(RunFolderError, match="holds a finished run"):
+        train(cfg, resume=last)
+    assert snapshot(cfg.run_dir) == before
+    old_results = (cfg.run_dir / "results.json").read_text()
+    old_rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))
+    results = train(cfg, resume=last, resume_finished=True)
+    assert (cfg.run_dir / "results.before-resume-1.json").read_text() == old_results, "moved aside, unchanged"
+    assert (cfg.run_dir / "export.before-resume-1" / "coconut.json").exists()
+    assert results["schedule_complete"] is True and results["tested_checkpoint"] == "best"
+    assert results["run_id"] == json.loads(old_results)["run_id"], "the same run, continued"
+    rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))
+    assert [r["step"] for r in rows[:len(old_rows)]] == [r["step"] for r in old_rows], "the history before is kept"
+    assert max(int(r["step"]) for r in rows) > max(int(r["step"]) for r in old_rows)
+
+
+def test_a_resume_on_changed_data_is_refused_and_changes_nothing(finished, tmp_path):
+    from coconut.data.errors import DataError
+    from coconut.data.generators import generate
+    from coconut.data.records import write_records
+
+    _, old_cfg = finished
+    cfg = copy_of(old_cfg, tmp_path, "trainer.max_epochs=5")
+    write_records(generate("prosqa-mini", 64, 99), tmp_path / "data" / "train.json")  # other records, same name
+    before = snapshot(tmp_path / "runs")
+    with pytest.raises(DataError, match=r"train.json: changed since run .* allow_changed_data=true"):
+        train(cfg, resume=str(cfg.run_dir / "checkpoints" / "last.ckpt"), resume_finished=True)
+    assert snapshot(tmp_path / "runs") == before
 
 
 def test_overwrite_with_other_data_starts_clean_and_records_the_split_tested(finished, tmp_path, caplog):

@@ -91,6 +91,8 @@ def test_run_folder_has_everything(finished):
     saved = json.loads((run / "results.json").read_text())
     assert saved["test_stage"] == 3
     assert "best.ckpt" in saved["checkpoint"], "the best checkpoint of the final stage is tested"
+    assert saved["tested_checkpoint"] == "best" and saved["schedule_complete"] is True
+    assert saved["run_id"] == json.loads((run / "run.json").read_text())["run_id"]
     # The test metrics are the checkpoint's answers scored again one question at a time (24 questions,
     # 2 thoughts each at the final stage).
     again = check_rescored(saved["test"], "test", cfg, saved["checkpoint"])
