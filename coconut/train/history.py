@@ -16,6 +16,7 @@ import io
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from coconut.atomic import write_text
 
@@ -69,6 +70,7 @@ class HistoryCSVLogger(CSVLogger):
     """CSVLogger with a ContinuedWriter."""
 
     @property
+    @rank_zero_experiment  # the other ranks of a launch get a no-op writer, as with Lightning's own
     def experiment(self) -> ContinuedWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)

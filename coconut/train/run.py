@@ -1,10 +1,11 @@
 """`coconut train` and `coconut eval`: a run from its config, through Lightning, into its run folder.
 
-`train` checks everything before it writes the first byte into the run folder: the folder is free (or the
-run is resumed, or overwrite=true), the resume checkpoint reads and fits the model, the data, tokenizer and
-model load, and at least one optimizer step will run. Only then is the folder emptied (overwrite=true) and
-written, so a run that fails before training leaves it exactly as it was (see coconut.run_dir).
-`evaluate` writes nothing.
+`train` checks everything before it writes the first byte into the run folder: the folder is free and not in
+use (or the run resumes its own checkpoint, or overwrite=true for a folder coconut made), the resume checkpoint
+reads and fits the model, the data (unchanged since the run started, for a resume), tokenizer and model load,
+and at least one optimizer step will run. Only then does it lock the folder, empty it (overwrite=true) and write
+it (coconut.train.run_folder), so a run that fails before training leaves it exactly as it was. A signal during
+training saves a resumable last.ckpt and stops (coconut.train.interrupt). `evaluate` writes nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import os
 import subprocess
 import time
 
-from coconut.config import ConfigError, RunConfig
 from coconut.atomic import write_json
+from coconut.config import ConfigError, RunConfig
 from coconut.run_dir import RunDir
 
 log = logging.getLogger(__name__)

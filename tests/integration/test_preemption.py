@@ -30,15 +30,19 @@ SCRIPT = Path(__file__).parent / "interrupted_run.py"
 STEPS_PER_EPOCH = 64 // 16
 
 
-def other_file_system_tmp(tmp_path: Path) -> Path:
+@pytest.fixture
+def other_fs_tmp(tmp_path):
     """A temporary folder on another file system than the run folder's (tmpfs), where Lightning's own writer would
     stage checkpoints and copy them across."""
+    import shutil
+
     shm = Path("/dev/shm")
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("no second file system (/dev/shm) on this machine")
     folder = shm / f"coconut-test-{os.getpid()}-{tmp_path.name}"
     folder.mkdir(exist_ok=True)
-    return folder
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def metrics_rows(run_dir: Path) -> list[dict]:
@@ -82,8 +86,8 @@ def resume_and_compare(root: Path, reference, *overrides: str) -> None:
     assert json.loads((cfg.run_dir / "results.json").read_text())["run_id"] == marker["run_id"]
 
 
-def test_sigkill_in_a_checkpoint_write_across_file_systems_then_resume(reference, tmp_path):
-    tmp = other_file_system_tmp(tmp_path)
+def test_sigkill_in_a_checkpoint_write_across_file_systems_then_resume(reference, tmp_path, other_fs_tmp):
+    tmp = other_fs_tmp
     step = 2 * STEPS_PER_EPOCH  # the end of epoch 1: last.ckpt of epoch 0 exists, epoch 1's is being written
     proc = interrupt(tmp_path, "kill-in-write", step, tmp=tmp)
     assert proc.returncode == -9, proc.stderr[-3000:]
@@ -101,8 +105,10 @@ def test_sigkill_in_a_checkpoint_write_across_file_systems_then_resume(reference
     # batch 5 opens an accumulation group of 2 (epoch 1's first): the stop waits for its step
     ("int-at-batch", 5, 130, "(epoch 1, step 3)", ("trainer.accumulate_grad_batches=2",)),
 ])
-def test_a_signal_saves_a_resumable_checkpoint_and_says_so(reference, tmp_path, mode, step, code, where, extra):
-    proc = interrupt(tmp_path, mode, step, *extra)
+def test_a_signal_saves_a_resumable_checkpoint_and_says_so(reference, tmp_path, other_fs_tmp, mode, step, code, where,
+                                                          extra):
+    tmp = other_fs_tmp if mode.endswith("-in-write") else None
+    proc = interrupt(tmp_path, mode, step, *extra, tmp=tmp)
     last = tmp_path / "runs" / "demo_coconut" / "checkpoints" / "last.ckpt"
     lines = [line for line in proc.stderr.splitlines() if line.startswith("coconut train:")]
     assert proc.returncode == code, proc.stderr[-3000:]
