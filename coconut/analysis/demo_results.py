@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-# Targets of the demo (issue 13), checked on the final rows and printed with the table.
+# Targets of the demo, checked on the final rows and printed with the table.
 COT_AT_LEAST = 0.90
 LATENT_WITHIN = 0.03  # COCONUT's fully latent stage: at most this far below CoT
 LATENT_TOKEN_SHARE = 0.40  # ... with at most this share of CoT's generated tokens
@@ -102,7 +102,7 @@ def format_table(results: dict) -> str:
         "|---|---|---|---|---|",
         *[_line(r) for r in rows if not r["final"]],
         "",
-        "Targets (issue 13):",
+        "The demo's targets:",
         *[f"- {'met' if met else 'NOT met'}: {what}" for what, met in targets(rows)],
     ]
     return "\n".join(lines)

@@ -194,7 +194,7 @@ def _jacobi_figures(cfg: BenchConfig, model, engine, latent_step, latent_ids, ma
             "jacobi_loss_diff_vs_sequential": loss_diff}
 
 
-TARGETS = {  # issue 14's targets (issue 2's for the speed-up and the difference), at the default shape
+TARGETS = {  # the targets at the default shape (docs/bench.md)
     "train_step_ratio_vs_plain": ("<=", 1.05),
     "generate_speedup_batched_vs_single": (">=", 10.0),
     "generate_time_ratio_vs_hf": ("<=", 1.0),

@@ -15,7 +15,7 @@ from coconut.config import SEED_RANGE
 
 @dataclass
 class BenchConfig:
-    """Shape of the benchmark; the defaults are issue 2's reference shape."""
+    """Shape of the benchmark; the defaults are the reference shape of docs/bench.md."""
 
     arch: str = "gpt2"  # gpt2 or llama (random weights)
     layers: int = 4

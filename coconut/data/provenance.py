@@ -10,10 +10,9 @@ else `provided` (a file the user put there).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from coconut.atomic import write_text
 from coconut.config import DataConfig
 from coconut.data.generated import generated_by
 from coconut.data.records import load_records, write_records
@@ -27,16 +26,6 @@ def sidecar_path(path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_with_source(records: list[dict], path, source: dict) -> None:
     """Write records and their sidecar. The records go to a temporary file first and are renamed into place
     last, after the sidecar, so a crash leaves at most a sidecar without its file (the file is made again)."""
@@ -46,7 +35,7 @@ def write_with_source(records: list[dict], path, source: dict) -> None:
     write_records(records, staged)
     try:
         source = {**source, "records": len(records), "sha256": file_digests(staged)[0]}
-        _write_text_atomically(sidecar_path(path), json.dumps(source, indent=1) + "\n")
+        write_text(sidecar_path(path), json.dumps(source, indent=1) + "\n")
         staged.replace(path)
     finally:
         staged.unlink(missing_ok=True)

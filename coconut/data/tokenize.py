@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from coconut.atomic import write_text
 from coconut.config import MethodConfig
 from coconut.data.curriculum import TokenizedRecord, longest_sample_length
 from coconut.data.records import REQUIRED_FIELDS, DataError, parse_records, read_file
@@ -88,16 +87,8 @@ def _content_source(data: bytes, records: list[dict], cache_dir: Path) -> Path:
     """The records' question, steps and answer as JSON Lines named by the sha256 of the file's bytes, written
     once. Metadata stays out: tokenising needs none, and `datasets` would need one type per key across records."""
     source = cache_dir / "records" / f"{hashlib.sha256(data).hexdigest()}.jsonl"
-    if not source.exists():
-        source.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=source.parent, prefix=f".{source.stem}.", suffix=".part")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                for record in records:
-                    out.write(json.dumps({k: record[k] for k in REQUIRED_FIELDS}) + "\n")
-            Path(tmp).replace(source)  # a unique temporary name: ranks writing the same file at once do not clash
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    if not source.exists():  # a unique temporary name each: ranks writing the same file at once do not clash
+        write_text(source, "".join(json.dumps({k: r[k] for k in REQUIRED_FIELDS}) + "\n" for r in records))
     return source
 
 

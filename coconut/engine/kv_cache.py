@@ -3,7 +3,7 @@
 transformers' `DynamicLayer` concatenates the whole cache with every update. In decoding that copy
 costs more than a small model's forward pass at batch 32; in training it costs memory, because
 autograd keeps each pass's concatenated keys and values for the backward pass: with n thoughts
-the cache was held once per pass (peak memory 1.23x a plain step at vocab 512, issue 14).
+the cache was held once per pass (a latent step's peak memory well above a plain step's).
 
 Here each layer allocates room for the whole sequence once and writes every update into it. Attention
 reads the filled part through a view, which autograd saves as it is (a view shares the room's storage).

@@ -1,4 +1,4 @@
-"""Issue 12's table: bad inputs through the real `coconut` command, each refused with one clear line.
+"""Bad inputs through the real `coconut` command, each refused with one clear line.
 
 Every case runs `python -m coconut ...` in a fresh process (cwd: a scratch folder holding tiny data, a finished
 run folder, broken checkpoints and data files) and asserts
