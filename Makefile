@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check
+.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
 GPUS   ?= 1
 METHOD ?= coconut
 SEEDS  ?= 0,1,2
@@ -93,3 +93,9 @@ demo-analysis: $(VENV)/.installed  ## look inside the demo's thoughts: train dem
 
 gpu-check: $(VENV)/.installed  ## on a CUDA machine: GPT-2-small bf16 bench, Jacobi vs sequential, bf16 and FSDP training (runs/gpu_check)
 	$(PY) tools/gpu_check.py --out runs/gpu_check
+
+# Needs a Chromium on the PATH (Debian: apt-get install chromium); Playwright drives it, installed on first use.
+SHOT_RUN ?= runs/quickstart
+screenshots: $(VENV)/.installed  ## TensorBoard views of a run as PNGs in docs/images (headless Chromium): make screenshots [SHOT_RUN=runs/quickstart]
+	$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install --quiet playwright
+	$(PY) tools/screenshots.py $(SHOT_RUN) docs/images
