@@ -57,8 +57,9 @@ class ThoughtDiagnostics(L.Callback):
         if not bool((ids == engine.latent_id).any()):
             return
         sync, engine.sync = engine.sync, None  # rank 0 alone: no lock-step with ranks that are not calling
-        try:
-            thoughts = batch_thoughts(engine, ids, mask)
+        try:  # in the precision validation runs in (its autocast under *-mixed), like the validation step
+            with trainer.precision_plugin.val_step_context():
+                thoughts = batch_thoughts(engine, ids, mask)
         finally:
             engine.sync = sync
         for name, value in thought_stats(thoughts.fed, thoughts.present, thoughts.token_norm).items():

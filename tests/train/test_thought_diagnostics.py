@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.plugins.precision import Precision
 
 from coconut.analysis.thought_stats import batch_thoughts, thought_stats
 from coconut.train.thought_diagnostics import READOUT_TAG, ThoughtDiagnostics
@@ -33,7 +34,7 @@ def run_callback(tiny_system, fake_trainer, stage, weights=None, strategy=None, 
     rec = Recorder()
     pl_module = SimpleNamespace(engine=module.engine.eval(), tokenizer=tokenizer, log=rec.log)
     trainer = fake_trainer(datamodule, is_global_zero=global_zero, strategy=strategy or object(), global_step=7,
-                           loggers=[SimpleNamespace(experiment=rec)])
+                           loggers=[SimpleNamespace(experiment=rec)], precision_plugin=Precision())
     with torch.no_grad():
         ThoughtDiagnostics(questions=8, readouts=2, top=3).on_validation_batch_end(trainer, pl_module, None, batch, 0)
     return module.engine, batch, rec
