@@ -37,6 +37,24 @@ class Thinking:
 
 
 @torch.no_grad()
+def read_states(engine, tokenizer, hidden: torch.Tensor, top: int = 5, graph: Graph | None = None) -> list[ThoughtReading]:
+    """The LM head's `top` tokens for each of `hidden`'s (n, d) last hidden states, one reading per thought.
+
+    `hidden[j]` is the state the engine feeds back as thought j (before any projection or scale): what the model
+    would say at that column if it spoke. With a `graph`, graph names carry their distance from the subject."""
+    readings = []
+    for row in engine.lm_head(hidden).float().softmax(dim=-1):
+        values, indices = row.topk(min(top, row.numel()))
+        tokens = tokenizer.convert_ids_to_tokens(indices.tolist())
+        distance = {}
+        if graph is not None:
+            distance = {t: graph.distance[graph.index[t]] for t in tokens
+                        if t in graph.index and graph.index[t] in graph.distance}
+        readings.append(ThoughtReading([(t, float(v)) for t, v in zip(tokens, values)], distance))
+    return readings
+
+
+@torch.no_grad()
 def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker: str, thoughts: int | None, top: int = 5,
                   eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = 64,
                   scoring: str = "release") -> Thinking:
@@ -56,16 +74,8 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
     if thoughts:
         hidden, _ = engine.hidden_states(input_ids, mask)
         start = len(question_ids)  # the <bot> column: it computes the first thought
-        probs = engine.lm_head(hidden[0, start : start + thoughts]).float().softmax(dim=-1)
         graph = Graph.from_record(record) if record and all(k in record for k in GRAPH_FIELDS) else None
-        for row in probs:
-            values, indices = row.topk(min(top, row.numel()))
-            tokens = tokenizer.convert_ids_to_tokens(indices.tolist())
-            distance = {}
-            if graph is not None:
-                distance = {t: graph.distance[graph.index[t]] for t in tokens
-                            if t in graph.index and graph.index[t] in graph.distance}
-            readings.append(ThoughtReading([(t, float(v)) for t, v in zip(tokens, values)], distance))
+        readings = read_states(engine, tokenizer, hidden[0, start : start + thoughts], top, graph)
     gen = engine.generate(input_ids, mask, max_new_tokens=max_new_tokens)
     n = int(gen.num_generated[0])
     text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
@@ -76,17 +86,22 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
     return out
 
 
+def reading_cells(reading: ThoughtReading) -> list[str]:
+    """`token probability [distance]` for each of a reading's top tokens, most likely first."""
+    cells = []
+    for token, p in reading.top:
+        where = f" [{reading.distance[token]} from subject]" if token in reading.distance else ""
+        cells.append(f"{token} {p:.2f}{where}")
+    return cells
+
+
 def format_thinking(t: Thinking) -> str:
     """The reading as lines of text: one line per thought, then the answer."""
     lines = [f"question: {t.question}"]
     if not t.thoughts:
         lines.append("(no continuous thoughts: the model reasons in language)")
     for j, reading in enumerate(t.thoughts, 1):
-        cells = []
-        for token, p in reading.top:
-            where = f" [{reading.distance[token]} from subject]" if token in reading.distance else ""
-            cells.append(f"{token} {p:.2f}{where}")
-        lines.append(f"thought {j}: " + " | ".join(cells))
+        lines.append(f"thought {j}: " + " | ".join(reading_cells(reading)))
     lines.append(f"generated: {t.generated}")
     answer = "(no answer marker)" if t.answer is None else t.answer.strip()
     if t.gold is not None:

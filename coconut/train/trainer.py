@@ -28,6 +28,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     from coconut.train.history import HistoryCSVLogger, MetricsHistory
     from coconut.train.interrupt import GracefulStop
     from coconut.train.strategies import build_strategy
+    from coconut.train.thought_diagnostics import ThoughtDiagnostics
 
     t = cfg.trainer
     icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
@@ -42,6 +43,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
         MetricsHistory(),
+        ThoughtDiagnostics(),  # thoughts/* at each validation of a method with continuous thoughts
         *extra_callbacks,
     ]
     if icot:

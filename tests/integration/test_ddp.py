@@ -27,6 +27,9 @@ def test_two_process_ddp_trains_validates_and_logs(tmp_path, lockstep):
     val = [r for r in rows if r.get("val/acc")]
     assert len(val) == 2, "one synced validation row per epoch, written by rank 0"
     assert [float(r["val/thoughts"]) for r in val] == [0.0, 1.0]
+    # Rank 0 measures its own first batch alone (outside the lock-step too): stage 1's validation has the figures.
+    assert [bool(r.get("thoughts/norm_pos1")) for r in val] == [False, True]
+    assert float(val[1]["thoughts/norm_ratio"]) > 0 and -1 <= float(val[1]["thoughts/cos_across"]) <= 1
     for r in val:
         assert float(r["val/tokens"]) == pytest.approx(float(r["val/language_tokens"]) + float(r["val/thoughts"]),
                                                        abs=1e-4)

@@ -66,6 +66,31 @@ def test_tensorboard_has_sample_generations_and_hyperparameters(finished):
     assert "max_latent_stage: 2" in hparams and "lr: 0.003" in hparams
 
 
+def test_tensorboard_has_the_thought_geometry_of_every_stage_with_thoughts(finished):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root, cfg, _ = finished
+    per_epoch = 64 // 16
+    ends = [per_epoch * (epoch + 1) - 1 for epoch in range(4)]  # the step of each epoch's validation: stages 0..3
+    with_thoughts, with_two = ends[1:], ends[2:]  # stage k has min(k, 2) thoughts (max_latent_stage=2)
+    got = {tag: dict(scalars(cfg.run_dir, f"thoughts/{tag}")) for tag in
+           ("norm_pos1", "norm_pos2", "token_embedding_norm", "norm_ratio", "cos_within", "cos_across")}
+    assert list(got["norm_pos1"]) == with_thoughts and list(got["cos_across"]) == with_thoughts, "none at stage 0"
+    assert list(got["norm_pos2"]) == with_two and list(got["cos_within"]) == with_two, "a pair needs two thoughts"
+    for step in with_thoughts:  # every question has the stage's count (pad_latent_to_max): the mean of the means
+        positions = [got[f"norm_pos{j}"][step] for j in (1, 2) if step in got[f"norm_pos{j}"]]
+        want = sum(positions) / len(positions) / got["token_embedding_norm"][step]
+        assert got["norm_ratio"][step] == pytest.approx(want, rel=1e-5)
+        assert all(-1.0 <= got[f"cos_{w}"].get(step, 0.0) <= 1.0 for w in ("within", "across"))
+    events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tables = events.Tensors("thoughts/readout/text_summary")
+    assert [t.step for t in tables] == [step + 1 for step in with_thoughts], "at the global step, as val/samples"
+    for table, thoughts in zip(tables, (1, 2, 2)):
+        lines = table.tensor_proto.string_val[0].decode().splitlines()
+        assert lines[0] == "| question | thought | top tokens (probability) |" and len(lines) == 2 + 3 * thoughts
+
+
 def test_run_folder_has_everything(finished):
     root, cfg, results = finished
     run = cfg.run_dir
