@@ -80,8 +80,8 @@ class PromptFormat:
                 "(docs/engine.md, 'Ask an exported model'), or build the prompt yourself and call generate()")
         missing = [name for name in cls.REQUIRED if name not in data]
         if missing:
-            raise ConfigError(f"{where}: the \"prompt\" object lacks {', '.join(missing)}; answer() needs them to build "
-                              "the prompt the model was tested on (docs/engine.md, 'Ask an exported model')")
+            raise ConfigError(f"{where}: the \"prompt\" object lacks {', '.join(missing)}; answer() needs them to "
+                              "build the prompt the model was tested on (docs/engine.md, 'Ask an exported model')")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
