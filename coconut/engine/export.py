@@ -2,10 +2,12 @@
 
     runs/NAME/export/
       config.json, model.safetensors, tokenizer files   loadable with plain transformers
-      coconut.json                                       ExportSettings below
+      coconut.json                                       ExportSettings below, with the prompt format
+      README.md                                          the model card (coconut.engine.model_card)
       latent_projection.pt, stop_classifier.pt          when the engine has them
 
-`LatentReasoner.save_pretrained(folder)` writes it and `LatentReasoner.from_pretrained(folder)` reads it.
+`LatentReasoner.save_pretrained(folder)` writes it and `LatentReasoner.from_pretrained(folder)` reads it; with the
+prompt format recorded (coconut.engine.prompt_format), `.answer("question")` asks it as the run's test did.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class ExportSettings:
     method: Optional[str] = None  # the training method, for people reading the folder
     thoughts_per_step: Optional[int] = None
     max_latent_stage: Optional[int] = None
+    prompt: Optional[dict] = None  # PromptFormat.to_dict(); None in folders exported before it was recorded
 
     def write(self, folder: Path) -> None:
         (Path(folder) / SETTINGS_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -64,13 +67,23 @@ def settings_of(engine, **training) -> ExportSettings:
                           jacobi_iterations=engine.jacobi_iterations, **training)
 
 
-def save_engine(engine, folder, tokenizer=None, **training) -> None:
-    """Write `engine` (LoRA adapters folded into plain weights) and `tokenizer` into `folder`."""
+def save_engine(engine, folder, tokenizer=None, prompt=None, results: Optional[dict] = None, **training) -> None:
+    """Write `engine` (LoRA adapters folded into plain weights), `tokenizer`, the prompt format (a `PromptFormat`;
+    default: the one the engine was loaded with) and a model card (with the run's `results` when given) into
+    `folder`."""
     import torch
 
     from coconut.engine.lora import is_lora, merged
+    from coconut.engine.model_card import write_model_card
 
     folder = Path(folder)
+    prompt = prompt if prompt is not None else engine.prompt_format
+    loaded_from = engine.exported_from
+    if tokenizer is None and (engine.tokenizer is not None or
+                              (loaded_from is not None and (loaded_from / "tokenizer_config.json").exists())):
+        from coconut.engine.answering import tokenizer_of
+
+        tokenizer = tokenizer_of(engine)  # a loaded engine saved again keeps its tokenizer
     folder.mkdir(parents=True, exist_ok=True)
     if is_lora(engine.model):  # the adapters alone, then folded into plain weights for plain transformers
         engine.model.save_pretrained(folder / "lora_adapter")
@@ -78,7 +91,12 @@ def save_engine(engine, folder, tokenizer=None, **training) -> None:
     engine.model.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
-    settings_of(engine, **training).write(folder)
+    if prompt is not None:  # a loaded engine saved again keeps what its format says of the training
+        training = {"method": prompt.method, "thoughts_per_step": prompt.thoughts_per_step,
+                    "max_latent_stage": prompt.max_latent_stage, **training}
+    settings = settings_of(engine, prompt=prompt.to_dict() if prompt is not None else None, **training)
+    settings.write(folder)
+    write_model_card(folder, settings, prompt, results)
     if engine.projection is not None:
         torch.save(engine.projection.state_dict(), folder / PROJECTION_FILE)
     if engine.stop_head is not None:
@@ -86,14 +104,19 @@ def save_engine(engine, folder, tokenizer=None, **training) -> None:
 
 
 def load_engine(cls, folder, **model_kwargs):
-    """An engine of class `cls` from an exported folder."""
+    """An engine of class `cls` from an exported folder, with its prompt format when the folder records one."""
     import torch
     from transformers import AutoModelForCausalLM
+
+    from coconut.engine.prompt_format import PromptFormat
 
     folder = Path(folder)
     settings = ExportSettings.read(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
     engine = cls(model, **settings.engine_kwargs())
+    engine.exported_from = folder
+    if settings.prompt:
+        engine.prompt_format = PromptFormat.from_dict(settings.prompt, folder / SETTINGS_FILE)
     if engine.projection is not None:
         engine.projection.load_state_dict(torch.load(folder / PROJECTION_FILE, weights_only=True))
     if engine.stop_head is not None:

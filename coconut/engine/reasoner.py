@@ -104,6 +104,8 @@ class LatentReasoner(nn.Module):
                 self.projection.weight.copy_(torch.eye(width))
                 self.projection.bias.zero_()
         self.stop_head: StopHead | None = StopHead(width) if stop_classifier else None
+        # Set by from_pretrained (coconut.engine.export): what `answer` needs beyond the weights.
+        self.prompt_format, self.tokenizer, self.exported_from = None, None, None
 
     @classmethod
     def from_tokenizer(cls, model: nn.Module, tokenizer, **kwargs) -> "LatentReasoner":
@@ -121,11 +123,19 @@ class LatentReasoner(nn.Module):
 
         return load_engine(cls, folder, **model_kwargs)
 
-    def save_pretrained(self, folder, tokenizer=None, **training) -> None:
-        """Write a folder `from_pretrained` reads (LoRA adapters are merged into the weights)."""
+    def save_pretrained(self, folder, tokenizer=None, prompt=None, results=None, **training) -> None:
+        """Write a folder `from_pretrained` reads (LoRA adapters are merged into the weights), with the prompt
+        format `answer` reads (a `PromptFormat`) and a model card (with the run's `results` when given)."""
         from coconut.engine.export import save_engine
 
-        save_engine(self, folder, tokenizer, **training)
+        save_engine(self, folder, tokenizer, prompt, results, **training)
+
+    def answer(self, questions, steps=None, batch_size: int = 32, max_new_tokens: int | None = None):
+        """Ask an exported model (`from_pretrained`) a question, or a list of them: the prompt it was tested on,
+        the run's decoding and scoring rule; an `Answer` (a list for a list). See `coconut.engine.answering`."""
+        from coconut.engine.answering import ask
+
+        return ask(self, questions, steps=steps, batch_size=batch_size, max_new_tokens=max_new_tokens)
 
     # -- the pieces of the model the engine drives ----------------------------------------------
 

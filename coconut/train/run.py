@@ -147,6 +147,7 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     from coconut.data.provenance import data_provenance
     from coconut.experiment import shown
     from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
+    from coconut.train.export import export_model
     from coconut.train.trainer import single_device_tester
 
     for logger in trainer.loggers:
@@ -174,9 +175,9 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     results["test_split"] = datamodule.test_split  # "val" when there is no test file (a warning said so)
     results["test_stage"] = datamodule.stage
     results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided
-    replace_folder(run_dir.export, lambda folder: module.engine.save_pretrained(
-        folder, tokenizer, method=cfg.method.name, thoughts_per_step=cfg.method.thoughts_per_step,
-        max_latent_stage=cfg.method.max_latent_stage))
+    # The export's card quotes the test's results; results.json itself is still written last.
+    replace_folder(run_dir.export, lambda folder: export_model(cfg, folder, module, tokenizer, datamodule.stage,
+                                                               results))
     results["seconds"] = round(time.time() - started)  # the whole run: training, test, export
     write_json(run_dir.results, results)  # last: a run folder with results.json is a finished run
     return results
