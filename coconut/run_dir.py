@@ -10,6 +10,7 @@
     checkpoints/best.ckpt        best validation accuracy within the final stage
     checkpoints/stage<k>.ckpt    the end of each curriculum stage
     accuracy_vs_tokens.{csv,png} one row per validation
+    transitions.{csv,png}        per validation and per stage switch: entry and exit of each stage (coconut.train.transitions)
     tensorboard/, csv/           the loggers; csv/metrics.csv keeps every attempt's rows (coconut.train.history)
     export/                      save_pretrained folder (see coconut.engine.export)
     results.json                 test metrics of the chosen checkpoint (and the split tested), written last
@@ -43,7 +44,8 @@ MARKER = "run.json"
 # What a run writes at the top of its folder: a folder holding only these (an older version's run, without the
 # marker) may be overwritten too.
 RUN_FILES = {MARKER, LOCK_NAME, "config.yaml", "git_commit.txt", "tokenizer", CHECKPOINTS, TENSORBOARD, CSV_LOGS,
-             "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png", "analysis"}
+             "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png", "analysis",
+             "transitions.csv", "transitions.png"}
 _MOVED_ASIDE = re.compile(r"^(results|export)\.before-resume-\d+(\.json)?$")
 
 
@@ -71,6 +73,8 @@ class RunDir:
         self.last_checkpoint = self.checkpoints / f"{LAST}.ckpt"
         self.accuracy_csv = self.root / "accuracy_vs_tokens.csv"
         self.accuracy_plot = self.root / "accuracy_vs_tokens.png"
+        self.transitions_csv = self.root / "transitions.csv"
+        self.transitions_plot = self.root / "transitions.png"
         self.tensorboard = self.root / TENSORBOARD
         self.metrics_csv = self.root / CSV_LOGS / "metrics.csv"
         self.export = self.root / "export"

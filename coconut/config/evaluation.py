@@ -22,6 +22,10 @@ class EvalConfig:
     # The checkpoint a run tests after training: "best" (the best validation accuracy within the final stage)
     # or "last" (the final one: every method compared after the same number of steps, as the demo does).
     checkpoint: str = "best"
+    # When a validation ends a stage, the validation questions are scored again at the next stage's inputs (the
+    # accuracy at the stage's entry, before any training on them: coconut.train.transitions). Stepwise methods only.
+    transition_entry: bool = True
+    transition_questions: int = 0  # the entry scores this many validation questions at most; 0: those validated
 
     def __post_init__(self):
         require(self.thoughts in ("fixed", "learned"), f"eval.thoughts must be fixed or learned, got {self.thoughts!r}")
@@ -31,6 +35,8 @@ class EvalConfig:
                                           f"got {self.max_new_tokens}")
         require(0.0 <= self.stop_threshold <= 1.0,
                  f"eval.stop_threshold is a probability, must be in [0, 1], got {self.stop_threshold}")
+        require(self.transition_questions >= 0, "eval.transition_questions must be >= 0 (0: the questions "
+                                                f"validation scores), got {self.transition_questions}")
         require(self.samples_to_log >= 0, f"eval.samples_to_log must be >= 0, got {self.samples_to_log}")
 
 

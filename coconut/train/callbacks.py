@@ -14,7 +14,8 @@ from coconut.run_dir import RunDir
 
 
 class CurriculumCallback(L.Callback):
-    """Follows the data module's stage: resets the optimizer (every epoch or at stage switches), logs the stage.
+    """Follows the data module's stage: resets the optimizer (every epoch or at stage switches), logs the stage at
+    every optimizer step.
 
     `reset`: "epoch" starts every epoch with fresh AdamW moments, as the release does (it re-creates the
     optimizer inside its epoch loop); "stage" only at stage switches, as the paper's text says; "never".
@@ -31,6 +32,7 @@ class CurriculumCallback(L.Callback):
         self.scale_measured = False
         self.stage: int | None = None
         self.transitions: list[dict] = []
+        self._logged_step: int | None = None
 
     def on_train_epoch_start(self, trainer, pl_module):
         torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch)
@@ -42,14 +44,13 @@ class CurriculumCallback(L.Callback):
             for optimizer in trainer.optimizers:
                 optimizer.state.clear()  # fresh AdamW moments and step counts: the same as a new AdamW
         self.stage = stage
-        self._log_stage(trainer, stage)
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self._log_stage(trainer, self.stage)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if not self.auto_thought_scale or self.scale_measured:
-            return
+        self._log_stage(trainer, self.stage)
+        if self.auto_thought_scale and not self.scale_measured:
+            self._measure_thought_scale(trainer, pl_module, batch)
+
+    def _measure_thought_scale(self, trainer, pl_module, batch):
         # Decided together: under FSDP every rank must make the measuring decoder call, thoughts or not.
         if not trainer.strategy.reduce_boolean_decision(bool((batch["num_thoughts"] > 0).any()), all=False):
             return
@@ -63,11 +64,16 @@ class CurriculumCallback(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics({"curriculum/thought_scale": float(scale)}, step=trainer.global_step)
 
-    @staticmethod
-    def _log_stage(trainer, stage):
-        # Logged straight to the loggers at the global step, so stage switches line up with the losses.
+    def _log_stage(self, trainer, stage):
+        # Once per optimizer step, at the step its losses are logged at: TensorBoard draws one point per step, so
+        # the stage is flat within a stage and jumps between a stage's last step and the next one's first (dense
+        # points also keep its default smoothing's ramp to a few steps). An accumulation group logs once.
+        step = trainer.global_step
+        if step == self._logged_step:
+            return
+        self._logged_step = step
         for logger in trainer.loggers:
-            logger.log_metrics({"curriculum/stage": float(stage)}, step=trainer.global_step)
+            logger.log_metrics({"curriculum/stage": float(stage)}, step=step)
 
     def state_dict(self):
         return {"stage": self.stage, "transitions": self.transitions, "scale_measured": self.scale_measured}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -80,6 +81,16 @@ class CurriculumDataModule(L.LightningDataModule):
     def freeze_stage(self, stage: int) -> None:
         """Evaluate at `stage` from now on, whatever the epoch (a checkpoint's own stage)."""
         self._frozen_stage = stage
+
+    @contextmanager
+    def evaluating_at(self, stage: int):
+        """Evaluation loaders built inside take `stage`'s inputs (the next stage's, scored before training on it);
+        the stage the run is at comes back afterwards."""
+        saved, self._frozen_stage = self._frozen_stage, stage
+        try:
+            yield self
+        finally:
+            self._frozen_stage = saved
 
     @property
     def in_final_stage(self) -> bool:

@@ -116,8 +116,9 @@ class CoconutModule(L.LightningModule):
     # -- evaluation -----------------------------------------------------------------------------
 
     def score_batch(self, batch, metrics: EvalMetrics, generation: GenerationSettings | None = None,
-                    keep_samples: bool = False) -> None:
-        """Generate for a batch's prompts and add the scores to `metrics` (under other settings when given)."""
+                    keep_samples: bool = False) -> list[str]:
+        """Generate for a batch's prompts and add the scores to `metrics` (under other settings when given); returns
+        the generated texts."""
         settings = generation or self.generation
         gen = self.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"], settings)
         texts = self.tokenizer.batch_decode(
@@ -134,6 +135,7 @@ class CoconutModule(L.LightningModule):
                 if len(self.samples) < settings.samples_to_log and w > 0:
                     self.samples.append({"prompt": p.replace(self.tokenizer.pad_token, "").strip(),
                                          "generated": t, "answer": a, "correct": bool(c)})
+        return texts
 
     def generate(self, input_ids, attention_mask, settings: GenerationSettings | None = None):
         """Generation with a decoding rule and a fixed or learned number of thoughts."""
@@ -154,7 +156,8 @@ class CoconutModule(L.LightningModule):
         out = self.engine(batch["input_ids"], batch["attention_mask"], labels)  # on every rank: FSDP's lockstep
         if real.any():  # the mean over batches of real questions, as the release (a batch's mean over its tokens)
             self.val_loss.update(out.loss)
-        self.score_batch(batch, self.val_metrics, keep_samples=True)
+        # The texts go to the callbacks' on_validation_batch_end (coconut.train.transitions counts their steps).
+        return {"generated": self.score_batch(batch, self.val_metrics, keep_samples=True)}
 
     def on_validation_epoch_start(self):
         self.samples = []

@@ -149,6 +149,7 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     from coconut.train.checkpoints import check_checkpoint, checkpoint_stage, load_weights
     from coconut.train.export import export_model
     from coconut.train.trainer import single_device_tester
+    from coconut.train.transitions import transitions_section
 
     for logger in trainer.loggers:
         logger.log_hyperparams(shown(cfg))
@@ -174,6 +175,7 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_split"] = datamodule.test_split  # "val" when there is no test file (a warning said so)
     results["test_stage"] = datamodule.stage
+    results["transitions"] = transitions_section(run_dir)  # per stage: entry, exit, drop, recovery (transitions.csv)
     results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided
     # The export's card quotes the test's results; results.json itself is still written last.
     replace_folder(run_dir.export, lambda folder: export_model(cfg, folder, module, tokenizer, datamodule.stage,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coconut.config import METHODS, RunConfig
+from coconut.config import METHODS, STEPWISE_METHODS, RunConfig
 from coconut.run_dir import BEST, CSV_LOGS, LAST, TENSORBOARD, RunDir
 
 
@@ -22,6 +22,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from coconut.data.tokenize import TEXT_FORMATS
     from coconut.train.accuracy_log import AccuracyVsTokensLogger
     from coconut.train.callbacks import CurriculumCallback, FinalStageCheckpoint, StageCheckpoint
     from coconut.train.checkpoint_io import AtomicCheckpointIO
@@ -29,6 +30,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     from coconut.train.interrupt import GracefulStop
     from coconut.train.strategies import build_strategy
     from coconut.train.thought_diagnostics import ThoughtDiagnostics
+    from coconut.train.transitions import TransitionDiagnostics
 
     t = cfg.trainer
     icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
@@ -41,9 +43,12 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False),
         StageCheckpoint(run_dir, t.schedule),
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
+        ThoughtDiagnostics(),  # thoughts/* at each validation with thoughts; before the summary that reads them
+        TransitionDiagnostics(run_dir, t.schedule, TEXT_FORMATS[cfg.data.text_format],
+                              stepwise=cfg.method.name in STEPWISE_METHODS, entry=cfg.eval.transition_entry,
+                              questions=cfg.eval.transition_questions, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
         MetricsHistory(),
-        ThoughtDiagnostics(),  # thoughts/* at each validation of a method with continuous thoughts
         *extra_callbacks,
     ]
     if icot:

@@ -224,6 +224,9 @@ CASES = [
     Case("lora-rank-negative", dry("model.lora_rank=-1"), "model.lora_rank"),
     Case("stop-threshold-above-one", dry("eval.stop_threshold=7"), "eval.stop_threshold"),
     Case("train-size-negative", dry("data.train_size=-5"), "data.train_size"),
+    # Stage-transition diagnostics (coconut.train.transitions).
+    Case("transition-questions-negative", dry("eval.transition_questions=-3"), "eval.transition_questions"),
+    Case("transition-entry-not-bool", dry("eval.transition_entry=maybe"), "eval.transition_entry"),
     Case("name-outside-output-dir", dry("name=../../x"), "name="),
     Case("experiment-is-a-list", ["train", "bad/list.yaml", "--dry-run"], "list.yaml"),
     Case("experiment-hydra-defaults", ["train", "bad/hydra.yaml", "--dry-run"], "defaults"),

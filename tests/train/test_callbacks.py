@@ -29,8 +29,9 @@ def stepped_optimizer():
     return optimizer
 
 
-def run_epochs(callback, stages, steps_per_epoch=4):
-    """Start (and end) epochs at the given stages; returns per epoch whether the optimizer state was cleared."""
+def run_epochs(callback, stages, steps_per_epoch=4, accumulate=1):
+    """Train epochs at the given stages (`accumulate` micro-batches per optimizer step); returns per epoch whether
+    the optimizer state was cleared, and the logger."""
     logger = RecordingLogger()
     optimizer = stepped_optimizer()
     trainer = SimpleNamespace(datamodule=SimpleNamespace(stage=None), optimizers=[optimizer], loggers=[logger],
@@ -43,6 +44,9 @@ def run_epochs(callback, stages, steps_per_epoch=4):
         trainer.current_epoch, trainer.global_step, trainer.datamodule.stage = epoch, epoch * steps_per_epoch, stage
         callback.on_train_epoch_start(trainer, None)
         cleared.append(not optimizer.state)
+        for batch in range(steps_per_epoch * accumulate):
+            trainer.global_step = epoch * steps_per_epoch + batch // accumulate
+            callback.on_train_batch_start(trainer, None, {}, batch)
         callback.on_train_epoch_end(trainer, None)
     return cleared, logger
 
@@ -55,9 +59,15 @@ def test_the_optimizer_is_reset_exactly_when_the_stage_changes():
                                     {"epoch": 5, "step": 20, "from": 1, "to": 2},
                                     {"epoch": 6, "step": 24, "from": 2, "to": 3}]
     assert callback.stage == 3
-    # The stage is logged at each epoch's start and end, on the losses' step axis.
-    starts = [(step, m["curriculum/stage"]) for step, m in logger.logged[0::2]]
-    assert starts == [(0, 0.0), (4, 0.0), (8, 1.0), (12, 1.0), (16, 1.0), (20, 2.0), (24, 3.0)]
+    # The stage is logged once at every optimizer step, on the losses' step axis: one value per step, a step
+    # function in TensorBoard (stage 1 from step 8, the first step of epoch 2).
+    logged = [(step, m["curriculum/stage"]) for step, m in logger.logged]
+    assert logged == [(step, float([0, 0, 1, 1, 1, 2, 3][step // 4])) for step in range(28)]
+
+
+def test_the_stage_is_logged_once_per_optimizer_step_under_gradient_accumulation():
+    _, logger = run_epochs(CurriculumCallback(reset="stage", seed=0), [0, 1], steps_per_epoch=2, accumulate=3)
+    assert [(step, m["curriculum/stage"]) for step, m in logger.logged] == [(0, 0.0), (1, 0.0), (2, 1.0), (3, 1.0)]
 
 
 def test_without_reset_the_optimizer_keeps_its_state_but_transitions_are_recorded():
@@ -115,8 +125,8 @@ def test_each_epoch_reseeds_torch_from_seed_and_epoch():
 
 def test_state_dict_round_trip_continues_the_stage_without_a_reset():
     callback = CurriculumCallback(reset="stage", seed=0, auto_thought_scale=True)
+    callback.scale_measured = True  # as after its first batch with thoughts
     run_epochs(callback, [0, 1, 1])
-    callback.scale_measured = True
     resumed = CurriculumCallback(reset="stage", seed=0, auto_thought_scale=True)
     resumed.load_state_dict(callback.state_dict())
     assert (resumed.stage, resumed.transitions, resumed.scale_measured) == (1, callback.transitions, True)
