@@ -101,8 +101,14 @@ def test_results_json_csv_and_figure_summarise_each_stage(run):
     for k, s in enumerate(stages):
         assert s["exit_step"] == (k + 1) * STEPS_PER_EPOCH - 1 and s["exit_acc"] == pytest.approx(exit_acc[s["exit_step"]])
         assert s["exit_cot_match"] == pytest.approx(cot[k], abs=1e-5)
-        # The probe's value at the stage's last validation (epoch k at stage k): thoughts/ figures are carried.
-        assert s["thoughts"] == {"thoughts/probe": 10.0 * k + k}
+        # The probe's value at the stage's last validation (epoch k at stage k): thoughts/ figures are carried,
+        # beside the thought geometry of the stages with thoughts (and none at stage 0, which has none).
+        assert s["thoughts"]["thoughts/probe"] == 10.0 * k + k
+        geometry = {key for key in s["thoughts"] if key != "thoughts/probe"}
+        thoughts = min(k, 2)  # the tiny runs' method.max_latent_stage=2, one thought per step
+        assert geometry == (set() if k == 0 else {"thoughts/norm_ratio", "thoughts/token_embedding_norm",
+                                                  *(f"thoughts/norm_pos{j}" for j in range(1, thoughts + 1)),
+                                                  "thoughts/cos_across", *(["thoughts/cos_within"] if thoughts > 1 else [])})
         if k == 0:
             assert s["entry_acc"] is None and s["drop"] is None
             continue
@@ -116,6 +122,8 @@ def test_results_json_csv_and_figure_summarise_each_stage(run):
     assert [float(r["thoughts/probe"]) for r in rows if r["kind"] == "val"] == [0.0, 11.0, 22.0, 33.0]
     import matplotlib.image
 
-    assert matplotlib.image.imread(cfg.run_dir / "transitions.png").shape == (660, 1600, 4), \
-        "4 panels and the probe's, in rows of 4: 16 x 6.6 in at 100 dpi"
+    panels = 4 + len({key for s in stages for key in s["thoughts"]})  # one per thoughts/ figure, the probe's too
+    rows_of_four = -(-panels // 4)
+    assert matplotlib.image.imread(cfg.run_dir / "transitions.png").shape == (330 * rows_of_four, 1600, 4), \
+        "4 panels and one per thoughts/ figure, in rows of 4: 16 x 3.3 in per row at 100 dpi"
     assert not any(math.isnan(v) for s in stages for v in (s["exit_acc"], s["exit_tokens"]))
