@@ -132,6 +132,10 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     if first:  # the folder's first bytes, once every check has passed
         save = None if own_tokenizer else (lambda folder: save_tokenizer(cfg, tokenizer, folder))
         lock, marker = commit_run_folder(cfg, run_dir, request, files, git_commit(), save)
+    if "mlflow" in cfg.logger:  # its client writes as it is built: only into a committed folder
+        from coconut.train.trainer import mlflow_logger
+
+        trainer.loggers = [*trainer.loggers, mlflow_logger(cfg, run_dir)]
     try:
         return _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, marker, complete, started)
     finally:

@@ -69,7 +69,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
 def build_loggers(cfg: RunConfig, run_dir: RunDir, resumed_step: int | None = None) -> list:
     """The loggers `logger=` names, each writing under the run folder, and the metrics history (always: a resumed
     run continues it). wandb runs offline unless WANDB_MODE=online (wandb's own variable; `wandb sync` uploads
-    an offline run later); mlflow writes to RUN_DIR/mlruns unless MLFLOW_TRACKING_URI names a server."""
+    an offline run later). mlflow is added once the run folder is written (`mlflow_logger`)."""
     import os
 
     from coconut.train.history import HistoryCSVLogger
@@ -86,13 +86,22 @@ def build_loggers(cfg: RunConfig, run_dir: RunDir, resumed_step: int | None = No
 
         loggers.append(WandbLogger(name=cfg.name, save_dir=str(run_dir.root), project=os.environ.get(
             "WANDB_PROJECT", "coconut"), offline=os.environ.get("WANDB_MODE", "offline") != "online"))
-    if "mlflow" in cfg.logger:
-        from lightning.pytorch.loggers import MLFlowLogger
-
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or run_dir.mlflow.resolve().as_uri()
-        loggers.append(MLFlowLogger(experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "coconut"),
-                                    run_name=cfg.name, tracking_uri=uri))
     return loggers
+
+
+def mlflow_logger(cfg: RunConfig, run_dir: RunDir):
+    """logger=mlflow: MLflow's client creates its file store as it is built, so it is added to the Trainer only
+    once the run folder is committed (coconut.train.run.train), never into a folder a refused run leaves."""
+    import os
+
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:  # a file store in the run folder: no server, no database package (MLflow 3 asks to opt in)
+        uri = run_dir.mlflow.resolve().as_uri()
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLFlowLogger(experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "coconut"), run_name=cfg.name,
+                        tracking_uri=uri)
 
 
 def build_profiler(name: str | None, run_dir: RunDir):
