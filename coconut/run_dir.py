@@ -12,6 +12,8 @@
     accuracy_vs_tokens.{csv,png} one row per validation
     transitions.{csv,png}        per validation and per stage switch: entry and exit of each stage (coconut.train.transitions)
     tensorboard/, csv/           the loggers; csv/metrics.csv keeps every attempt's rows (coconut.train.history)
+    wandb/, mlruns/              the optional loggers (logger=wandb,mlflow), offline
+    profiler/                    trainer.profiler's report
     export/                      save_pretrained folder (see coconut.engine.export)
     results.json                 test metrics of the chosen checkpoint (and the split tested), written last
     results.before-resume-<k>.json, export.before-resume-<k>/   a finished run's results, moved aside when it
@@ -38,14 +40,17 @@ from coconut.run_lock import LOCK_NAME
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 CSV_LOGS = "csv"
+PROFILER = "profiler"
+MLFLOW = "mlruns"
+WANDB = "wandb"
 BEST = "best"
 LAST = "last"
 MARKER = "run.json"
 # What a run writes at the top of its folder: a folder holding only these (an older version's run, without the
 # marker) may be overwritten too.
 RUN_FILES = {MARKER, LOCK_NAME, "config.yaml", "git_commit.txt", "tokenizer", CHECKPOINTS, TENSORBOARD, CSV_LOGS,
-             "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png", "analysis",
-             "transitions.csv", "transitions.png"}
+             PROFILER, MLFLOW, WANDB, "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png",
+             "analysis", "transitions.csv", "transitions.png"}
 _MOVED_ASIDE = re.compile(r"^(results|export)\.before-resume-\d+(\.json)?$")
 
 
@@ -77,6 +82,8 @@ class RunDir:
         self.transitions_plot = self.root / "transitions.png"
         self.tensorboard = self.root / TENSORBOARD
         self.metrics_csv = self.root / CSV_LOGS / "metrics.csv"
+        self.profiler = self.root / PROFILER
+        self.mlflow = self.root / MLFLOW
         self.export = self.root / "export"
         self.results = self.root / "results.json"
 

@@ -188,3 +188,73 @@ def test_splits_not_named_are_found_beside_a_named_train_file(tmp_path):
     assert DataConfig(generator=None, data_dir=str(other), train_file=str(mine / "train.json"),
                       test_file=str(other / "test.json")).files()["test"] == other / "test.json", "named wins"
     assert DataConfig(data_dir=str(other)).files()["test"] == other / "test.json"
+
+
+# Lightning's own knobs and the loggers: each value reaches the config as Lightning reads it, bad ones name the key.
+
+
+@pytest.mark.parametrize("override, key, value", [
+    ("trainer.max_steps=5", "max_steps", 5),
+    ("trainer.fast_dev_run=true", "fast_dev_run", True),
+    ("trainer.fast_dev_run=3", "fast_dev_run", 3),
+    ("trainer.val_check_interval=0.25", "val_check_interval", 0.25),  # a fraction of the epoch
+    ("trainer.val_check_interval=50", "val_check_interval", 50),  # every 50 training batches
+    ("trainer.val_check_interval=50.0", "val_check_interval", 50),  # YAML's float of a count: the count
+    ("trainer.limit_test_batches=0.5", "limit_test_batches", 0.5),
+    ("trainer.profiler=simple", "profiler", "simple"),
+    ("trainer.profiler=pytorch", "profiler", "pytorch"),
+])
+def test_lightning_knobs_reach_the_config(override, key, value):
+    got = getattr(load_config("demo_coconut", [override]).trainer, key)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.max_steps=0", "trainer.max_steps must be >= 1 or null"),
+    ("trainer.max_steps=-1", "trainer.max_steps must be >= 1 or null"),
+    ("trainer.fast_dev_run=-2", "trainer.fast_dev_run must be true, false or a number of batches"),
+    ("trainer.fast_dev_run=maybe", "trainer.fast_dev_run must be true, false or a number of batches"),
+    ("trainer.val_check_interval=0", "trainer.val_check_interval must be a fraction of the epoch in (0, 1]"),
+    ("trainer.val_check_interval=2.5", "trainer.val_check_interval must be"),
+    ("trainer.val_check_interval=often", "trainer.val_check_interval must be"),
+    ("trainer.limit_test_batches=0", "trainer.limit_test_batches must be > 0"),
+    ("trainer.profiler=fancy", "trainer.profiler='fancy' is not one of Lightning's"),
+    ("logger=tensorboard,neptune", "logger=tensorboard,neptune: unknown logger neptune"),
+    ("logger=7", "logger=7 must name loggers"),
+])
+def test_bad_lightning_knobs_are_refused_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("demo_coconut", [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("override, names", [
+    (None, ["tensorboard", "csv"]),
+    ("logger=csv", ["csv"]),
+    ("logger=tensorboard,csv,wandb,mlflow", ["tensorboard", "csv", "wandb", "mlflow"]),
+    ("logger=[csv,mlflow]", ["csv", "mlflow"]),
+    ("logger= WandB , csv,csv", ["wandb", "csv"]),
+    ("logger=null", []),
+])
+def test_logger_takes_a_list_or_a_comma_string(override, names):
+    from coconut.experiment import to_yaml
+
+    cfg = load_config("demo_coconut", [override] if override else [])
+    assert cfg.logger == names
+    assert OmegaConf.create(to_yaml(cfg)).logger == names, "config.yaml records the loggers"
+
+
+def test_a_missing_optional_logger_names_its_extra(monkeypatch):
+    import sys
+
+    from coconut.config.loggers import check_logger_packages
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed: find_spec finds nothing
+    with pytest.raises(ConfigError) as err:
+        check_logger_packages(["tensorboard", "csv", "wandb"])
+    assert str(err.value) == ("logger=wandb needs the wandb package, which is not installed: pip install "
+                              "'coconut-latent[wandb]' (or drop wandb from logger=)")
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(ConfigError, match=r"pip install 'coconut-latent\[mlflow\]'"):
+        check_logger_packages(["mlflow"])
+    check_logger_packages(["tensorboard", "csv"])  # the default needs no extra

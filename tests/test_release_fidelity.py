@@ -73,8 +73,43 @@ def test_the_effective_batch_stays_128_whatever_the_gpu_count(devices, accumulat
     assert "effective batch 128 = 32 per device" in cfg.trainer.effective_batch_text(cfg.data.batch_size)
 
 
+@pytest.mark.parametrize("devices, nodes, per_device, accumulation", [
+    (8, 1, 16, 1), ("0,1,2,3,4,5,6,7", 1, 16, 1), (4, 2, 16, 1), (16, 1, 8, 1), (8, 4, 4, 1)])
+def test_the_effective_batch_stays_128_on_more_gpus_than_accumulation_can_serve(devices, nodes, per_device,
+                                                                                accumulation):
+    """32 x 8 = 256 > 128: each device takes 128 / 8 = 16 per step instead (the same mean gradient), and the
+    start of the run says the batch was lowered."""
+    cfg = load_config("prosqa_coconut", [f"trainer.devices={devices}", f"trainer.num_nodes={nodes}"])
+    assert (cfg.data.batch_size, cfg.trainer.accumulate_grad_batches) == (per_device, accumulation)
+    processes = cfg.trainer.device_count() * nodes
+    assert cfg.data.batch_size * processes * cfg.trainer.accumulate_grad_batches == 128
+    assert "data.batch_size=32 lowered to" in cfg.trainer.effective_batch_text(cfg.data.batch_size)
+
+
+@pytest.mark.parametrize("overrides, per_device, accumulation", [
+    (["trainer.devices=1", "data.batch_size=48"], 32, 4),  # 48 does not divide 128: the largest that does, <= 48
+    (["trainer.devices=2", "data.batch_size=64"], 64, 1),
+    (["trainer.devices=8", "trainer.effective_batch=256", "data.batch_size=8"], 8, 4),
+])
+def test_the_per_device_batch_is_the_largest_exact_split_up_to_data_batch_size(overrides, per_device, accumulation):
+    cfg = load_config("prosqa_coconut", overrides)
+    assert (cfg.data.batch_size, cfg.trainer.accumulate_grad_batches) == (per_device, accumulation)
+
+
+def test_the_derived_batch_is_derived_once_and_reloads_the_same():
+    """config.yaml holds the derived per-device batch: loading it again derives nothing new."""
+    from coconut.experiment import to_yaml
+
+    cfg = load_config("prosqa_coconut", ["trainer.devices=8"])
+    again = load_config(None, [f"{k}={v}" for k, v in (("data.batch_size", cfg.data.batch_size),
+                                                         ("trainer.devices", 8), ("trainer.effective_batch", 128))])
+    assert (again.data.batch_size, again.trainer.accumulate_grad_batches) == (16, 1)
+    assert "batch_size: 16" in to_yaml(cfg)
+
+
 @pytest.mark.parametrize("overrides, message", [
-    (["trainer.devices=3"], "effective_batch=128 is not a multiple of .* 32 x 3 x 1 = 96"),
+    (["trainer.devices=3"], "effective_batch=128 cannot be shared equally by .* 3 x 1 = 3 processes"),
+    (["trainer.devices=8", "trainer.effective_batch=100"], "effective_batch=100 cannot be shared equally by .* = 8"),
     (["trainer.devices=auto"], "needs trainer.devices as a number"),
     (["trainer.devices=1", "trainer.accumulate_grad_batches=2"], "contradicts trainer.effective_batch"),
 ])

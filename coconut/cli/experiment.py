@@ -25,7 +25,12 @@ def run_command(args) -> int:
             check_run_inputs(cfg, options)
         permissions = {key: options[key] for key in PERMISSIONS if key in options}
         results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False), **permissions)
-        if "test" in results:  # only the first process of a launch tests and writes results.json
+        if results.get("fast_dev_run"):
+            print(f"fast_dev_run: {results['fast_dev_run']} batch(es) of training, validation and test ran at stage "
+                  f"{results['stage']} (train loss {results['train_loss']}, test accuracy "
+                  f"{results['test'].get('test/acc', float('nan')):.3f}); no checkpoint, no logs: nothing was "
+                  f"written to {results['run_dir']}")
+        elif "test" in results:  # only the first process of a launch tests and writes results.json
             test, split = results["test"], results.get("test_split", "test")  # "val" when there is no test file
             print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
                   f"tokens {test.get('test/tokens', float('nan')):.1f})")
@@ -56,8 +61,9 @@ def check_run_inputs(cfg, options: dict) -> None:
     from coconut.train.run_folder import StartRequest, open_run_folder
 
     permissions = {key: options[key] for key in PERMISSIONS if key in options}
-    open_run_folder(cfg, StartRequest(options.get("resume"), options.get("overwrite", False), **permissions))
-    check_writable_folder(cfg.run_dir, "output_dir")
+    if not cfg.trainer.fast_dev_run:  # a dev run neither reads nor writes the run folder (coconut.train.dev_run)
+        open_run_folder(cfg, StartRequest(options.get("resume"), options.get("overwrite", False), **permissions))
+        check_writable_folder(cfg.run_dir, "output_dir")
     if cfg.data.generator is not None and cfg.data.allow_generated:  # missing split files are generated there
         for split, path in cfg.data.files().items():
             if not path.exists():

@@ -6,7 +6,8 @@
       data     record files or a generator, tokenizer, batch sizes
       method   which paper row builds the samples (COCONUT, CoT, No-CoT, iCoT, pause, ablations)
       optim    AdamW and the learning-rate schedule
-      trainer  Lightning: devices, strategy, precision, epochs and the stage schedule
+      trainer  Lightning: devices, strategy, precision, epochs and the stage schedule, steps, profiler
+      logger   Lightning's loggers (tensorboard, csv, wandb, mlflow)
       eval     generation when validating and testing
       decode   what generation reads back after a token (greedy, Soft Thinking, Mixture of Inputs)
 
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from coconut.config.checks import ConfigError, require
 from coconut.config.data import DataConfig
 from coconut.config.evaluation import DECODERS, DecodeConfig, EvalConfig
+from coconut.config.loggers import DEFAULT_LOGGERS, logger_names
 from coconut.config.method import MethodConfig
 from coconut.config.model import LatentConfig, ModelConfig
 from coconut.config.training import OptimConfig, TrainerConfig
@@ -41,6 +44,9 @@ class RunConfig:
     name: str = "run"
     output_dir: str = "runs"
     seed: int = 0
+    # Lightning's loggers the run writes to: tensorboard, csv, wandb, mlflow (a list or comma-separated); the
+    # metrics history csv/metrics.csv is always written (coconut.config.loggers).
+    logger: Any = field(default_factory=lambda: list(DEFAULT_LOGGERS))
     model: ModelConfig = field(default_factory=ModelConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -62,7 +68,13 @@ class RunConfig:
                 f"seed={self.seed} must be in [{SEED_RANGE[0]}, {SEED_RANGE[1]}] (Lightning seeds numpy, which takes "
                 f"unsigned 32-bit seeds); choose a seed in that range")
         require(bool(self.output_dir.strip()), "output_dir must not be empty (it is the folder of the run folders)")
-        self.trainer.derive_accumulation(self.data.batch_size)
+        self.logger = logger_names(self.logger)
+        # Once, before anything reads data.batch_size (the data module, the step check, results.json).
+        requested = self.data.batch_size
+        self.data.batch_size = self.trainer.derive_batch(requested)
+        if self.data.batch_size != requested:
+            self.trainer.batch_note = (f"data.batch_size={requested} lowered to {self.data.batch_size} to reach "
+                                       f"trainer.effective_batch={self.trainer.effective_batch} exactly")
         require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
                  "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")
         require(not (self.trainer.strategy == "fsdp" and self.latent.auto_thought_scale),

@@ -28,6 +28,18 @@ STRATEGIES = {"auto": "Lightning picks: one device as it is, several with ddp",
               "trainer=ddp_cpu", "fsdp": "sharded data parallel on GPUs, as trainer=fsdp"}
 
 
+def check_val_interval(value):
+    """trainer.val_check_interval as Lightning reads it: a float in (0, 1] is a fraction of the epoch, an int a
+    number of training batches; a whole number above 1 given as a float (YAML's 50.0) is made the int."""
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    require(ok and (value <= 1 or float(value).is_integer()),
+            f"trainer.val_check_interval must be a fraction of the epoch in (0, 1], a number of training batches "
+            f">= 1, or null, got {value!r}")
+    return int(value) if value > 1 or isinstance(value, int) else float(value)
+
+
 def devices_problem(devices) -> str | None:
     """Why Lightning would refuse `devices` (None when it is fine): a count >= 1, -1 or "auto" (every visible
     device), a list of device indices, or those indices comma-separated ("0,1")."""
@@ -106,10 +118,25 @@ class TrainerConfig:
     lockstep: Optional[bool] = None  # equal decoder calls on every rank (needed by FSDP); None: on with FSDP
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
+    # The test after training and `coconut eval` (a fraction up to 1.0, or a number of batches); results.json says so.
+    limit_test_batches: Optional[float] = None
     val_every_n_epochs: int = 1
+    # Validate within an epoch too: a fraction of it (0.25: four times) or every N training batches; null: at its end.
+    val_check_interval: Any = None
     log_every_n_steps: int = 10
+    # Stop after this many optimizer steps, wherever the schedule is then (last.ckpt is saved there and tested when
+    # the final stage was not reached); null: the schedule's epochs.
+    max_steps: Optional[int] = None
+    # true (or N): N batches of training, validation and test through the whole run, in a temporary folder: nothing
+    # is written into the run folder (coconut.train.dev_run).
+    fast_dev_run: Any = False
+    profiler: Optional[str] = None  # simple | advanced | pytorch: Lightning's profiler, its report in RUN_DIR/profiler/
     deterministic: bool = False
     progress_bar: bool = True
+
+    PROFILERS = ("simple", "advanced", "pytorch")
+    # Not a field: set by RunConfig when trainer.effective_batch lowered data.batch_size (said at the start).
+    batch_note = ""
 
     def __post_init__(self):
         # -1 would train forever in Lightning, 0 train nothing (and then find no checkpoint to test).
@@ -125,12 +152,19 @@ class TrainerConfig:
         require(str(self.precision) in PRECISIONS, f"trainer.precision={self.precision} is not one Lightning "
                                                    f"accepts; choose one of {', '.join(PRECISIONS)}")
         require(devices_problem(self.devices) is None, f"trainer.devices={self.devices}: {devices_problem(self.devices)}")
-        for key in ("limit_train_batches", "limit_val_batches"):
+        for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
             value = getattr(self, key)
             require(value is None or (math.isfinite(value) and value > 0),
                      f"trainer.{key} must be > 0 (a fraction up to 1.0, or a number of batches) or null, got {value}")
         require(self.val_every_n_epochs >= 1 and self.log_every_n_steps >= 1,
                  "trainer.val_every_n_epochs and trainer.log_every_n_steps must be >= 1")
+        require(self.max_steps is None or self.max_steps >= 1,
+                f"trainer.max_steps must be >= 1 or null (no limit but the epochs), got {self.max_steps}")
+        self.val_check_interval = check_val_interval(self.val_check_interval)
+        require(isinstance(self.fast_dev_run, bool) or (isinstance(self.fast_dev_run, int) and self.fast_dev_run >= 0),
+                f"trainer.fast_dev_run must be true, false or a number of batches >= 1, got {self.fast_dev_run!r}")
+        require(self.profiler is None or self.profiler in self.PROFILERS,
+                f"trainer.profiler={self.profiler!r} is not one of Lightning's; choose simple, advanced, pytorch or null")
         require(self.epochs_per_stage >= 1 and (self.first_stage_epochs or 1) >= 1,
                  "trainer.epochs_per_stage and trainer.first_stage_epochs must be >= 1")
         require(0 <= self.start_epoch < self.max_epochs,
@@ -176,27 +210,38 @@ class TrainerConfig:
             d = int(d)
         return d if isinstance(d, int) and d >= 1 else None
 
-    def derive_accumulation(self, batch_size: int) -> None:
-        """Set accumulate_grad_batches so that the effective batch is `effective_batch` (if set)."""
+    def derive_batch(self, batch_size: int) -> int:
+        """The per-device batch to run, with accumulate_grad_batches set, so that the effective batch is
+        `effective_batch` (when set; else `batch_size` as it is).
+
+        Accumulation alone when it can: effective_batch = batch_size x devices x nodes x accumulation. Where it
+        cannot (128 on 8 devices with 32 each), each process's share (128 / 8 = 16) is split into equal micro-
+        batches: the largest per-device batch up to data.batch_size that divides it, the rest accumulated. The
+        mean gradient of an optimizer step is the same (equal micro-batches, averaged). No exact split: refused."""
         if self.effective_batch is None:
-            return
+            return batch_size
         devices = self.device_count()
         require(devices is not None, f"trainer.effective_batch={self.effective_batch} needs trainer.devices as a "
-                                      f"number (got {self.devices!r}) to derive the gradient accumulation")
-        per_step = batch_size * devices * self.num_nodes
-        require(self.effective_batch % per_step == 0,
-                 f"trainer.effective_batch={self.effective_batch} is not a multiple of data.batch_size x "
-                 f"trainer.devices x trainer.num_nodes = {batch_size} x {devices} x {self.num_nodes} = {per_step}; "
-                 f"change data.batch_size or the device count, or set trainer.effective_batch=null")
-        derived = self.effective_batch // per_step
+                                      f"number (got {self.devices!r}) to derive the batch per device")
+        processes = devices * self.num_nodes
+        require(self.effective_batch % processes == 0,
+                f"trainer.effective_batch={self.effective_batch} cannot be shared equally by trainer.devices x "
+                f"trainer.num_nodes = {devices} x {self.num_nodes} = {processes} processes; choose an effective "
+                f"batch that is a multiple of {processes}, another device count, or trainer.effective_batch=null")
+        share = self.effective_batch // processes  # examples per process and optimizer step
+        per_device = max(b for b in range(1, min(batch_size, share) + 1) if share % b == 0)
+        derived = share // per_device
         require(self.accumulate_grad_batches in (1, derived),
-                 f"trainer.accumulate_grad_batches={self.accumulate_grad_batches} contradicts trainer.effective_batch="
-                 f"{self.effective_batch} ({per_step} per step needs {derived}); set only one of them")
+                f"trainer.accumulate_grad_batches={self.accumulate_grad_batches} contradicts trainer.effective_batch="
+                f"{self.effective_batch} ({per_device} per device x {processes} processes needs {derived}); set only "
+                f"one of them")
         self.accumulate_grad_batches = derived
+        return per_device
 
     def effective_batch_text(self, batch_size: int) -> str:
         devices = self.device_count()
         shown = "?" if devices is None else devices
         total = "?" if devices is None else batch_size * devices * self.num_nodes * self.accumulate_grad_batches
+        note = f" ({self.batch_note})" if self.batch_note else ""
         return (f"effective batch {total} = {batch_size} per device x {shown} devices x {self.num_nodes} nodes x "
-                f"{self.accumulate_grad_batches} accumulation")
+                f"{self.accumulate_grad_batches} accumulation{note}")

@@ -30,7 +30,11 @@ def samples_table(samples: list[dict]) -> str:
 
 
 class AccuracyVsTokensLogger(L.Callback):
-    """After each validation: a CSV row and a plot of accuracy against generated tokens, per stage."""
+    """After each validation: a CSV row and a plot of accuracy against generated tokens, per stage.
+
+    One row per validation, in the order they ran: several per epoch with trainer.val_check_interval, so rows are
+    told apart by their global step, not their epoch. A resumed run first drops the rows logged after its
+    checkpoint's step (a killed attempt's, which the replayed steps log again)."""
 
     FIELDS = ("epoch", "step", "stage", "val_acc", "val_tokens", "val_language_tokens", "val_language_tokens_with_eos",
               "val_thoughts", "val_passes", "val_loss")
@@ -50,16 +54,27 @@ class AccuracyVsTokensLogger(L.Callback):
             **{f"val_{k}": round(float(m[f"val/{k}"]), 5)
                for k in ("acc", "tokens", "language_tokens", "language_tokens_with_eos", "thoughts", "passes", "loss")},
         }
-        rows = [r for r in self.read() if int(r["epoch"]) != row["epoch"]] + [row]  # a resumed epoch replaces its row
+        rows = self.read() + [row]
+        self.write(rows)
+        self.plot(rows)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_text") and pl_module.samples:
+                logger.experiment.add_text("val/samples", samples_table(pl_module.samples), global_step=trainer.global_step)
+
+    def on_train_start(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
+        rows = self.read()
+        kept = [r for r in rows if int(r["step"]) <= trainer.global_step]  # the step the run (re)starts from
+        if len(kept) < len(rows):
+            self.write(kept)
+
+    def write(self, rows: list[dict]) -> None:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=self.FIELDS)
         writer.writeheader()
         writer.writerows(rows)
         write_text(self.csv_path, text.getvalue())  # whole or not at all: a kill keeps the previous rows
-        self.plot(rows)
-        for logger in trainer.loggers:
-            if hasattr(logger.experiment, "add_text") and pl_module.samples:
-                logger.experiment.add_text("val/samples", samples_table(pl_module.samples), global_step=trainer.global_step)
 
     def read(self) -> list[dict]:
         if not self.csv_path.exists():
@@ -82,11 +97,12 @@ class AccuracyVsTokensLogger(L.Callback):
         left.set_ylabel("validation accuracy")
         left.set_title("accuracy against generated tokens")
         left.set_ylim(-0.02, 1.02)
-        right.plot([int(r["epoch"]) for r in rows], [float(r["val_acc"]) for r in rows], marker="o", label="accuracy")
+        steps = [int(r["step"]) for r in rows]
+        right.plot(steps, [float(r["val_acc"]) for r in rows], marker="o", label="accuracy")
         for i in range(1, len(rows)):
             if stages[i] != stages[i - 1]:
-                right.axvline(int(rows[i]["epoch"]) - 0.5, color="grey", linestyle=":")
-        right.set_xlabel("epoch (dotted: stage switch)")
+                right.axvline((steps[i - 1] + steps[i]) / 2, color="grey", linestyle=":")
+        right.set_xlabel("optimizer step (dotted: stage switch)")
         right.set_ylabel("validation accuracy")
         right.set_ylim(-0.02, 1.02)
         right.set_title(self.title)

@@ -109,7 +109,16 @@ class StageCheckpoint(L.Callback):
         self.run_dir, self.schedule = run_dir, schedule
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if not epoch_trained_through(trainer):  # trainer.max_steps (or a signal) stopped it: the stage did not end
+            return
         last = trainer.current_epoch == trainer.max_epochs - 1
         if self.schedule.ends_stage(trainer.current_epoch) or last:
             path = self.run_dir.stage_checkpoint(trainer.datamodule.stage)
             trainer.save_checkpoint(path)  # collective under DDP: every rank calls it
+
+
+def epoch_trained_through(trainer) -> bool:
+    """Whether the epoch ending now trained all its batches (as Lightning's epoch loop counts them, under
+    limit_train_batches too), rather than being cut short by max_steps or a stop."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return progress.is_last_batch or progress.current.ready >= trainer.num_training_batches

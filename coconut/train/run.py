@@ -66,6 +66,10 @@ def check_steps(cfg: RunConfig, datamodule) -> None:
     examples = len(datamodule.splits["train"])
     batches = train_batches(examples, world, cfg.data.batch_size, cfg.data.drop_last)
     limited = limit_batches(batches, cfg.trainer.limit_train_batches)
+    every = cfg.trainer.val_check_interval
+    if isinstance(every, int) and limited >= 1 and every > limited:  # Lightning would refuse it inside fit
+        raise ConfigError(f"trainer.val_check_interval={every} is more than the {limited} training batches of an "
+                          f"epoch; validate every {limited} batches or fewer, or give a fraction of the epoch (0.5)")
     if cfg.trainer.epochs_to_train < 1 or limited < 1:
         per = f" over {world} processes" if world > 1 else ""
         fix = (" with data.drop_last=true; use more training data, a smaller data.batch_size or data.drop_last=false"
@@ -91,8 +95,15 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     from coconut.train.run_folder import StartRequest, check_same_data, commit_run_folder, open_run_folder
     from coconut.train.trainer import build_trainer, check_hardware
 
+    from coconut.config.loggers import check_logger_packages
+
     request = StartRequest(resume, overwrite, **permissions)
     check_hardware(cfg)
+    check_logger_packages(cfg.logger)
+    if cfg.trainer.fast_dev_run:  # a few batches in a temporary folder: the run folder is not touched
+        from coconut.train.dev_run import dev_run
+
+        return dev_run(cfg, request, extra_callbacks)
     log.info("%s", cfg.trainer.effective_batch_text(cfg.data.batch_size))
     started = time.time()
     first = launched_rank() == 0  # the other processes of a launch find the folder written by the first
@@ -121,6 +132,10 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     if first:  # the folder's first bytes, once every check has passed
         save = None if own_tokenizer else (lambda folder: save_tokenizer(cfg, tokenizer, folder))
         lock, marker = commit_run_folder(cfg, run_dir, request, files, git_commit(), save)
+    if "mlflow" in cfg.logger:  # its client writes as it is built: only into a committed folder
+        from coconut.train.trainer import mlflow_logger
+
+        trainer.loggers = [*trainer.loggers, mlflow_logger(cfg, run_dir)]
     try:
         return _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, marker, complete, started)
     finally:
@@ -155,11 +170,15 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
         logger.log_hyperparams(shown(cfg))
     fit(trainer, module, datamodule, resume)
     results = {"name": cfg.name, "method": cfg.method.name, "run_dir": str(run_dir.root),
-               # examples per optimizer step over all processes (the release's numbers: 128)
-               "effective_batch": cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches}
+               # examples per optimizer step over all processes (the release's numbers: 128), and how
+               "effective_batch": cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches,
+               "per_device_batch": cfg.data.batch_size, "accumulate_grad_batches": trainer.accumulate_grad_batches}
     if not trainer.is_global_zero:
         return results  # rank 0 alone tests, exports and writes the results
     leave_process_group()
+    stop, short = stopped_by_max_steps(cfg, trainer)
+    results.update(stop)
+    complete = complete and not short  # max_steps stopped before the final stage: last.ckpt is tested
     best = trainer.checkpoint_callback.best_model_path if cfg.eval.checkpoint == "best" else ""
     if cfg.eval.checkpoint == "best" and not best and complete:
         log.warning("no validation ran in the final stage, so there is no best.ckpt: testing last.ckpt")
@@ -174,6 +193,8 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     test = single_device_tester(cfg).test(module, datamodule=datamodule, verbose=False)
     results["test"] = {k: round(float(v), 5) for k, v in (test[0] if test else {}).items()}
     results["test_split"] = datamodule.test_split  # "val" when there is no test file (a warning said so)
+    if cfg.trainer.limit_test_batches is not None:  # a part of the test split: the figures say so
+        results["limit_test_batches"] = cfg.trainer.limit_test_batches
     results["test_stage"] = datamodule.stage
     results["transitions"] = transitions_section(run_dir)  # per stage: entry, exit, drop, recovery (transitions.csv)
     results["data"] = data_provenance(cfg.data)  # per split: file, sha256, records, released/generated/provided
@@ -183,6 +204,29 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     results["seconds"] = round(time.time() - started)  # the whole run: training, test, export
     write_json(run_dir.results, results)  # last: a run folder with results.json is a finished run
     return results
+
+
+def stopped_by_max_steps(cfg: RunConfig, trainer) -> tuple[dict, bool]:
+    """Where trainer.max_steps stopped training: ({max_steps_reached, stopped_step, stopped_stage} for results.json,
+    empty without max_steps; whether it stopped before the method's final stage, which is then said)."""
+    from coconut.config import STEPWISE_METHODS
+    from coconut.train.callbacks import CurriculumCallback
+
+    limit = cfg.trainer.max_steps
+    if limit is None:
+        return {}, False
+    reached = trainer.global_step >= limit
+    stage = next((c.stage for c in trainer.callbacks if isinstance(c, CurriculumCallback)), None)
+    out = {"max_steps_reached": reached, "stopped_step": trainer.global_step}
+    short = False
+    if reached and stage is not None:
+        out["stopped_stage"] = stage
+        short = cfg.method.name in STEPWISE_METHODS and stage < cfg.final_stage()
+        if short:
+            log.warning("trainer.max_steps=%d stopped training in stage %d, before method %s's final stage %d: the "
+                        "run is tested at last.ckpt (step %d)", limit, stage, cfg.method.name, cfg.final_stage(),
+                        trainer.global_step)
+    return out, short
 
 
 def fit(trainer, module, datamodule, resume) -> None:

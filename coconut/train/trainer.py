@@ -20,13 +20,12 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     after it)."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     from coconut.data.tokenize import TEXT_FORMATS
     from coconut.train.accuracy_log import AccuracyVsTokensLogger
     from coconut.train.callbacks import CurriculumCallback, FinalStageCheckpoint, StageCheckpoint
     from coconut.train.checkpoint_io import AtomicCheckpointIO
-    from coconut.train.history import HistoryCSVLogger, MetricsHistory
+    from coconut.train.history import MetricsHistory
     from coconut.train.interrupt import GracefulStop
     from coconut.train.strategies import build_strategy
     from coconut.train.thought_diagnostics import ThoughtDiagnostics
@@ -40,7 +39,10 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         # The first ModelCheckpoint: `trainer.checkpoint_callback`, whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
                              enable_version_counter=False),
-        ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False),
+        # At every epoch's end (and where max_steps stops), whenever validation runs: within the epoch
+        # (val_check_interval) or every few epochs (val_every_n_epochs), the tested last.ckpt lags no batch.
+        ModelCheckpoint(dirpath=run_dir.checkpoints, filename=LAST, save_top_k=1, enable_version_counter=False,
+                        save_on_train_epoch_end=True),
         StageCheckpoint(run_dir, t.schedule),
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
         ThoughtDiagnostics(),  # thoughts/* at each validation with thoughts; before the summary that reads them
@@ -57,18 +59,66 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         callbacks.append(IcotOptimizerReset())
     strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier,
                               latent_passes=METHODS[cfg.method.name].latent_passes)
-    purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
-    loggers = [TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False, **purge),
-               HistoryCSVLogger(run_dir.root, name=CSV_LOGS, version="")]
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
-        precision=t.precision, max_epochs=t.epochs_to_train, accumulate_grad_batches=t.accumulate_grad_batches,
-        gradient_clip_val=cfg.optim.grad_clip, limit_train_batches=t.limit_train_batches,
-        limit_val_batches=t.limit_val_batches, check_val_every_n_epoch=t.val_every_n_epochs,
-        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
+        precision=t.precision, max_epochs=t.epochs_to_train, max_steps=-1 if t.max_steps is None else t.max_steps,
+        accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=cfg.optim.grad_clip,
+        limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+        limit_test_batches=t.limit_test_batches, check_val_every_n_epoch=t.val_every_n_epochs,
+        val_check_interval=t.val_check_interval, log_every_n_steps=t.log_every_n_steps,
+        fast_dev_run=t.fast_dev_run, profiler=build_profiler(t.profiler, run_dir), deterministic=t.deterministic,
         enable_progress_bar=t.progress_bar, reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0,
-        callbacks=callbacks, logger=loggers, default_root_dir=run_dir.root, plugins=[AtomicCheckpointIO()],
+        callbacks=callbacks, logger=build_loggers(cfg, run_dir, resumed_step), default_root_dir=run_dir.root,
+        plugins=[AtomicCheckpointIO()],
     )
+
+
+def build_loggers(cfg: RunConfig, run_dir: RunDir, resumed_step: int | None = None) -> list:
+    """The loggers `logger=` names, each writing under the run folder, and the metrics history (always: a resumed
+    run continues it). wandb runs offline unless WANDB_MODE=online (wandb's own variable; `wandb sync` uploads
+    an offline run later). mlflow is added once the run folder is written (`mlflow_logger`)."""
+    import os
+
+    from coconut.train.history import HistoryCSVLogger
+
+    loggers = []
+    if "tensorboard" in cfg.logger:  # first: trainer.log_dir, where Lightning puts what it writes, is its folder
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
+        loggers.append(TensorBoardLogger(run_dir.root, name=TENSORBOARD, version="", default_hp_metric=False, **purge))
+    loggers.append(HistoryCSVLogger(run_dir.root, name=CSV_LOGS, version=""))
+    if "wandb" in cfg.logger:
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(name=cfg.name, save_dir=str(run_dir.root), project=os.environ.get(
+            "WANDB_PROJECT", "coconut"), offline=os.environ.get("WANDB_MODE", "offline") != "online"))
+    return loggers
+
+
+def mlflow_logger(cfg: RunConfig, run_dir: RunDir):
+    """logger=mlflow: MLflow's client creates its file store as it is built, so it is added to the Trainer only
+    once the run folder is committed (coconut.train.run.train), never into a folder a refused run leaves."""
+    import os
+
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:  # a file store in the run folder: no server, no database package (MLflow 3 asks to opt in)
+        uri = run_dir.mlflow.resolve().as_uri()
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLFlowLogger(experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "coconut"), run_name=cfg.name,
+                        tracking_uri=uri)
+
+
+def build_profiler(name: str | None, run_dir: RunDir):
+    """trainer.profiler: Lightning's profiler of that name, its report written to RUN_DIR/profiler/."""
+    if name is None:
+        return None
+    from lightning.pytorch.profilers import AdvancedProfiler, PyTorchProfiler, SimpleProfiler
+
+    kind = {"simple": SimpleProfiler, "advanced": AdvancedProfiler, "pytorch": PyTorchProfiler}[name]
+    return kind(dirpath=run_dir.profiler, filename="profile")
 
 
 def single_device_tester(cfg: RunConfig):
@@ -79,4 +129,5 @@ def single_device_tester(cfg: RunConfig):
     import lightning as L
 
     return L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=cfg.trainer.progress_bar, precision=cfg.trainer.precision)
+                     enable_progress_bar=cfg.trainer.progress_bar, precision=cfg.trainer.precision,
+                     limit_test_batches=cfg.trainer.limit_test_batches)

@@ -15,6 +15,7 @@ Cases that need torch cost a few seconds each, so most cases fail at parse time 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -309,6 +310,22 @@ CASES = [
     Case("bench-fsdp-ranks-too-many", ["bench", "--fsdp-ranks", "1000"], "--fsdp-ranks"),
     Case("data-download-base-url-malformed", ["data", "download", "prosqa", "--base-url", "not a url"], "--base-url"),
     Case("data-download-base-url-no-host", ["data", "download", "prosqa", "--base-url", "https://"], "--base-url"),
+    # Lightning's own knobs and loggers: steps, dev runs, validation within an epoch, profiler, logger=, the
+    # effective batch (coconut.config.training, coconut.config.loggers, coconut.train.run.check_steps, dev_run).
+    Case("max-steps-zero", dry("trainer.max_steps=0"), "trainer.max_steps"),
+    Case("fast-dev-run-negative", dry("trainer.fast_dev_run=-1"), "trainer.fast_dev_run"),
+    Case("fast-dev-run-with-resume", train("name=done", "trainer.fast_dev_run=true",
+                                           "resume=runs/done/checkpoints/last.ckpt"), "trainer.fast_dev_run"),
+    Case("val-check-interval-fraction-above-one", dry("trainer.val_check_interval=1.5"), "trainer.val_check_interval"),
+    Case("val-check-interval-beyond-the-epoch", train("trainer.val_check_interval=50"),
+         "trainer.val_check_interval=50 is more than the 4 training batches"),
+    Case("limit-test-batches-zero", dry("trainer.limit_test_batches=0"), "trainer.limit_test_batches"),
+    Case("profiler-unknown", dry("trainer.profiler=fancy"), "trainer.profiler='fancy'"),
+    Case("logger-unknown", dry("logger=tensorboard,neptune"), "unknown logger neptune"),
+    *([Case("logger-wandb-not-installed", train("logger=csv,wandb"), "pip install 'coconut-latent[wandb]'")]
+      if importlib.util.find_spec("wandb") is None else []),
+    Case("effective-batch-no-exact-split", dry("trainer.devices=8", "trainer.effective_batch=100"),
+         "trainer.effective_batch=100 cannot be shared equally"),
     # Data identity and record checks: metadata, reserved text, broken links, generated data where released is due.
     *[Case(f"data-stats-{name.replace('_', '-')}", ["data", "stats", f"bad/{name}.json"], culprit) for name, culprit in (
         ("deep_json", "deep_json.json: the file holds JSON nested too deeply"),

@@ -82,3 +82,31 @@ def test_the_callback_logs_the_escaped_table(tmp_path):
     AccuracyVsTokensLogger(RunDir(tmp_path)).on_validation_end(trainer, SimpleNamespace(samples=SAMPLES))
     assert logged == [("val/samples", samples_table(SAMPLES), 7)]
     assert rendered_cells(logged[0][1])[0][1:] == ["c7 c4 ### c4", "c4", "True"]
+
+
+def validation(tmp_path, epoch, step, acc):
+    """One validation end of the callback on a fake trainer (no logger)."""
+    metrics = {f"val/{k}": 1.0 for k in ("tokens", "language_tokens", "language_tokens_with_eos", "thoughts",
+                                         "passes", "loss")}
+    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, callback_metrics={**metrics, "val/acc": acc},
+                              current_epoch=epoch, global_step=step, datamodule=SimpleNamespace(stage=epoch), loggers=[])
+    AccuracyVsTokensLogger(RunDir(tmp_path)).on_validation_end(trainer, SimpleNamespace(samples=[]))
+
+
+def test_several_validations_in_one_epoch_keep_a_row_each(tmp_path):
+    """trainer.val_check_interval: rows told apart by step (keyed by epoch, the second replaced the first)."""
+    for epoch, step, acc in ((0, 2, 0.25), (0, 4, 0.5), (1, 6, 0.75)):
+        validation(tmp_path, epoch, step, acc)
+    rows = AccuracyVsTokensLogger(RunDir(tmp_path)).read()
+    assert [(r["epoch"], r["step"], r["val_acc"]) for r in rows] == [("0", "2", "0.25"), ("0", "4", "0.5"),
+                                                                     ("1", "6", "0.75")]
+
+
+def test_a_resumed_run_drops_the_rows_logged_after_its_checkpoint(tmp_path):
+    for epoch, step, acc in ((0, 2, 0.25), (0, 4, 0.5), (1, 6, 0.75)):  # a killed attempt got to step 6
+        validation(tmp_path, epoch, step, acc)
+    callback = AccuracyVsTokensLogger(RunDir(tmp_path))
+    callback.on_train_start(SimpleNamespace(is_global_zero=True, global_step=4), None)  # resumed at step 4
+    assert [r["step"] for r in callback.read()] == ["2", "4"]
+    validation(tmp_path, 1, 6, 0.5)  # the replayed validation logs its own figure, once
+    assert [(r["step"], r["val_acc"]) for r in callback.read()] == [("2", "0.25"), ("4", "0.5"), ("6", "0.5")]

@@ -157,9 +157,29 @@ def test_a_checkpoint_is_saved_at_the_end_of_each_stage_and_of_training(tmp_path
     run_dir = RunDir(tmp_path / "run")
     callback = StageCheckpoint(run_dir, schedule)
     saved = []
-    trainer = SimpleNamespace(max_epochs=8, datamodule=SimpleNamespace(stage=0), save_checkpoint=saved.append)
+    trainer = SimpleNamespace(max_epochs=8, datamodule=SimpleNamespace(stage=0), save_checkpoint=saved.append,
+                              num_training_batches=4, fit_loop=epoch_progress(ready=4))
     for epoch in range(8):  # stages 0 0 0 1 1 2 2 3; the run stops inside stage 3
         trainer.current_epoch, trainer.datamodule.stage = epoch, schedule.stage(epoch)
         callback.on_train_epoch_end(trainer, None)
     assert saved == [run_dir.checkpoints / f"stage{k}.ckpt" for k in (0, 1, 2, 3)]
     assert [p.name for p in saved] == ["stage0.ckpt", "stage1.ckpt", "stage2.ckpt", "stage3.ckpt"]
+
+
+def epoch_progress(ready: int, last: bool = False):
+    """A trainer's fit loop as far as StageCheckpoint reads it: batches trained in the epoch, whether it ran out."""
+    progress = SimpleNamespace(is_last_batch=last, current=SimpleNamespace(ready=ready))
+    return SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress))
+
+
+def test_no_stage_checkpoint_when_max_steps_cuts_the_stages_last_epoch_short(tmp_path):
+    """trainer.max_steps stops inside epoch 1, which would end stage 1: the stage did not end, no stage1.ckpt."""
+    schedule = StageSchedule(epochs_per_stage=1)
+    saved = []
+    trainer = SimpleNamespace(max_epochs=4, current_epoch=1, datamodule=SimpleNamespace(stage=1),
+                              save_checkpoint=saved.append, num_training_batches=4, fit_loop=epoch_progress(ready=1))
+    StageCheckpoint(RunDir(tmp_path / "run"), schedule).on_train_epoch_end(trainer, None)
+    assert saved == []
+    trainer.fit_loop = epoch_progress(ready=4)  # the same epoch trained through ends the stage
+    StageCheckpoint(RunDir(tmp_path / "run"), schedule).on_train_epoch_end(trainer, None)
+    assert [p.name for p in saved] == ["stage1.ckpt"]
