@@ -1,6 +1,6 @@
 """Each paper experiment resolves to the released code's settings (facebookresearch/coconut: run.py, dataset.py,
 args/*.yaml), point by point; the expected values are written from the release's rules, not read from our files.
-See README "Fidelity to the release" for the table these tests pin."""
+See docs/reproduce.md, "Fidelity to the release", for the table these tests pin."""
 
 import pytest
 

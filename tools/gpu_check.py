@@ -1,4 +1,4 @@
-"""`make gpu-check`: the GPU figures of the README, measured in one prepared run on a CUDA machine.
+"""`make gpu-check`: the GPU figures of docs/bench.md, measured in one prepared run on a CUDA machine.
 
 1. `coconut bench` at GPT-2-small shape (12 x 768, vocab 50257, batch 32, 96 question tokens + 6 thoughts
    + 32 after) in bf16: latent training tokens/s, peak memory, train_step_ratio_vs_plain, the
@@ -64,7 +64,7 @@ def main() -> int:
 
     cuda = torch.cuda.is_available()
     if not cuda and not args.tiny:
-        print("gpu-check: no CUDA GPU is visible here; nothing measured (the README keeps saying so)", file=sys.stderr)
+        print("gpu-check: no CUDA GPU is visible here; nothing measured (docs/bench.md keeps its figures)", file=sys.stderr)
         return 2
     device = "cuda" if cuda else "cpu"
     out = Path(args.out)

@@ -47,7 +47,7 @@ def main() -> int:
     elif kind == "demo":
         results = Path(args[0] if args else "runs/demo/results.md")
         table = results.read_text().strip()
-        replace_block("demo:results", f"`make demo` on the 2-core CPU development machine:\n\n{table}")
+        replace_block("demo:results", f"From `make demo`, copied here by `make readme-demo`:\n\n{table}")
         # The plot beside the docs' other figures, and the thoughts of one test question as the demo printed them.
         shutil.copyfile(results.parent / "accuracy_vs_tokens.png", ROOT / "docs" / "figures" / "demo_accuracy_vs_tokens.png")
         think = (results.parent / "think.txt").read_text().strip()

@@ -199,7 +199,12 @@ class _StandardStream(logging.StreamHandler):
 def configure_logging(debug: bool = False) -> logging.Logger:
     """The project's logger `coconut`, configured once: its progress on stdout, warnings on stderr.
 
-    The root logger is left alone, so Lightning's own lines (it has its handler) print once, not twice."""
+    The root logger is left alone, so Lightning's own lines (it has its handler) print once, not twice. The
+    libraries' lines that say nothing about the run are filtered one by one (coconut.train.quiet), except under
+    --debug."""
+    from coconut.train import quiet  # imports neither torch nor Lightning
+
+    quiet.configure(debug)
     logger = logging.getLogger("coconut")
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     if not any(getattr(h, "coconut_cli", False) for h in logger.handlers):

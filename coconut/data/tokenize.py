@@ -109,7 +109,10 @@ def load_tokenized(path, tokenizer, fmt: TextFormat = PAPER_FORMAT, cache_dir=No
     check_for_format(records, path, fmt, tokenizer)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "coconut"
     source = _content_source(data, records, cache_dir)
-    dataset = load_dataset("json", data_files=str(source), split="train", cache_dir=str(cache_dir / "datasets"))
+    # One split name for every file, whatever its role (`datasets` would say "Generating train split" for val.json):
+    # the cache is keyed by content alone, so a copy of a file under another name is read from it too.
+    dataset = load_dataset("json", data_files={"records": str(source)}, split="records",
+                           cache_dir=str(cache_dir / "datasets"))
     dataset = dataset.map(tokenize_record, fn_kwargs={"tokenizer": tokenizer, "fmt": fmt}, desc=f"tokenising {path.name}")
     if max_length is not None:
         method = method or MethodConfig()

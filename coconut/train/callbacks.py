@@ -114,7 +114,8 @@ class StageCheckpoint(L.Callback):
         last = trainer.current_epoch == trainer.max_epochs - 1
         if self.schedule.ends_stage(trainer.current_epoch) or last:
             path = self.run_dir.stage_checkpoint(trainer.datamodule.stage)
-            trainer.save_checkpoint(path)  # collective under DDP: every rank calls it
+            # The whole state (optimizer, loops, callbacks): a stage checkpoint can be resumed or started from.
+            trainer.save_checkpoint(path, weights_only=False)  # collective under DDP: every rank calls it
 
 
 def epoch_trained_through(trainer) -> bool:

@@ -108,7 +108,8 @@ class GracefulStop(L.Callback):
             return
         self._saving = True
         try:
-            trainer.save_checkpoint(self.last_checkpoint)  # collective under DDP: every rank calls it
+            # The whole state, optimizer included: the run resumes from it. Collective under DDP: every rank calls it.
+            trainer.save_checkpoint(self.last_checkpoint, weights_only=False)
         finally:
             self._saving = False
         where = f" (epoch {trainer.current_epoch}, step {trainer.global_step})"

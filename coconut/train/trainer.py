@@ -27,10 +27,13 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
     from coconut.train.checkpoint_io import AtomicCheckpointIO
     from coconut.train.history import MetricsHistory
     from coconut.train.interrupt import GracefulStop
+    from coconut.train.quiet import install as quiet_library_lines
     from coconut.train.strategies import build_strategy
     from coconut.train.thought_diagnostics import ThoughtDiagnostics
     from coconut.train.transitions import TransitionDiagnostics
+    from coconut.train.summary import ParameterSummary
 
+    quiet_library_lines()  # also for runs started from Python, not through the command
     t = cfg.trainer
     icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
     callbacks = [
@@ -51,6 +54,7 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
                               questions=cfg.eval.transition_questions, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
         MetricsHistory(),
+        ParameterSummary(),  # Lightning's counts in one line (enable_model_summary=False below)
         *extra_callbacks,
     ]
     if icot:
@@ -67,8 +71,8 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         limit_test_batches=t.limit_test_batches, check_val_every_n_epoch=t.val_every_n_epochs,
         val_check_interval=t.val_check_interval, log_every_n_steps=t.log_every_n_steps,
         fast_dev_run=t.fast_dev_run, profiler=build_profiler(t.profiler, run_dir), deterministic=t.deterministic,
-        enable_progress_bar=t.progress_bar, reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0,
-        callbacks=callbacks, logger=build_loggers(cfg, run_dir, resumed_step), default_root_dir=run_dir.root,
+        enable_progress_bar=t.progress_bar, enable_model_summary=False, reload_dataloaders_every_n_epochs=1,
+        num_sanity_val_steps=0, callbacks=callbacks, logger=build_loggers(cfg, run_dir, resumed_step), default_root_dir=run_dir.root,
         plugins=[AtomicCheckpointIO()],
     )
 
@@ -128,6 +132,9 @@ def single_device_tester(cfg: RunConfig):
     give the same numbers (the release also evaluates in its training precision)."""
     import lightning as L
 
+    from coconut.train.quiet import install as quiet_library_lines
+
+    quiet_library_lines()
     return L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
                      enable_progress_bar=cfg.trainer.progress_bar, precision=cfg.trainer.precision,
                      limit_test_batches=cfg.trainer.limit_test_batches)

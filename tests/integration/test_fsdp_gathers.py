@@ -1,6 +1,6 @@
 """FSDP all-gathers per training step (torch's FSDP on CPU, gloo, 2 ranks), counted by `coconut.bench.fsdp`.
 
-Target (issue 14): a latent step gathers each unit at most 2 more times than a plain step, not once per
+The target: a latent step gathers each unit at most 2 more times than a plain step, not once per
 decoder pass. With trainer.fsdp_sharding=auto the latent methods run SHARD_GRAD_OP: once per step. FULL_SHARD,
 counted too, gathers each layer once per pass and once more in the backward: the count the target rules out;
 and it holds no fewer gathered weights at once in a latent step, so SHARD_GRAD_OP costs no peak memory there.

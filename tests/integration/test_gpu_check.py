@@ -1,4 +1,4 @@
-"""The GPU check script runs end to end (on a CPU with --tiny) and reports every figure the README needs."""
+"""The GPU check script runs end to end (on a CPU with --tiny) and reports every figure docs/bench.md needs."""
 
 import json
 import math

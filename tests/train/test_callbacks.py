@@ -156,12 +156,19 @@ def test_a_checkpoint_is_saved_at_the_end_of_each_stage_and_of_training(tmp_path
     schedule = StageSchedule(epochs_per_stage=2, first_stage_epochs=3)
     run_dir = RunDir(tmp_path / "run")
     callback = StageCheckpoint(run_dir, schedule)
-    saved = []
-    trainer = SimpleNamespace(max_epochs=8, datamodule=SimpleNamespace(stage=0), save_checkpoint=saved.append,
+    saved, weights_only = [], []
+
+    def save_checkpoint(path, **options):
+        saved.append(path)
+        weights_only.append(options.get("weights_only"))
+
+    trainer = SimpleNamespace(max_epochs=8, datamodule=SimpleNamespace(stage=0), save_checkpoint=save_checkpoint,
                               num_training_batches=4, fit_loop=epoch_progress(ready=4))
     for epoch in range(8):  # stages 0 0 0 1 1 2 2 3; the run stops inside stage 3
         trainer.current_epoch, trainer.datamodule.stage = epoch, schedule.stage(epoch)
         callback.on_train_epoch_end(trainer, None)
+    # The whole state, said explicitly (left unset, Lightning logs that it defaults to it, at every save).
+    assert weights_only == [False] * 4
     assert saved == [run_dir.checkpoints / f"stage{k}.ckpt" for k in (0, 1, 2, 3)]
     assert [p.name for p in saved] == ["stage0.ckpt", "stage1.ckpt", "stage2.ckpt", "stage3.ckpt"]
 
@@ -177,7 +184,8 @@ def test_no_stage_checkpoint_when_max_steps_cuts_the_stages_last_epoch_short(tmp
     schedule = StageSchedule(epochs_per_stage=1)
     saved = []
     trainer = SimpleNamespace(max_epochs=4, current_epoch=1, datamodule=SimpleNamespace(stage=1),
-                              save_checkpoint=saved.append, num_training_batches=4, fit_loop=epoch_progress(ready=1))
+                              save_checkpoint=lambda path, **options: saved.append(path), num_training_batches=4,
+                              fit_loop=epoch_progress(ready=1))
     StageCheckpoint(RunDir(tmp_path / "run"), schedule).on_train_epoch_end(trainer, None)
     assert saved == []
     trainer.fit_loop = epoch_progress(ready=4)  # the same epoch trained through ends the stage
