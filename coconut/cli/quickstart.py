@@ -30,19 +30,20 @@ def check_folder(cfg, overwrite: bool) -> None:
 
 
 def where_to_look(run_dir) -> str:
-    """What to open next, for the finished run in `run_dir`."""
+    """What to open next, for the finished run in `run_dir`: two aligned columns, what and why."""
+    from coconut.cli.listing import table
+
     run = RunDir(Path(run_dir))
-    lines = ["", f"Your run: {run.root}/"]
-    if run.results.exists():
-        lines.append(f"  {run.results}            test accuracy and generated tokens of the tested checkpoint")
-    for name in FIGURES:
-        if (run.root / name).exists():
-            lines.append(f"  {run.root / name}   {'stage transitions' if name.startswith('trans') else 'accuracy against generated tokens, per validation'}")
-    lines += [
-        "Next:",
-        f"  make tensorboard             curriculum/stage, losses, accuracy (or: tensorboard --logdir {run.root})",
-        f"  coconut think {run.root}     what each continuous thought reads as, then the answer",
-        f"  coconut eval {run.root} ckpt=stage1   a stage's checkpoint on the test split (split=val)",
-        "  coconut list                 the experiments to try next (make demo: CoT, COCONUT and No-CoT compared)",
+    files = [(str(run.results), "test accuracy and generated tokens of the tested checkpoint")] if run.results.exists() else []
+    files += [(str(run.root / name), "the stage transitions" if name.startswith("trans") else
+               "accuracy against generated tokens, one point per validation")
+              for name in FIGURES if (run.root / name).exists()]
+    commands = [
+        ("make tensorboard", f"curriculum/stage, losses, accuracy (or: tensorboard --logdir {run.root})"),
+        (f"coconut think {run.root}", "what each continuous thought reads as, then the answer"),
+        (f"coconut eval {run.root} ckpt=stage1", "a stage's checkpoint on the test split (split=val: validation)"),
+        ("coconut list", "the experiments to try next (make demo: CoT, COCONUT and No-CoT compared)"),
     ]
-    return "\n".join(lines)
+    width = max(len(name) for name, _ in files + commands)
+    pad = lambda rows: [(name.ljust(width), text) for name, text in rows]  # one column for both tables
+    return "\n".join(["", f"Your run: {run.root}/", *table(pad(files)), "Next:", *table(pad(commands))])
