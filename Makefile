@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
+.PHONY: help install quickstart test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
 GPUS   ?= 1
 METHOD ?= coconut
 SEEDS  ?= 0,1,2
@@ -35,6 +35,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv, install coconut-latent (editable) and torch 2.13.0; then: .venv/bin/coconut
+
+# The first run to try: refused when runs/quickstart/quickstart holds one, unless OVERWRITE=true.
+quickstart: $(VENV)/.installed  ## a first COCONUT run on a CPU in about 2 minutes, then where to look [OVERWRITE=true]
+	$(VENV)/bin/coconut quickstart $(if $(OVERWRITE),overwrite=$(OVERWRITE),)
 
 test: $(VENV)/.installed  ## run the whole test suite
 	$(PY) -m pytest -q

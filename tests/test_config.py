@@ -258,3 +258,21 @@ def test_a_missing_optional_logger_names_its_extra(monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'coconut-latent\[mlflow\]'"):
         check_logger_packages(["mlflow"])
     check_logger_packages(["tensorboard", "csv"])  # the default needs no extra
+
+
+def test_quickstart_trains_a_visible_curriculum_on_a_cpu_without_downloads():
+    cfg = load_config("quickstart")
+    assert cfg.model.name_or_path is None and cfg.model.init_from is None, "built locally, from scratch"
+    assert cfg.data.generator is not None and cfg.data.tokenizer == "word", "data generated, no hub tokenizer"
+    assert cfg.trainer.accelerator == "cpu" and cfg.method.name == "coconut"
+    assert cfg.method.max_latent_stage >= 3 and cfg.trainer.last_stage == cfg.final_stage(), "every transition trains"
+
+
+def test_every_shipped_file_has_a_one_line_description():
+    """What `coconut list` prints: the first sentence of each file's leading comment, short enough for one line."""
+    from coconut.cli.listing import LONGEST, description
+
+    files = sorted(EXPERIMENTS_DIR.glob("*.yaml")) + sorted(CONF_DIR.glob("*/*.yaml"))
+    missing = [p.name for p in files if not description(p)]
+    assert not missing, f"no leading comment: {missing}"
+    assert all(len(description(p)) <= LONGEST for p in files)

@@ -161,11 +161,35 @@ def _silence_stdout() -> None:
         pass
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """One help column for every command and option (argparse starts it at 24 characters, so a longer name
+    pushes its help to the next line while the others stay beside theirs); a description of one paragraph is
+    wrapped to the terminal, a text laid out in lines (the options and exit-code tables) is kept as written."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=32, width=None):
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        # argparse measures the sub-commands at the section's indent but prints them one step further in, so the
+        # longest name (quickstart) would push its help to the next line.
+        if action.help is not argparse.SUPPRESS and hasattr(action, "_get_subactions"):
+            longest = max((len(self._format_action_invocation(a)) for a in action._get_subactions()), default=0)
+            self._action_max_length = max(self._action_max_length,
+                                          longest + self._current_indent + self._indent_increment)
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (argparse prints the whole usage first) and exit code 2; each parser
     records itself as `_parser`, so the innermost sub-command's parser reports what follows the parse."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.set_defaults(_parser=self)
 

@@ -1,4 +1,4 @@
-"""The train, eval, analyze and demo commands. Their options come typed from coconut.cli.options; every
+"""The train, eval, analyze, demo and quickstart commands. Their options come typed from coconut.cli.options; every
 failure goes up to coconut.cli.main, which prints one line (coconut.cli.errors)."""
 
 from __future__ import annotations
@@ -13,28 +13,33 @@ def run_command(args) -> int:
 
         run_demo(args.overrides, overwrite=options.get("overwrite", False), seeds=options.get("seeds", (0,)))
         return 0
-    cfg = load_config(args.experiment, args.overrides)
+    if args.command == "quickstart":
+        from coconut.cli.quickstart import QUICKSTART, check_folder, where_to_look
+
+        cfg = load_config(QUICKSTART, args.overrides)
+        check_folder(cfg, options.get("overwrite", False))
+        train_run(cfg, options)
+        print(where_to_look(cfg.run_dir))
+        return 0
+    run = getattr(args, "run", None)  # eval and analyze of a run folder: its own config, its checkpoints
+    if run is not None:
+        from coconut.cli.run_target import run_config
+
+        cfg = run_config(run, args.overrides)
+    else:
+        cfg = load_config(args.experiment, args.overrides)
     if args.dry_run:
         print(to_yaml(cfg))
         print(f"# {cfg.trainer.effective_batch_text(cfg.data.batch_size)}")
         return 0
     if args.command == "train":
-        from coconut.train.run import launched_rank, train  # Lightning loads inside train()
-
-        if launched_rank() == 0:  # the other processes of a launch find the folder the first one wrote
-            check_run_inputs(cfg, options)
-        permissions = {key: options[key] for key in PERMISSIONS if key in options}
-        results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False), **permissions)
-        if results.get("fast_dev_run"):
-            print(f"fast_dev_run: {results['fast_dev_run']} batch(es) of training, validation and test ran at stage "
-                  f"{results['stage']} (train loss {results['train_loss']}, test accuracy "
-                  f"{results['test'].get('test/acc', float('nan')):.3f}); no checkpoint, no logs: nothing was "
-                  f"written to {results['run_dir']}")
-        elif "test" in results:  # only the first process of a launch tests and writes results.json
-            test, split = results["test"], results.get("test_split", "test")  # "val" when there is no test file
-            print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
-                  f"tokens {test.get('test/tokens', float('nan')):.1f})")
+        train_run(cfg, options)
         return 0
+    if run is not None or "ckpt" in options:
+        from coconut.cli.run_target import resolve_checkpoint
+        from coconut.run_dir import RunDir
+
+        options = {**options, "ckpt": resolve_checkpoint(options.get("ckpt"), run or RunDir(cfg.run_dir))}
     if args.command == "analyze":
         from coconut.analysis.run import ANALYSES, analyze
         from coconut.analysis.summary import format_analysis
@@ -46,12 +51,32 @@ def run_command(args) -> int:
     from coconut.train.run import evaluate
 
     metrics = evaluate(cfg, options["ckpt"], stage=options.get("stage"), split=options.get("split", "test"))
-    for key, value in metrics.items():
+    for key, value in {"checkpoint": options["ckpt"], **metrics}.items():
         print(f"{key}: {value}")
     return 0
 
 
 PERMISSIONS = ("resume_finished", "resume_other_run", "allow_changed_data")  # train's explicit permissions
+
+
+def train_run(cfg, options: dict) -> dict:
+    """`coconut train` (and quickstart): every check first, then train, test, export; one line with the result."""
+    from coconut.train.run import launched_rank, train  # Lightning loads inside train()
+
+    if launched_rank() == 0:  # the other processes of a launch find the folder the first one wrote
+        check_run_inputs(cfg, options)
+    permissions = {key: options[key] for key in PERMISSIONS if key in options}
+    results = train(cfg, resume=options.get("resume"), overwrite=options.get("overwrite", False), **permissions)
+    if results.get("fast_dev_run"):
+        print(f"fast_dev_run: {results['fast_dev_run']} batch(es) of training, validation and test ran at stage "
+              f"{results['stage']} (train loss {results['train_loss']}, test accuracy "
+              f"{results['test'].get('test/acc', float('nan')):.3f}); no checkpoint, no logs: nothing was "
+              f"written to {results['run_dir']}")
+    elif "test" in results:  # only the first process of a launch tests and writes results.json
+        test, split = results["test"], results.get("test_split", "test")  # "val" when there is no test file
+        print(f"done: {results['run_dir']} ({split} accuracy {test.get('test/acc', float('nan')):.3f}, "
+              f"tokens {test.get('test/tokens', float('nan')):.1f})")
+    return results
 
 
 def check_run_inputs(cfg, options: dict) -> None:

@@ -13,10 +13,12 @@ import threading
 
 from coconut.cli.errors import (EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configure_logging, quiet_thread_failures,
                                 raise_terminated, report)
-from coconut.cli.options import OptionError, options_help, split_options
+from coconut.cli.options import options_help, split_options
+from coconut.config.checks import ConfigError
 
 EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
-COMMANDS = ("bench", "data", *EXPERIMENT_COMMANDS, "report", "table", "think", "demo")
+RUN_FOLDER_COMMANDS = ("eval", "analyze")  # also take a run folder in place of the experiment
+COMMANDS = ("quickstart", "list", "bench", "data", *EXPERIMENT_COMMANDS, "report", "table", "think", "demo")
 
 
 def package_version() -> str:
@@ -49,9 +51,14 @@ class VersionAction(argparse.Action):
 
 def experiment_command(commands, name: str, help: str, description: str) -> argparse.ArgumentParser:
     """A sub-command taking an experiment, key=value overrides and options, and --dry-run (train, eval, analyze)."""
-    parser = commands.add_parser(name, help=help, description=description, epilog=options_help(name),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", help="a name under experiments/ or a yaml path")
+    parser = commands.add_parser(name, help=help, description=description, epilog=options_help(name))
+    if name in RUN_FOLDER_COMMANDS:
+        parser.add_argument("experiment", metavar="RUN_DIR|EXPERIMENT",
+                            help="a run folder (it holds config.yaml and run.json: its own config is read), or an "
+                                 "experiment: a name under experiments/ (coconut list) or a yaml path")
+    else:
+        parser.add_argument("experiment", metavar="EXPERIMENT",
+                            help="a name under experiments/ (coconut list) or a yaml path")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides (optim.lr=1e-4, model=gpt2) and the options below, in any order")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -63,11 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coconut",
         description="Train language models to reason in a continuous latent space (COCONUT).",
         epilog=EXIT_CODES + "\n\n--debug, anywhere on the line, shows the traceback of a failure.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    quickstart = commands.add_parser(
+        "quickstart", help="a first COCONUT run on a CPU in about two minutes, then where to look (make quickstart)",
+        description="Train experiments/quickstart.yaml (a tiny model, a short curriculum on generated data) into "
+                    "runs/quickstart/quickstart, then print the run folder, its figures and the commands that look "
+                    "inside it. A folder holding a run is refused: overwrite=true trains it again.",
+        epilog=options_help("quickstart"))
+    quickstart.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (trainer.max_epochs=5)")
+    from coconut.cli.listing import WHAT
+
+    listing = commands.add_parser(
+        "list", help="the experiments with their descriptions; coconut list method|model|data|... for config options",
+        description="The experiments under experiments/ (grouped by data set), or the options of one config group, "
+                    "each with its one-line description.")
+    listing.add_argument("what", nargs="?", default="experiments", choices=WHAT, metavar="WHAT",
+                         help=f"experiments (default) or a config group: {', '.join(WHAT[1:])}")
     from coconut.bench.settings import add_bench_arguments
 
     bench = commands.add_parser(
@@ -86,13 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "(optim.lr=1e-4, trainer.devices=4). A run folder that holds a run is refused: resume=PATH "
                     "continues it, overwrite=true deletes it and starts again.")
     experiment_command(
-        commands, "eval", help="evaluate a checkpoint: coconut eval EXPERIMENT ckpt=PATH [stage=K] [split=test|val]",
-        description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split. "
+        commands, "eval", help="evaluate a checkpoint: coconut eval RUN_DIR [ckpt=best|last|PATH] [split=test|val]",
+        description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split, printing "
+                    "the metrics (nothing is written). With a run folder, its own config.yaml is read and ckpt= is "
+                    "optional; with an experiment name, give the training overrides again and ckpt=. "
                     "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.")
     experiment_command(
-        commands, "analyze", help="look inside a checkpoint: latent search, decoding rules, learned stop",
-        description="Analyses of a checkpoint, written to RUN_DIR/analysis/CHECKPOINT (JSON, PNG, TensorBoard "
-                    "images).")
+        commands, "analyze", help="look inside a checkpoint: coconut analyze RUN_DIR [ckpt=...] [what=search,...]",
+        description="Analyses of a checkpoint (latent search, decoding rules, learned stop), written to "
+                    "RUN_DIR/analysis/CHECKPOINT (JSON, PNG, TensorBoard images). With a run folder, its own "
+                    "config.yaml is read and ckpt= is optional.")
     from coconut.cli.report import add_report_arguments
 
     report_parser = commands.add_parser(
@@ -120,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "stage 0) and No-CoT for the same number of steps; test each at its final "
                                            "checkpoint; print and save the table, the plot and one question's "
                                            "thoughts.",
-                               epilog=options_help("demo"), formatter_class=argparse.RawDescriptionHelpFormatter)
+                               epilog=options_help("demo"))
     demo.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every demo run")
     return parser
 
@@ -135,10 +159,17 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
         if flags or not isinstance(getattr(args, "overrides", None), list):
             own.error(f"unrecognized arguments: {' '.join(flags or extra)}")
         args.overrides = args.overrides + extra  # after the ones argparse took: their order is kept
-    if args.command in EXPERIMENT_COMMANDS + ("demo",):
+    if args.command in EXPERIMENT_COMMANDS + ("demo", "quickstart"):
+        args.run = None  # the run folder eval and analyze were given in place of an experiment
         try:
-            args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False))
-        except OptionError as err:
+            if args.command in RUN_FOLDER_COMMANDS:
+                from coconut.cli.run_target import looks_like_run_folder, open_run_folder
+
+                if looks_like_run_folder(args.experiment):
+                    args.run = open_run_folder(args.experiment)
+            args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False),
+                                                         required=args.run is None)
+        except ConfigError as err:  # OptionError, NotARunFolder
             own.error(str(err))
     if args.command == "think":
         from coconut.cli.think import check_think_args
@@ -169,10 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as stop:  # --help, --version, a usage error: returned, so that callers of main() see it
             sys.stdout.flush()  # inside the try: a closed stdout (`--help | head -1`) is reported like any other
             return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
-        if args.command is None:
-            parser.print_help()
-            sys.stdout.flush()
-            return EXIT_OK
+        if args.command is None:  # a usage error: a script calling `coconut` alone has left something out
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
         configure_logging(debug)
         quiet_thread_failures(debug)
         command = args.command + (f" {args.data_command}" if args.command == "data" else "")
@@ -191,7 +221,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from coconut.bench.run import main as bench_main
 
         return bench_main(args)
-    if args.command in EXPERIMENT_COMMANDS + ("demo",):
+    if args.command == "list":
+        from coconut.cli.listing import main as list_main
+
+        return list_main(args)
+    if args.command in EXPERIMENT_COMMANDS + ("demo", "quickstart"):
         from coconut.cli.experiment import run_command
 
         return run_command(args)

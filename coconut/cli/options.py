@@ -38,7 +38,8 @@ def _split(key: str, value: str) -> str:
     return value
 
 
-def _checkpoint(key: str, value: str) -> str:
+def check_checkpoint_file(key: str, value: str) -> str:
+    """`value` names a checkpoint file that exists and is not empty (what torch would fail on deep inside)."""
     path = Path(value)
     if not value:
         raise OptionError(f"{key}=: expected the path of a checkpoint (.ckpt)")
@@ -51,6 +52,21 @@ def _checkpoint(key: str, value: str) -> str:
         raise OptionError(f"{key}={value}: empty file (0 bytes), its writing was interrupted; use another checkpoint "
                           "(stage<k>.ckpt, best.ckpt)")
     return value
+
+
+def _checkpoint(key: str, value: str) -> str:
+    """resume=PATH: a checkpoint file."""
+    return check_checkpoint_file(key, value)
+
+
+def _checkpoint_or_name(key: str, value: str) -> str:
+    """ckpt=: best, last or stageK (a file of the run folder's checkpoints/, resolved once the run folder is
+    known: coconut.cli.run_target), or a checkpoint file."""
+    import re
+
+    if re.fullmatch(r"best|last|stage\d+", value):
+        return value
+    return check_checkpoint_file(key, value)
 
 
 def _analyses(key: str, value: str) -> tuple[str, ...]:
@@ -94,7 +110,8 @@ class Option:
 
 
 OPTIONS = {o.key: o for o in (
-    Option("ckpt", _checkpoint, "PATH", "the checkpoint (required)"),
+    Option("ckpt", _checkpoint_or_name, "best|last|stageK|PATH", "the run's checkpoints/NAME.ckpt or a file "
+           "(RUN_DIR: default the one its test used; EXPERIMENT: required)"),
     Option("resume", _checkpoint, "PATH", "continue the run from this checkpoint (its last.ckpt)"),
     Option("overwrite", _boolean, "true|false", "delete the run folder's files (after every check) and start again; "
            "only a folder coconut made"),
@@ -116,13 +133,16 @@ COMMAND_OPTIONS = {
     "eval": ("ckpt", "stage", "split"),
     "analyze": ("ckpt", "what", "questions", "split", "stage", "prefix"),
     "demo": ("overwrite", "seeds"),
+    "quickstart": ("overwrite",),
 }
-REQUIRED = {"eval": ("ckpt",), "analyze": ("ckpt",)}
+REQUIRED = {"eval": ("ckpt",), "analyze": ("ckpt",)}  # with an experiment name; a run folder has its own default
 
 
 def options_help(command: str) -> str:
-    """The command's options, one per line, for its --help."""
-    lines = [f"  {key}={OPTIONS[key].metavar:<22} {OPTIONS[key].help}" for key in COMMAND_OPTIONS[command]]
+    """The command's options, one per line, their help in one column, for its --help."""
+    names = {key: f"{key}={OPTIONS[key].metavar}" for key in COMMAND_OPTIONS[command]}
+    width = max(map(len, names.values()))
+    lines = [f"  {names[key]:<{width}}  {OPTIONS[key].help}" for key in COMMAND_OPTIONS[command]]
     return "options (key=value, anywhere among the overrides):\n" + "\n".join(lines)
 
 
@@ -140,8 +160,10 @@ def check_writable_folder(folder, key: str) -> None:
         raise OptionError(f"{key}: cannot write in {existing} (permission denied); choose another {key}")
 
 
-def split_options(command: str, items: list[str], dry_run: bool = False) -> tuple[dict, list[str]]:
-    """(typed command options, config overrides) from the key=value words of a command line."""
+def split_options(command: str, items: list[str], dry_run: bool = False,
+                  required: bool = True) -> tuple[dict, list[str]]:
+    """(typed command options, config overrides) from the key=value words of a command line; required=False:
+    the command's required options have defaults here (eval and analyze of a run folder)."""
     own = COMMAND_OPTIONS.get(command, ())
     options, overrides = {}, []
     for item in items:
@@ -154,6 +176,7 @@ def split_options(command: str, items: list[str], dry_run: bool = False) -> tupl
             raise OptionError(f"{key}= is not an option of coconut {command} ({takes})")
         options[key] = OPTIONS[key].parse(key, value)
     missing = [key for key in REQUIRED.get(command, ()) if key not in options]
-    if missing and not dry_run:
-        raise OptionError(f"{' and '.join(k + '=' + OPTIONS[k].metavar for k in missing)} is required")
+    if missing and required and not dry_run:
+        raise OptionError(f"{' and '.join(k + '=PATH' for k in missing)} is required with an experiment name (a "
+                          f"run folder has a default: coconut {command} RUN_DIR)")
     return options, overrides

@@ -358,6 +358,19 @@ CASES = [
          "prosqa_train.json is a released file's name"),
     Case("train-generated-data-where-released-is-due", train("data.allow_generated=false"),
          "data/train.json: record 0: field 'generated': marks the file as generated data"),
+    # Run folders in place of an experiment (coconut eval/analyze RUN_DIR) and the quick start's folder: a path
+    # that is no run, a run without checkpoints or with a broken config, a checkpoint name it lacks.
+    Case("eval-folder-not-a-run", ["eval", "bad"], "bad: not a run folder (no config.yaml)"),
+    Case("eval-run-folder-missing", ["eval", "runs/nope"], "runs/nope: no such run folder"),
+    Case("eval-run-folder-is-a-file", ["eval", "./a_file"], "./a_file: is a file, not a run folder"),
+    Case("analyze-folder-not-a-run", ["analyze", "ckpts", "what=decoding"], "ckpts: not a run folder"),
+    Case("eval-run-folder-config-broken", ["eval", "broken_runs/r1"], "config.yaml: not valid YAML"),
+    Case("eval-run-folder-without-checkpoints", ["eval", "impossible_runs/r1"], "no best.ckpt or last.ckpt"),
+    Case("eval-run-folder-default-checkpoint-unreadable", ["eval", "runs/done"], "last.ckpt"),
+    Case("eval-run-folder-checkpoint-name-missing", ["eval", "runs/done", "ckpt=stage9"], "ckpt=stage9: no "),
+    Case("eval-run-folder-name-overridden", ["eval", "runs/done", "name=other"], "name=other: a run folder's name"),
+    Case("quickstart-into-a-finished-run", ["quickstart", "output_dir=runs", "name=done"],
+         "quickstart overwrite=true"),
 ]
 
 

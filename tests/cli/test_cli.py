@@ -61,7 +61,8 @@ def test_cli_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
     assert main(["eval", "demo_coconut"]) == 2  # a missing option is a usage error, found when parsing
-    assert capsys.readouterr().err.strip() == "coconut eval: ckpt=PATH is required (see coconut eval --help)"
+    assert capsys.readouterr().err.strip() == ("coconut eval: ckpt=PATH is required with an experiment name (a run "
+                                               "folder has a default: coconut eval RUN_DIR) (see coconut eval --help)")
 
 
 def test_think_refuses_bad_arguments_and_folders_in_one_line(tmp_path, capsys):
@@ -80,3 +81,40 @@ def test_gpu_experiment_without_gpu_is_a_clear_message(capsys):
         pytest.skip("a GPU is present")
     assert main(["train", "prosqa_coconut", "output_dir=/nonexistent/never-created"]) == 2
     assert "no CUDA GPU is visible" in capsys.readouterr().err
+
+
+def test_no_command_prints_usage_on_stderr_and_exits_2(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith("usage: coconut") and "quickstart" in out.err and out.out == ""
+
+
+def test_list_shows_every_experiment_with_its_description_in_one_column(capsys):
+    from coconut.cli.listing import description
+    from coconut.experiment import EXPERIMENTS_DIR, experiment_names
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
+    assert set(rows) == set(experiment_names())
+    columns = set()
+    for name, line in rows.items():
+        text = description(EXPERIMENTS_DIR / f"{name}.yaml")
+        assert text and line.endswith(text), name
+        columns.add(line.index(text))
+    assert len(columns) == 1, "descriptions start in one column"
+    assert main(["list", "method"]) == 0
+    methods = capsys.readouterr().out
+    assert "  pause_as_thought  Pause as thought:" in methods and "  coconut " in methods
+
+
+def test_help_columns_line_up_with_long_names(capsys):
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out.splitlines()
+    commands = [line for line in top if line.startswith("    ") and not line.startswith("     ")]
+    assert any(line.startswith("    quickstart  ") for line in commands), "the longest name keeps its help beside it"
+    assert len({len(line) - len(line[4:].split(" ", 1)[1].lstrip()) for line in commands}) == 1
+    assert main(["analyze", "--help"]) == 0
+    epilog = capsys.readouterr().out.split("options (key=value")[1].splitlines()[1:]
+    starts = {len(line) - len(line.split(None, 1)[1]) for line in epilog if line.strip()}
+    assert len(starts) == 1, epilog
