@@ -23,12 +23,13 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
-# (file name, TensorBoard query): the time-series dashboard filtered to a group of tags. Smoothing 0 draws the
+# (file name, dashboard, TensorBoard query): a dashboard filtered to a group of tags. Smoothing 0 draws the
 # values as logged, which is what a reader of the stage line wants.
 VIEWS = (
-    ("tensorboard_stage.png", {"tagFilter": "curriculum/stage|train/loss|lr-", "smoothing": "0"}),
-    ("tensorboard_transitions.png", {"tagFilter": "transition/", "smoothing": "0"}),
-    ("tensorboard_thoughts.png", {"tagFilter": "thoughts/", "smoothing": "0"}),
+    ("tensorboard_stage.png", "timeseries", {"tagFilter": "curriculum/stage|train/loss|lr-", "smoothing": "0"}),
+    ("tensorboard_transitions.png", "timeseries", {"tagFilter": "transition/", "smoothing": "0"}),
+    ("tensorboard_thoughts.png", "timeseries", {"tagFilter": "thoughts/", "smoothing": "0"}),
+    ("tensorboard_readout.png", "text", {"tagFilter": "thoughts/readout"}),
 )
 COPIED = ("transitions.png",)  # figures the run writes itself
 
@@ -95,8 +96,8 @@ def main() -> int:
             chromium = driver.chromium.launch(executable_path=chrome, args=["--no-sandbox"])
             page = chromium.new_page(viewport={"width": 1500, "height": 950})
             page.add_init_script(f"window.localStorage.setItem('_tb_global_settings', '{json.dumps(SETTINGS)}')")
-            for name, query in VIEWS:
-                screenshot(page, f"{base}?{urlencode(query)}#timeseries", out_dir / name)
+            for name, dashboard, query in VIEWS:
+                screenshot(page, f"{base}?{urlencode(query)}#{dashboard}", out_dir / name)
                 print(out_dir / name)
             chromium.close()
     finally:

@@ -46,8 +46,9 @@ def other_fs_tmp(tmp_path):
 
 
 def metrics_rows(run_dir: Path) -> list[dict]:
+    """The rows of the metrics history, without the wall-clock figures (`*_seconds`): no two runs share those."""
     with (run_dir / "csv" / "metrics.csv").open() as f:
-        return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [{k: v for k, v in row.items() if v != "" and not k.endswith("_seconds")} for row in csv.DictReader(f)]
 
 
 def weights(run_dir: Path) -> dict:
