@@ -170,6 +170,10 @@ def _worker(rank: int, ranks: int, init_file: str, out_dir: str, cfg, shardings,
             "params_mb": sum(h.flat_param._unpadded_unsharded_size.numel() * h.flat_param.element_size()
                              for h in handles) / 2**20}
     torch.save({"results": results, **meta}, Path(out_dir) / f"rank{rank}.pt")
+    # Every rank reaches the end before any tears gloo down: a rank that destroys the group while its peer still
+    # has a collective in flight can abort the peer's gloo thread (SIGABRT, "terminate called without an active
+    # exception") on a loaded machine.
+    dist.barrier()
     dist.destroy_process_group()
 
 
