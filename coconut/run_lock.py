@@ -70,6 +70,13 @@ class RunLock:
         self._fd: int | None = None
 
     def _in_use(self, holder: dict | None) -> RunFolderInUse:
+        # The holder writes its record just after it takes the lock: a process refused in between waits briefly
+        # for it, so that the message can name the holder.
+        for _ in range(20):
+            if holder:
+                break
+            time.sleep(0.025)
+            holder = _read_holder(self.path)
         return RunFolderInUse(f"run folder {self.folder} is in use by {_holder_text(holder)}; wait for it to "
                               "finish or stop it, or choose another name= (a killed process holds no lock)")
 
