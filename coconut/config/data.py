@@ -17,7 +17,7 @@ MAX_GENERATED = 10_000_000
 class DataConfig:
     """Record files, or a generator that writes them when they are missing."""
 
-    generator: Optional[str] = "prosqa-mini"  # prosqa | prosqa-mini | prontoqa | None (files must exist)
+    generator: Optional[str] = "prosqa-mini"  # prosqa | prosqa-mini | prosqa-deep | prontoqa | None (files must exist)
     allow_generated: bool = True  # false: missing files are an error, not generated (the Table 1 data sets)
     train_file: Optional[str] = None  # default: <data_dir>/train.json or a release's name (docs/data.md)
     val_file: Optional[str] = None
@@ -46,11 +46,11 @@ class DataConfig:
     drop_too_long: bool = False
 
     def __post_init__(self):
-        require(self.generator in (None, "prosqa", "prosqa-mini", "prontoqa"),
-                 f"data.generator must be prosqa, prosqa-mini, prontoqa or null, got {self.generator!r}")
+        require(self.generator in (None, "prosqa", "prosqa-mini", "prosqa-deep", "prontoqa"),
+                 f"data.generator must be prosqa, prosqa-mini, prosqa-deep, prontoqa or null, got {self.generator!r}")
         require(self.render in (None, "words", "compact", "phrase"),
                  f"data.render must be words, compact, phrase or null, got {self.render!r}")
-        require(self.render is None or self.generator in ("prosqa", "prosqa-mini"),
+        require(self.render is None or self.generator in ("prosqa", "prosqa-mini", "prosqa-deep"),
                  f"data.render={self.render} applies to the ProsQA generators, not "
                  f"{self.generator}")
         require(self.generator is not None or self.train_file is not None,

@@ -1,4 +1,5 @@
-"""The data-set generators by name: `prosqa`, `prosqa-mini` (the demo's small graphs) and `prontoqa`.
+"""The data-set generators by name: `prosqa`, `prosqa-mini` (small graphs), `prosqa-deep` (the demo's graphs, whose
+answers need a search) and `prontoqa`.
 
 Every record made here carries the mark of generated data (`coconut.data.generated`), so a generated file is
 known for what it is wherever it is copied."""
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from coconut.data.generated import mark
 
-GENERATORS = ("prosqa", "prosqa-mini", "prontoqa")
+GENERATORS = ("prosqa", "prosqa-mini", "prosqa-deep", "prontoqa")
 
 
 def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
@@ -26,6 +27,13 @@ def _records(name: str, n: int, seed: int, render: str | None, progress: bool) -
         return prontoqa.generate(n, seed, progress=progress)
     from coconut.data import prosqa
 
+    if name == "prosqa-deep":
+        from coconut.data import prosqa_deep
+
+        cfg = prosqa_deep.DeepConfig()
+        if render is not None:
+            cfg.names.render = render
+        return prosqa_deep.generate(n, seed, cfg, progress=progress)
     options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
     if render is not None:
         options["render"] = render
