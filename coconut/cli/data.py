@@ -50,6 +50,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
     for name, text in (
         ("prosqa", "ProsQA-style DAG questions matching the released statistics"),
         ("prosqa-mini", "small ProsQA graphs a tiny model learns on a CPU (the demo's data)"),
+        ("prosqa-deep", "ProsQA-style trees whose answer is several edges deep behind side branches (a search)"),
         ("prontoqa", "5-hop fictional-ontology true/false questions"),
     ):
         gen = commands.add_parser(name, help=text, description=text)
@@ -62,6 +63,9 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
             gen.add_argument("--render", choices=RENDERS, default=None,
                              help="sentence form (default: words for prosqa, compact for prosqa-mini; "
                                   "phrase: a compact question, steps as short sentences)")
+        if name == "prosqa-deep":
+            gen.add_argument("--depth", type=at_least(1, 7), default=None,
+                             help="edges from the subject to the answer (default 4)")
     stats = commands.add_parser("stats", help="statistics of a records file, optionally beside a reference")
     stats.add_argument("file", help="a records file (.json, .jsonl or iCoT .txt)")
     stats.add_argument("--against", help="a reference records file to compare with")
@@ -133,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
         check_out(args.out, "--out")
         check_not_a_release_name(args.out)
-        records = generate(args.data_command, args.n, args.seed, getattr(args, "render", None), progress=True)
+        records = generate(args.data_command, args.n, args.seed, getattr(args, "render", None), progress=True,
+                           depth=getattr(args, "depth", None))
         write_records(records, args.out)
         print(f"wrote {len(records)} {args.data_command} records to {args.out}")
     elif args.data_command == "stats":

@@ -25,6 +25,7 @@ class DataConfig:
     # A ProsQA generator's rendering: words (the released text), compact (one token per name and symbol) or
     # phrase (compact question, steps as short sentences: the demo's); null = the generator's own.
     render: Optional[str] = None
+    depth: Optional[int] = None  # prosqa-deep: edges from the subject to the answer; null = the generator's own (4)
     data_dir: str = "data/${data.generator}"
     train_size: int = 20000
     val_size: int = 500
@@ -53,6 +54,8 @@ class DataConfig:
         require(self.render is None or self.generator in ("prosqa", "prosqa-mini", "prosqa-deep"),
                  f"data.render={self.render} applies to the ProsQA generators, not "
                  f"{self.generator}")
+        require(self.depth is None or (self.generator == "prosqa-deep" and 1 <= self.depth <= 7),
+                 f"data.depth={self.depth} applies to generator prosqa-deep, from 1 to 7 edges")
         require(self.generator is not None or self.train_file is not None,
                  "data.train_file is required when data.generator is null")
         require(self.text_format in ("compact", "paper"),

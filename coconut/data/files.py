@@ -60,11 +60,13 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
                                               f"{hint + ', or ' if hint else ''}name a file of another name for "
                                               f"generated data (data.{split}_file)")
         seed = data.seed * 1000 + offset  # different seeds per split keep the splits apart
-        records = generate(data.generator, sizes[split], seed, data.render, progress=True)
+        records = generate(data.generator, sizes[split], seed, data.render, progress=True, depth=data.depth)
         render = f" --render {data.render}" if data.render else ""
+        render += f" --depth {data.depth}" if data.depth is not None else ""
         write_with_source(records, path, {
             "origin": "generated", "generator": data.generator, "seed": seed, "size": sizes[split],
             **({"render": data.render} if data.render else {}),
+            **({"depth": data.depth} if data.depth is not None else {}),
             "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed}{render} --out {path}",
         })
     return files

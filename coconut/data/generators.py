@@ -11,12 +11,16 @@ from coconut.data.generated import mark
 GENERATORS = ("prosqa", "prosqa-mini", "prosqa-deep", "prontoqa")
 
 
-def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False) -> list[dict]:
-    """`n` records of generator `name`, the same for the same seed, each marked as generated."""
-    return mark(_records(name, n, seed, render, progress), name, seed, render)
+def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False,
+             depth: int | None = None) -> list[dict]:
+    """`n` records of generator `name`, the same for the same seed, each marked as generated.
+    depth: prosqa-deep's edges from the subject to the answer (None: its default)."""
+    if depth is not None and name != "prosqa-deep":
+        raise ValueError(f"depth applies to prosqa-deep, not {name}")
+    return mark(_records(name, n, seed, render, progress, depth), name, seed, render, depth)
 
 
-def _records(name: str, n: int, seed: int, render: str | None, progress: bool) -> list[dict]:
+def _records(name: str, n: int, seed: int, render: str | None, progress: bool, depth: int | None) -> list[dict]:
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
     if n < 1:
@@ -30,7 +34,7 @@ def _records(name: str, n: int, seed: int, render: str | None, progress: bool) -
     if name == "prosqa-deep":
         from coconut.data import prosqa_deep
 
-        cfg = prosqa_deep.DeepConfig()
+        cfg = prosqa_deep.DeepConfig() if depth is None else prosqa_deep.DeepConfig(min_depth=depth, max_depth=depth)
         if render is not None:
             cfg.names.render = render
         return prosqa_deep.generate(n, seed, cfg, progress=progress)

@@ -83,3 +83,24 @@ def test_deterministic_by_seed_and_configurable():
         DeepConfig(min_depth=3, max_depth=2)
     with pytest.raises(ValueError, match="too few"):
         DeepConfig(max_depth=30)
+
+
+def test_depth_is_a_data_setting_recorded_with_the_files(tmp_path):
+    from coconut.cli.main import main
+    from coconut.config import ConfigError
+    from coconut.data.files import ensure_data
+    from coconut.data.provenance import generated_origin
+    from coconut.data.records import load_records
+    from coconut.experiment import load_config
+
+    cfg = load_config("demo_cot", [f"data.data_dir={tmp_path / 'd'}", "data.generator=prosqa-deep", "data.depth=3",
+                                   "data.train_size=6", "data.val_size=4", "data.test_size=4"])
+    files = ensure_data(cfg.data)
+    record = load_records(files["train"])[0]
+    assert len(record["steps"]) == 3 and generated_origin(files["train"])[1]["depth"] == 3
+    assert main(["data", "prosqa-deep", "--n", "3", "--depth", "5", "--out", str(tmp_path / "five.json")]) == 0
+    assert {len(r["steps"]) for r in load_records(tmp_path / "five.json")} == {5}
+    with pytest.raises(ConfigError, match="data.depth=3 applies to generator prosqa-deep"):
+        load_config("demo_cot", ["data.depth=3"])
+    with pytest.raises(ValueError, match="depth applies to prosqa-deep"):
+        generate("prosqa-mini", 1, 0, depth=3)
