@@ -3,7 +3,9 @@
 A thought is the last hidden state fed back as the next input; the LM head turns that same state into a
 distribution over the vocabulary. The paper (Figure 2 and section 5) reads thoughts this way and finds that
 one thought holds several candidate nodes of the graph at once. For ProsQA-style records the reading marks
-each name with its distance from the question's subject, so a thought's "frontier" can be seen.
+each name with its distance from the question's subject, and under each thought shows its search frontier: every
+node at the depth the thought stands for with its probability, and the mass on each depth
+(`coconut.analysis.frontier`, which states the depth convention).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from coconut.analysis.frontier import LEGEND, Frontier, frontier_lines, graph_of, read_frontiers
 from coconut.analysis.search import forced_prompt
-from coconut.data.graph import GRAPH_FIELDS, Graph
+from coconut.data.graph import Graph
 from coconut.data.scoring import answer_correct, as_decoded, extract_answer
 from coconut.engine.special_tokens import SpecialIds
 
@@ -34,6 +37,7 @@ class Thinking:
     answer: str | None  # what the scoring rule reads as its answer
     gold: str | None = None  # the record's answer, when the question comes from the data
     correct: bool | None = None
+    frontier: list[Frontier] = field(default_factory=list)  # one per thought for a graph question, else empty
 
 
 @torch.no_grad()
@@ -57,12 +61,14 @@ def read_states(engine, tokenizer, hidden: torch.Tensor, top: int = 5, graph: Gr
 @torch.no_grad()
 def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker: str, thoughts: int | None, top: int = 5,
                   eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = 64,
-                  scoring: str = "release") -> Thinking:
+                  scoring: str = "release", thoughts_per_step: int = 1) -> Thinking:
     """Run `question <bot> <thought> x thoughts <eot>`, read each thought, then generate the answer.
 
     Thought j is computed at the position before its slot (`<bot>` for the first), so its reading is the LM
     head at that position: the distribution the fed-back state would give if it were read as a token.
-    thoughts=None: the question alone, without latent markers (a run of a method that has none, as CoT)."""
+    thoughts=None: the question alone, without latent markers (a run of a method that has none, as CoT).
+    A `record` with a graph also gets each thought's frontier; `thoughts_per_step` (the run's c) sets the depth
+    each thought stands for."""
     ids = SpecialIds.from_tokenizer(tokenizer)
     question_ids = tokenizer(question + question_suffix, add_special_tokens=True)["input_ids"]
     prompt = question_ids if thoughts is None else forced_prompt(question_ids, thoughts, ids, eot_at_stage0)
@@ -70,16 +76,17 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
     input_ids = torch.tensor([prompt], device=device)
     mask = torch.ones_like(input_ids)
     engine.eval()
-    readings = []
+    readings, frontier = [], []
     if thoughts:
         hidden, _ = engine.hidden_states(input_ids, mask)
         start = len(question_ids)  # the <bot> column: it computes the first thought
-        graph = Graph.from_record(record) if record and all(k in record for k in GRAPH_FIELDS) else None
-        readings = read_states(engine, tokenizer, hidden[0, start : start + thoughts], top, graph)
+        states = hidden[0, start : start + thoughts]
+        readings = read_states(engine, tokenizer, states, top, graph_of(record))
+        frontier = read_frontiers(engine, tokenizer, states, record, thoughts_per_step)
     gen = engine.generate(input_ids, mask, max_new_tokens=max_new_tokens)
     n = int(gen.num_generated[0])
     text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
-    out = Thinking(question, readings, text.strip(), extract_answer(text, marker, scoring))
+    out = Thinking(question, readings, text.strip(), extract_answer(text, marker, scoring), frontier=frontier)
     if record is not None:
         out.gold = as_decoded(tokenizer, str(record["answer"]))  # in the spacing generations decode to
         out.correct = answer_correct(text, out.gold, marker, scoring)
@@ -96,12 +103,18 @@ def reading_cells(reading: ThoughtReading) -> list[str]:
 
 
 def format_thinking(t: Thinking) -> str:
-    """The reading as lines of text: one line per thought, then the answer."""
+    """The reading as lines of text: one line per thought (with its frontier under it for a graph question), then
+    the answer."""
     lines = [f"question: {t.question}"]
     if not t.thoughts:
         lines.append("(no continuous thoughts: the model reasons in language)")
+    under = frontier_lines(t.frontier) if t.frontier else []
+    if under:
+        lines += LEGEND
     for j, reading in enumerate(t.thoughts, 1):
         lines.append(f"thought {j}: " + " | ".join(reading_cells(reading)))
+        if j <= len(under):
+            lines.append(under[j - 1])
     lines.append(f"generated: {t.generated}")
     answer = "(no answer marker)" if t.answer is None else t.answer.strip()
     if t.gold is not None:

@@ -111,7 +111,8 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
                f"--thoughts {k}" if thoughts is not None else f"{k} thoughts (the run's final stage)")
     return read_thoughts(engine, tokenizer, text, fmt.question_suffix, fmt.answer_prefix, k, top=top,
                          eot_at_stage0=cfg.method.eot_at_stage0, record=record,
-                         max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring)
+                         max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring,
+                         thoughts_per_step=cfg.method.thoughts_per_step)
 
 
 def main(args) -> int:

@@ -1,10 +1,12 @@
 """Reading continuous thoughts through the LM head (coconut think): each reading is the LM head at the column
-that computes the thought, checked against a recompute without a cache; graph names carry their distance."""
+that computes the thought, checked against a recompute without a cache; graph names carry their distance, and
+each thought's frontier reads the same full softmax."""
 
 import pytest
 import torch
 
 from coconut import LatentReasoner
+from coconut.analysis.frontier import name_token_ids
 from coconut.analysis.search import forced_prompt
 from coconut.analysis.thoughts import format_thinking, read_thoughts
 from coconut.data import prosqa
@@ -47,6 +49,16 @@ def test_each_reading_is_the_lm_head_where_the_thought_is_computed(setting):
     for reading in got.thoughts:
         for token, distance in reading.distance.items():
             assert graph.distance[graph.index[token]] == distance
+    token_of = dict(zip(graph.names, name_token_ids(tokenizer, graph.names)))
+    assert [f.depth for f in got.frontier] == [1, 2, 3]
+    for j, frontier in enumerate(got.frontier):
+        probs = logits[start + j].softmax(-1)
+        assert sorted(n for n, _ in frontier.nodes) == sorted(graph.names[v] for v in graph.frontier(j + 1))
+        for name, p in frontier.nodes:
+            assert p == pytest.approx(float(probs[token_of[name]]), rel=1e-4, abs=1e-6)
+        for depth, mass in frontier.mass.items():
+            tokens = {token_of[graph.names[v]] for v in graph.frontier(depth)}
+            assert mass == pytest.approx(float(probs[list(tokens)].sum()), rel=1e-4, abs=1e-6)
     gen = engine.generate(torch.tensor([prompt]), max_new_tokens=8)
     text = tokenizer.decode(gen.sequences[0, : int(gen.num_generated[0])].tolist(), skip_special_tokens=True)
     assert got.generated == text.strip() and got.gold == record["answer"]
