@@ -61,7 +61,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
                          help="output file (.json, the official format, .jsonl, or iCoT .txt)")
         if name.startswith("prosqa"):
             gen.add_argument("--render", choices=RENDERS, default=None,
-                             help="sentence form (default: words for prosqa, compact for prosqa-mini; "
+                             help="sentence form (default: words for prosqa, compact for prosqa-mini, phrase for prosqa-deep; "
                                   "phrase: a compact question, steps as short sentences)")
         if name == "prosqa-deep":
             gen.add_argument("--depth", type=at_least(1, 7), default=None,

@@ -1,10 +1,12 @@
-"""The data-set generators by name: `prosqa`, `prosqa-mini` (small graphs), `prosqa-deep` (the demo's graphs, whose
-answers need a search) and `prontoqa`.
+"""The data-set generators by name: `prosqa`, `prosqa-mini` (small graphs), `prosqa-deep` (trees whose answers need a
+search) and `prontoqa`.
 
 Every record made here carries the mark of generated data (`coconut.data.generated`), so a generated file is
 known for what it is wherever it is copied."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from coconut.data.generated import mark
 
@@ -35,8 +37,8 @@ def _records(name: str, n: int, seed: int, render: str | None, progress: bool, d
         from coconut.data import prosqa_deep
 
         cfg = prosqa_deep.DeepConfig() if depth is None else prosqa_deep.DeepConfig(min_depth=depth, max_depth=depth)
-        if render is not None:
-            cfg.names.render = render
+        if render is not None:  # replace() runs the names config's own checks on the rendering
+            cfg.names = dataclasses.replace(cfg.names, render=render)
         return prosqa_deep.generate(n, seed, cfg, progress=progress)
     options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
     if render is not None:

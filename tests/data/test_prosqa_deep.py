@@ -79,6 +79,8 @@ def test_deterministic_by_seed_and_configurable():
     assert len(r["steps"]) == 5 and len(r["idx_to_symbol"]) == 2 * tree_size(5, 1)
     compact = generate("prosqa-deep", 1, 0, render="compact")[0]
     assert compact["steps"][0].endswith(";")
+    with pytest.raises(ValueError, match="render must be one of"):
+        generate("prosqa-deep", 1, 0, render="prose")
     with pytest.raises(ValueError, match="min_depth"):
         DeepConfig(min_depth=3, max_depth=2)
     with pytest.raises(ValueError, match="too few"):
