@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.data.graph import Graph
 from coconut.analysis.paths import CATEGORIES, classify
 from coconut.engine.special_tokens import SpecialIds
@@ -53,7 +54,7 @@ def _batches(items: list, size: int):
 
 @torch.no_grad()
 def forced_thoughts(engine, tokenizer, questions: list[Question], ks, ids: SpecialIds, marker: str,
-                    batch_size: int = 64, max_new_tokens: int = 64, progress: bool = True,
+                    batch_size: int = 64, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: bool = True,
                     eot_at_stage0: bool = True) -> list[dict]:
     """Per k: accuracy, the share of each path category, mean language tokens; and each question's category."""
     from tqdm.auto import tqdm

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.analysis.frontier import LEGEND, Frontier, frontier_lines, graph_of, read_frontiers
 from coconut.analysis.search import forced_prompt
 from coconut.data.graph import Graph
@@ -60,7 +61,7 @@ def read_states(engine, tokenizer, hidden: torch.Tensor, top: int = 5, graph: Gr
 
 @torch.no_grad()
 def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker: str, thoughts: int | None, top: int = 5,
-                  eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = 64,
+                  eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                   scoring: str = "release", thoughts_per_step: int = 1) -> Thinking:
     """Run `question <bot> <thought> x thoughts <eot>`, read each thought, then generate the answer.
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from coconut.config.checks import require
 
 DECODERS = ("greedy", "soft_thinking", "mixture_of_inputs")
+# Generated tokens at most, where nothing sets it: the one default every generating function takes.
+DEFAULT_MAX_NEW_TOKENS = 64
 
 
 @dataclass
 class EvalConfig:
-    max_new_tokens: int = 64  # the release: 128 on ProsQA and ProntoQA, 64 on GSM8k (set by the experiments)
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS  # the release: 128 on ProsQA and ProntoQA, 64 on GSM8k (set by the experiments)
     # How an answer is judged: "release" compares the text after the last '#' (the marker's last character),
     # stripped, with commas removed on both sides; "lenient" ignores all whitespace after the marker.
     scoring: str = "release"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from coconut.config import DecodeConfig
+from coconut.config import DEFAULT_MAX_NEW_TOKENS, DecodeConfig
 from coconut.engine.alignment import right_align
 from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.soft_inputs import InputMixer
@@ -71,8 +71,8 @@ class Rows:
 
 
 @torch.no_grad()
-def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = 64, decode: DecodeConfig | None = None,
-             learned_stop: bool = False, max_thoughts: int = 0, stop_threshold: float = 0.5,
+def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+             decode: DecodeConfig | None = None, learned_stop: bool = False, max_thoughts: int = 0, stop_threshold: float = 0.5,
              leave_ids=(), answer_ids=()) -> GenerateOutput:
     """Greedy decoding of a batch of prompts with `engine` (a `LatentReasoner`).
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from transformers import Cache
 
+from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
@@ -261,7 +262,7 @@ class LatentReasoner(nn.Module):
             )
 
     @torch.no_grad()
-    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 64, **kwargs):
+    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, **kwargs):
         """Batched greedy decoding with thoughts; see `coconut.engine.generation.generate` for the options."""
         from coconut.engine.generation import generate
 

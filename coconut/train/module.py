@@ -12,7 +12,7 @@ import lightning as L
 import torch
 from torchmetrics import MaxMetric, MeanMetric
 
-from coconut.config import DecodeConfig, OptimConfig, RunConfig, StageSchedule
+from coconut.config import DEFAULT_MAX_NEW_TOKENS, DecodeConfig, OptimConfig, RunConfig, StageSchedule
 from coconut.data.tokenize import TEXT_FORMATS
 from coconut.engine.alignment import prompts_until_start
 from coconut.engine.loss import IGNORE_INDEX
@@ -29,7 +29,7 @@ class NonFiniteLossError(RuntimeError):
 class GenerationSettings:
     """How validation and test generate and score."""
 
-    max_new_tokens: int = 64
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     learned_stop: bool = False  # each row thinks until the stop head says stop (else the stage's thoughts)
     max_thoughts: int = 0  # the most a learned stop may take
