@@ -15,7 +15,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from coconut.config import STEPWISE_METHODS, ConfigError, ModelConfig, RunConfig
+from coconut.config import ConfigError, ModelConfig, RunConfig
+from coconut.methods import method
 
 ROOT = Path(__file__).resolve().parents[1]
 # Package data, so that every install has them (a clone also reaches them as conf/ and experiments/: symlinks).
@@ -148,7 +149,7 @@ def shown(cfg: RunConfig) -> dict:
     if cfg.model.lora_rank == 0:
         for key in ("lora_alpha", "lora_dropout", "lora_targets"):
             out["model"].pop(key)
-    if cfg.method.name not in STEPWISE_METHODS + ("no_curriculum",):
+    if not method(cfg.method.name).shows_latent_config:
         out.pop("latent")
     out["method"] = {k: v for k, v in out["method"].items() if k in cfg.method.used_fields()}
     out["decode"] = {k: v for k, v in out["decode"].items() if k in cfg.decode.used_fields()}

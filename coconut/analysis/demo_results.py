@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 
 # Targets of the demo, checked on the final rows and printed with the table.
+# The demo table's rows, by key (coconut.cli.demo writes them; COCONUT's stages are "stage0", "stage1"...).
+COT_ROW, LATENT_ROW, NO_COT_ROW = "cot", "coconut", "no_cot"
+
 COT_AT_LEAST = 0.90
 LATENT_WITHIN = 0.03  # COCONUT's fully latent stage: at most this far below CoT
 LATENT_TOKEN_SHARE = 0.40  # ... with at most this share of CoT's generated tokens
@@ -43,7 +46,7 @@ def aggregate(per_seed: list[list[dict]], n_test: int) -> list[dict]:
         row["seeds"] = len(members)
         row["margin95"] = round(margin95(row["accuracy"], n_test), 4) if len(members) == 1 else None
         out.append(row)
-    cot = next((r for r in out if r["key"] == "cot"), None)
+    cot = next((r for r in out if r["key"] == COT_ROW), None)
     for row in out:
         row["token_share"] = round(row["tokens"] / cot["tokens"], 3) if cot and cot["tokens"] else None
     return out
@@ -64,7 +67,7 @@ def _line(row: dict) -> str:
 def targets(rows: list[dict]) -> list[tuple[str, bool]]:
     """(what, met) for each target the final rows can be checked against."""
     by_key = {r["key"]: r for r in rows}
-    cot, latent, no_cot = by_key.get("cot"), by_key.get("coconut"), by_key.get("no_cot")
+    cot, latent, no_cot = by_key.get(COT_ROW), by_key.get(LATENT_ROW), by_key.get(NO_COT_ROW)
     out = []
     if cot:
         out.append((f"CoT >= {COT_AT_LEAST:.2f}: {cot['accuracy']:.3f}", cot["accuracy"] >= COT_AT_LEAST))
@@ -112,7 +115,7 @@ def _short(row: dict) -> str:
     """The plot's label: the table's ones would overlap."""
     if row["key"].startswith("stage"):
         return "stage 0 (CoT)" if row["stage"] == 0 else f"stage {row['stage']}"
-    return {"coconut": "COCONUT (fully latent)"}.get(row["key"], row["label"])
+    return {LATENT_ROW: "COCONUT (fully latent)"}.get(row["key"], row["label"])
 
 
 def figure(rows: list[dict], title: str = ""):
@@ -121,10 +124,10 @@ def figure(rows: list[dict], title: str = ""):
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    path = sorted((r for r in rows if r["key"].startswith("stage") or r["key"] == "coconut"), key=lambda r: r["stage"])
+    path = sorted((r for r in rows if r["key"].startswith("stage") or r["key"] == LATENT_ROW), key=lambda r: r["stage"])
     ax.plot([r["tokens"] for r in path], [r["accuracy"] for r in path], "-", color="#2a9d8f", alpha=0.5, zorder=1,
             label="COCONUT's curriculum")
-    styles = {"cot": ("#264653", "s"), "no_cot": ("#e76f51", "D"), "coconut": ("#2a9d8f", "o")}
+    styles = {COT_ROW: ("#264653", "s"), NO_COT_ROW: ("#e76f51", "D"), LATENT_ROW: ("#2a9d8f", "o")}
     for r in rows:
         colour, marker = styles.get(r["key"], ("#8ab17d", "o"))
         ax.errorbar(r["tokens"], r["accuracy"], yerr=r["accuracy_std"] or 0, xerr=r["tokens_std"] or 0,

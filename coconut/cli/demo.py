@@ -91,6 +91,7 @@ def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int
 
 def seed_rows(cfgs: dict) -> list[dict]:
     """One seed's rows: the three methods at their final checkpoint, then COCONUT's stages on the way."""
+    from coconut.analysis.demo_results import COT_ROW, LATENT_ROW, NO_COT_ROW
     from coconut.train.run import evaluate
 
     cot, coconut = cfgs["demo_cot"], cfgs["demo_coconut"]
@@ -99,10 +100,10 @@ def seed_rows(cfgs: dict) -> list[dict]:
     shared = steps_of(cot_run.stage_checkpoint(0))  # COCONUT's first steps are these of the CoT run
     last_stage = coconut.trainer.last_stage
     rows = [
-        _row("cot", "CoT", True, 0, steps_of(final["demo_cot"]["checkpoint"]), final["demo_cot"]["test"]),
-        _row("coconut", f"COCONUT, fully latent (stage {last_stage})", True, last_stage,
+        _row(COT_ROW, "CoT", True, 0, steps_of(final["demo_cot"]["checkpoint"]), final["demo_cot"]["test"]),
+        _row(LATENT_ROW, f"COCONUT, fully latent (stage {last_stage})", True, last_stage,
              shared + steps_of(final["demo_coconut"]["checkpoint"]), final["demo_coconut"]["test"]),
-        _row("no_cot", "No-CoT", True, 0, steps_of(final["demo_no_cot"]["checkpoint"]), final["demo_no_cot"]["test"]),
+        _row(NO_COT_ROW, "No-CoT", True, 0, steps_of(final["demo_no_cot"]["checkpoint"]), final["demo_no_cot"]["test"]),
         _row("stage0", "stage 0 = CoT, where COCONUT starts", False, 0, shared,
              _test(evaluate(cot, str(cot_run.stage_checkpoint(0)), stage=0))),
     ]

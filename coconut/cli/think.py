@@ -84,6 +84,7 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
     from coconut.engine.reasoner import LatentReasoner
     from coconut.experiment import load_config
     from coconut.methods import METHODS
+    from coconut.methods.base import PAUSE
     from coconut.run_dir import RunDir
 
     run = RunDir(Path(run_dir))
@@ -93,7 +94,7 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
         raise ConfigError(f"{run.export}: no exported model; the run has not finished (its test writes export/)")
     cfg = load_config(str(run.config))
     embeds = METHODS[cfg.method.name].embeds  # checked before anything loads
-    if embeds == "pause":
+    if embeds == PAUSE:
         raise ConfigError(f"{run_dir}: the run trained method {cfg.method.name}, whose thoughts are <|pause|> tokens, "
                           "not continuous thoughts: nothing to read")
     if embeds is None and thoughts:

@@ -24,18 +24,18 @@ from typing import Any
 
 from coconut.config.checks import ConfigError, require
 from coconut.config.data import DataConfig
-from coconut.config.evaluation import DECODERS, DecodeConfig, EvalConfig
+from coconut.config.evaluation import DECODERS, DEFAULT_MAX_NEW_TOKENS, DecodeConfig, EvalConfig
 from coconut.config.loggers import DEFAULT_LOGGERS, logger_names
 from coconut.config.method import MethodConfig
 from coconut.config.model import LatentConfig, ModelConfig
 from coconut.config.training import OptimConfig, TrainerConfig
-from coconut.methods import METHODS, STEPWISE_METHODS
+from coconut.methods import METHODS, STEPWISE_METHODS, method
 from coconut.schedule import StageSchedule
 
 # What Lightning's seed_everything accepts (numpy's seeds are unsigned 32-bit integers).
 SEED_RANGE = (0, 2**32 - 1)
 
-__all__ = ["SEED_RANGE", "METHODS", "STEPWISE_METHODS", "StageSchedule", "ConfigError", "DECODERS", "ModelConfig", "LatentConfig",
+__all__ = ["SEED_RANGE", "METHODS", "STEPWISE_METHODS", "StageSchedule", "ConfigError", "DECODERS", "DEFAULT_MAX_NEW_TOKENS", "ModelConfig", "LatentConfig",
            "DataConfig", "MethodConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "DecodeConfig", "RunConfig"]
 
 
@@ -92,10 +92,4 @@ class RunConfig:
 
     def final_stage(self) -> int:
         """The stage from which the samples no longer change (0 for methods without a curriculum)."""
-        if self.method.name in STEPWISE_METHODS:
-            return self.method.max_latent_stage + 1
-        if self.method.name == "icot":
-            # Training decides per epoch instead (coconut.data.icot_schedule.epoch_is_final: once the schedule
-            # removes every CoT, or the last epoch); this serves evaluations of a frozen stage.
-            return self.trainer.last_stage
-        return 0
+        return method(self.method.name).final_stage(self.method, self.trainer.last_stage)

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from coconut.config.checks import require
-from coconut.methods import METHODS
-
-LATENT_METHODS = ("coconut", "no_curriculum", "pause_as_thought")  # methods that put c thoughts per removed step
+from coconut.methods import METHODS, method
 
 
 @dataclass
@@ -41,10 +39,8 @@ class MethodConfig:
         require(self.icot_remove_all_beyond is None or self.icot_remove_all_beyond >= 0,
                  f"method.icot_remove_all_beyond must be >= 0 or null, got {self.icot_remove_all_beyond}")
         require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
-        # c = 0 would train the latent methods with no thought at all, and the run would be labelled COCONUT.
-        require(self.name not in LATENT_METHODS or self.thoughts_per_step >= 1,
-                 f"method.thoughts_per_step must be >= 1 for method {self.name} (it is c, the continuous thoughts "
-                 f"per removed step), got {self.thoughts_per_step}; the ablation without thoughts is method=no_thought")
+        for problem in method(self.name).check(self):
+            require(False, problem)
 
     @property
     def max_thoughts(self) -> int:
@@ -53,10 +49,4 @@ class MethodConfig:
 
     def used_fields(self) -> tuple[str, ...]:
         """The fields this method reads (the rest are shown only when they apply)."""
-        if self.name in ("cot", "no_cot"):
-            return ("name",)
-        if self.name == "pause":
-            return ("name", "num_pause")
-        if self.name == "icot":
-            return ("name", "icot_remove_per_epoch", "icot_remove_all_beyond", "icot_smoothing")
-        return ("name", "thoughts_per_step", "max_latent_stage", "pad_latent_to_max", "uniform_prob", "eot_at_stage0")
+        return method(self.name).used_fields()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from coconut.data.curriculum import Sample
-from coconut.engine.loss import IGNORE_INDEX
+from coconut.markers import IGNORE_INDEX
 
 
 def _first(tokens: list[int], token: int) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from coconut.engine.special_tokens import add_latent_tokens
+from coconut.markers import LATENT_TOKENS, PAUSE, add_tokens
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
@@ -32,5 +32,5 @@ def build_word_tokenizer(records: list[dict], extra_texts=()) -> PreTrainedToken
     core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
     core.pre_tokenizer = _pre_tokenizer()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK)
-    add_latent_tokens(tokenizer, pause=True)
+    add_tokens(tokenizer, LATENT_TOKENS + (PAUSE,))
     return tokenizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100  # questions, markers, thoughts and padding carry this label
+from coconut.markers import IGNORE_INDEX  # noqa: F401  (re-exported: the engine's loss masks with it)
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

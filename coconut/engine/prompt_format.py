@@ -16,13 +16,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from coconut.config.checks import ConfigError
-from coconut.engine.special_tokens import END_LATENT, LATENT, PAUSE, START_LATENT
+from coconut.markers import END_LATENT, LATENT, PAUSE, START_LATENT
+from coconut.methods import METHODS, method
 
 QUESTION = "{question}"  # where the question's text goes in question_template
-NO_BLOCK = ("cot", "no_cot", "icot", "no_thought")  # the question alone (no_thought: the steps removed, no marker)
-PAUSE_BLOCK = ("pause", "pause_as_thought")
-LATENT_BLOCK = ("coconut", "no_curriculum")
-KNOWN_METHODS = NO_BLOCK + PAUSE_BLOCK + LATENT_BLOCK
+KNOWN_METHODS = tuple(METHODS)
 
 
 def default_special_tokens() -> dict:
@@ -90,32 +88,17 @@ class PromptFormat:
     def question_text(self, question: str) -> str:
         return self.question_template.replace(QUESTION, question)
 
-    def plan(self, num_steps: int | None = None) -> tuple[int, int]:
-        """(steps removed, steps replaced by thoughts) at the tested stage, as the curriculum plans them.
+    def block(self, num_steps: int | None = None) -> list[str]:
+        """The special tokens after the question (their strings), as evaluation's prompt ends: the method's own
+        block at the tested stage (the one the data pipeline builds, coconut.methods).
 
         num_steps: the question's reasoning steps, when known (a question of the data set); None: at least
         the stage's (no_curriculum: the final stage's), as a new question is taken to have (with
         pad_latent_to_max, the count does not matter)."""
-        stage = self.max_latent_stage + 1 if self.method == "no_curriculum" else self.stage
-        steps = max(stage, 1) if num_steps is None else num_steps
-        top = self.max_latent_stage
-        removed = steps if stage > top else min(stage, steps)
-        wanted = min(stage, top)
-        return removed, wanted if self.pad_latent_to_max else min(steps, wanted)
-
-    def block(self, num_steps: int | None = None) -> list[str]:
-        """The special tokens after the question (their strings), as evaluation's prompt ends."""
-        tokens, method = self.special_tokens, self.method
-        if method == "pause":
-            return [tokens["pause"]] * self.num_pause
-        if method in NO_BLOCK:
-            return []
-        removed, replaced = self.plan(num_steps)
-        count = replaced * self.thoughts_per_step
-        if method == "pause_as_thought":
-            return [tokens["pause"]] * count
-        closing = [] if count == 0 and removed == 0 and not self.eot_at_stage0 else [tokens["end"]]
-        return [tokens["start"]] + [tokens["latent"]] * count + closing
+        m = method(self.method)
+        stage = m.sample_stage(self, self.stage, num_steps or 0)
+        _, kinds = m.block(self, stage, max(stage, 1) if num_steps is None else num_steps)
+        return [self.special_tokens[kind] for kind in kinds]
 
     @property
     def thoughts(self) -> int:

@@ -27,7 +27,8 @@ from coconut.data.files import ensure_data
 from coconut.data.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
 from coconut.data.scoring import as_decoded
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
-from coconut.engine.special_tokens import SpecialIds
+from coconut.markers import SpecialIds
+from coconut.methods import method as method_named
 from coconut.train.resumable import ResumableLoader
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ class CurriculumDataModule(L.LightningDataModule):
         self._frozen_stage = stage
         self._files: dict[str, Path] = {}  # the split files, set by setup
         self._icot_plans: dict[tuple, EpochPlan] = {}
+
+    @property
+    def batch_dependent(self) -> bool:
+        """The method's samples follow the batch within the epoch (iCoT's removal plan), not only the stage."""
+        return method_named(self.method.name).batch_dependent
 
     def prepare_data(self) -> None:
         ensure_data(self.data)
@@ -95,7 +101,7 @@ class CurriculumDataModule(L.LightningDataModule):
     @property
     def in_final_stage(self) -> bool:
         """Whether the samples have stopped changing (checkpoints are chosen among these epochs)."""
-        if self.method.name == "icot" and self._frozen_stage is None:
+        if self.batch_dependent and self._frozen_stage is None:
             trainer = self.trainer
             longest = max((_cot_length(r) for r in self.splits["train"]), default=0)
             return epoch_is_final(self._epoch(), self.icot_steps_per_epoch(), longest, self.method,
@@ -109,7 +115,7 @@ class CurriculumDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         stage, epoch = self.stage, self._epoch()
-        if self.method.name == "icot":  # shuffled by the plan, each position's removal set by its batch
+        if self.batch_dependent:  # shuffled by the plan, each position's removal set by its batch
             plan, records = self.icot_plan(epoch), self.splits["train"]
             samples = [icot_sample(records[i], n, self.ids, stage) for i, n in zip(plan.order, plan.removed)]
         else:
@@ -149,7 +155,7 @@ class CurriculumDataModule(L.LightningDataModule):
         """(sample at the current stage, answer text) for every record of a split (tokenised on first use)."""
         self._load(split)
         stage = self.stage
-        if self.method.name == "icot":
+        if self.batch_dependent:
             removed = self.icot_eval_removal()
             return [(icot_sample(r, removed, self.ids, stage), answer)
                     for r, answer in zip(self.splits[split], self.answers[split])]

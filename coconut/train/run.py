@@ -146,9 +146,9 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
 def schedule_reaches_final_stage(cfg: RunConfig) -> bool:
     """Whether the schedule trains the method's final stage, where best.ckpt is chosen; if not, say which
     checkpoint will be tested (results.json and the report say it too)."""
-    from coconut.config import STEPWISE_METHODS
+    from coconut.methods import method
 
-    if cfg.method.name not in STEPWISE_METHODS or cfg.trainer.last_stage >= cfg.final_stage():
+    if not method(cfg.method.name).stepwise or cfg.trainer.last_stage >= cfg.final_stage():
         return True
     log.warning("the schedule ends at stage %d, before method %s's final stage %d (trainer.max_epochs=%d): no "
                 "checkpoint is chosen by validation in the final stage, so the run is tested at last.ckpt (stage %d)",
@@ -209,7 +209,7 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
 def stopped_by_max_steps(cfg: RunConfig, trainer) -> tuple[dict, bool]:
     """Where trainer.max_steps stopped training: ({max_steps_reached, stopped_step, stopped_stage} for results.json,
     empty without max_steps; whether it stopped before the method's final stage, which is then said)."""
-    from coconut.config import STEPWISE_METHODS
+    from coconut.methods import method
     from coconut.train.callbacks import CurriculumCallback
 
     limit = cfg.trainer.max_steps
@@ -221,7 +221,7 @@ def stopped_by_max_steps(cfg: RunConfig, trainer) -> tuple[dict, bool]:
     short = False
     if reached and stage is not None:
         out["stopped_stage"] = stage
-        short = cfg.method.name in STEPWISE_METHODS and stage < cfg.final_stage()
+        short = method(cfg.method.name).stepwise and stage < cfg.final_stage()
         if short:
             log.warning("trainer.max_steps=%d stopped training in stage %d, before method %s's final stage %d: the "
                         "run is tested at last.ckpt (step %d)", limit, stage, cfg.method.name, cfg.final_stage(),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from coconut.config import METHODS, STEPWISE_METHODS, RunConfig
+from coconut.config import RunConfig
+from coconut.methods import method
 from coconut.run_dir import BEST, CSV_LOGS, LAST, TENSORBOARD, RunDir
 
 
@@ -35,10 +36,12 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
 
     quiet_library_lines()  # also for runs started from Python, not through the command
     t = cfg.trainer
-    icot = cfg.method.name == "icot"  # resets AdamW at each increment of its removal count, not per epoch/stage
+    m = method(cfg.method.name)
+    # A batch-dependent removal (iCoT) resets AdamW at each increment of its removal count, not per epoch/stage.
+    by_removal = m.batch_dependent
     callbacks = [
         GracefulStop(run_dir.last_checkpoint),  # first: it stops a run before the other hooks of a batch log anything
-        CurriculumCallback("never" if icot else cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
+        CurriculumCallback("never" if by_removal else cfg.optim.reset, cfg.seed, cfg.latent.auto_thought_scale),
         # The first ModelCheckpoint: `trainer.checkpoint_callback`, whose best model the run tests and exports.
         FinalStageCheckpoint(dirpath=run_dir.checkpoints, filename=BEST, monitor="val/acc", mode="max", save_top_k=1,
                              enable_version_counter=False),
@@ -50,19 +53,19 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         AccuracyVsTokensLogger(run_dir, title=cfg.name),
         ThoughtDiagnostics(),  # thoughts/* at each validation with thoughts; before the summary that reads them
         TransitionDiagnostics(run_dir, t.schedule, TEXT_FORMATS[cfg.data.text_format],
-                              stepwise=cfg.method.name in STEPWISE_METHODS, entry=cfg.eval.transition_entry,
+                              stepwise=m.stepwise, entry=cfg.eval.transition_entry,
                               questions=cfg.eval.transition_questions, title=cfg.name),
         LearningRateMonitor(logging_interval="step"),
         MetricsHistory(),
         ParameterSummary(),  # Lightning's counts in one line (enable_model_summary=False below)
         *extra_callbacks,
     ]
-    if icot:
+    if by_removal:
         from coconut.train.icot import IcotOptimizerReset
 
         callbacks.append(IcotOptimizerReset())
     strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier,
-                              latent_passes=METHODS[cfg.method.name].latent_passes)
+                              latent_passes=m.latent_passes)
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, max_epochs=t.epochs_to_train, max_steps=-1 if t.max_steps is None else t.max_steps,

@@ -1,0 +1,64 @@
+"""What a method is: one object that answers every question the framework asks about it.
+
+A method says how a record becomes a sample at a stage (which language steps it removes and which special tokens
+follow the question), its final stage, the tokens the model embeds, the config fields it reads, and its Table 1
+label. Nothing outside coconut.methods compares a method's name: the data pipeline, the engine's prompt format, the
+config and the trainer ask the registered object. Torch-free and data-free: the config layer can import it.
+
+`cfg` below is anything with the method fields it reads (coconut.config.MethodConfig, or the prompt format an
+export records: the same names).
+"""
+
+from __future__ import annotations
+
+# Special tokens of a block, by kind: the data pipeline maps them to ids, the prompt format to strings.
+START, THOUGHT, END, PAUSE = "start", "latent", "end", "pause"
+
+
+class Method:
+    name: str = ""
+    label: str = ""  # the row of the paper's Table 1
+    description: str = ""
+    # New tokens the model embeds: "latent" (the three markers), "pause" (<|pause|>) or None. The release adds
+    # no embeddings for CoT, No-CoT and w/o thought (their vocabulary stays GPT-2's 50257).
+    embeds: str | None = None
+    stepwise: bool = False  # its samples change stage by stage, replacing one more language step each time
+    fields: tuple[str, ...] = ()  # the method config fields it reads besides `name` (the others are not shown)
+    shows_latent_config: bool = False  # the `latent` config section applies to it
+    thoughts_per_removed_step: bool = False  # it puts c thoughts (or pauses) per removed step: c must be >= 1
+    batch_dependent: bool = False  # its samples follow the batch within an epoch, not only the stage (iCoT)
+
+    @property
+    def latent_passes(self) -> bool:
+        """Its steps feed back continuous thoughts: one decoder call per thought column, not one per step."""
+        return self.embeds == "latent"
+
+    def used_fields(self) -> tuple[str, ...]:
+        return ("name",) + self.fields
+
+    def final_stage(self, cfg, last_stage: int) -> int:
+        """The stage from which the samples no longer change (0 without a curriculum); `last_stage`: the
+        trainer's last scheduled stage, for methods whose training decides it."""
+        return 0
+
+    def sample_stage(self, cfg, stage: int, num_steps: int, rng=None) -> int:
+        """The stage a sample is built at: `stage`, unless the method trains others too (`rng` drives the random
+        choice during training; None for evaluation and prompts, which are deterministic)."""
+        return stage
+
+    def block(self, cfg, stage: int, num_steps: int) -> tuple[int, list[str]]:
+        """(language steps removed from the front, the special tokens after the question, by kind) for a record
+        with `num_steps` steps at `stage` (as `sample_stage` returned it)."""
+        return 0, []
+
+    def longest_sample(self, cfg, question: int, steps: int, answer: int) -> int:
+        """An upper bound on a sample's length at any stage, from the record's token counts (its question, all its
+        steps, its answer); EOS counts too."""
+        return question + steps + answer + 1
+
+    def check(self, cfg) -> list[str]:
+        """What is wrong with `cfg` for this method, as messages (empty: nothing)."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"<method {self.name}: {self.label}>"

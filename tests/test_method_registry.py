@@ -1,0 +1,93 @@
+"""Methods are objects in a registry (coconut.methods): nothing else compares a method's name, every method
+module holds one method, and the registry agrees with the config groups and the config schema."""
+
+import ast
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from coconut.config import MethodConfig
+from coconut.methods import METHODS, Method, method
+
+PACKAGE = Path(__file__).resolve().parents[1] / "coconut"
+NAMES = set(METHODS)
+
+
+def _strings(node) -> set[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return set().union(*(_strings(e) for e in node.elts)) if node.elts else set()
+    if isinstance(node, ast.BinOp):  # ("a",) + ("b",)
+        return _strings(node.left) | _strings(node.right)
+    return set()
+
+
+def name_comparisons(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every comparison (==, !=, in, not in, match case) against a registered method's name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                found += [(node.lineno, s) for s in _strings(side) & NAMES]
+        elif isinstance(node, ast.match_case) and isinstance(node.pattern, ast.MatchValue):
+            found += [(node.pattern.lineno, s) for s in _strings(node.pattern.value) & NAMES]
+    return found
+
+
+def test_the_scan_finds_comparisons():
+    # The scan itself must see each form a comparison of names takes, or the next test would pass vacuously.
+    code = ('a == "icot"\nb in ("cot", "no_cot")\nc not in STEP + ("no_curriculum",)\n"coconut" != d\n'
+            'match e:\n    case "pause":\n        pass\n')
+    assert sorted(name_comparisons(code)) == [(1, "icot"), (2, "cot"), (2, "no_cot"), (3, "no_curriculum"),
+                                              (4, "coconut"), (6, "pause")]
+    assert name_comparisons('f(name="cot")\nx = {"cot": 1}\n') == []  # arguments and keys are not comparisons
+
+
+def test_no_method_name_is_compared_outside_the_registry():
+    offending = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "methods"):
+            continue
+        offending += [f"{path.relative_to(PACKAGE.parent)}:{line} compares {name!r}"
+                      for line, name in name_comparisons(path.read_text())]
+    assert not offending, "ask coconut.methods.method(name) instead:\n" + "\n".join(offending)
+
+
+def test_each_method_module_holds_one_registered_method():
+    for name, m in METHODS.items():
+        assert isinstance(m, Method) and m.name == name and m.label and m.description
+        module = Path(__import__(type(m).__module__, fromlist=["_"]).__file__)
+        assert module.parent == PACKAGE / "methods", f"{name} lives outside coconut/methods"
+    modules = {type(m).__module__ for m in METHODS.values()}
+    assert len(modules) == len(METHODS), "one module per method"
+
+
+def test_the_registry_matches_the_method_config_groups():
+    groups = {p.stem for p in (PACKAGE / "conf" / "method").glob("*.yaml")}
+    assert groups == NAMES
+
+
+def test_every_method_reads_only_fields_the_schema_has():
+    schema = {f.name for f in fields(MethodConfig)}
+    for name, m in METHODS.items():
+        assert set(m.used_fields()) <= schema, name
+        assert MethodConfig(name=name).used_fields() == m.used_fields()
+
+
+def test_an_unknown_name_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown method 'codi'.*cot, no_cot"):
+        method("codi")
+
+
+def test_the_methods_answer_as_the_paper_defines_them():
+    # Table 1's rows in order, and which of them train stage by stage and feed back thoughts.
+    assert [m.label for m in METHODS.values()] == ["CoT", "No-CoT", "iCoT", "Pause token", "COCONUT",
+                                                   "w/o curriculum", "w/o thought", "pause as thought"]
+    assert {n for n, m in METHODS.items() if m.stepwise} == {"coconut", "no_thought", "pause_as_thought"}
+    assert {n for n, m in METHODS.items() if m.latent_passes} == {"coconut", "no_curriculum"}
+    cfg = MethodConfig(max_latent_stage=3)
+    assert {n: m.final_stage(cfg, last_stage=7) for n, m in METHODS.items()} == {
+        "cot": 0, "no_cot": 0, "icot": 7, "pause": 0, "coconut": 4, "no_curriculum": 0, "no_thought": 4,
+        "pause_as_thought": 4}
