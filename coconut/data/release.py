@@ -12,8 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.data.errors import DataError
-from coconut.data.links import check_links
+from coconut.data_error import DataError, check_links
 
 COCONUT_COMMIT = "27273cb8cca4bb763c041a63b036d0c3b7cbbb48"  # facebookresearch/coconut, the release checked
 ICOT_COMMIT = "e06a32ee5e4cd117171daeb4755d2a97ece62761"  # da03/Internalize_CoT_Step_by_Step, as gsm_icot.bash pins
