@@ -134,3 +134,35 @@ def test_lower_layers_import_without_lightning(module):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False", f"import {module} loaded Lightning"
+
+
+def test_config_never_imports_data_or_engine():
+    """The config schema is torch-free and below the layers that read it: it imports none of them."""
+    banned = ("coconut.data", "coconut.engine", "coconut.train", "coconut.analysis", "coconut.bench", "torch")
+    offending = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+                 for path in MODULES if layer(path) == "config"
+                 for line, name in imported_names(path) if any(is_under(name, b) for b in banned)]
+    assert not offending, "the config layer imports a layer above it or torch:\n" + "\n".join(sorted(set(offending)))
+
+
+def test_bench_modules_form_no_cycle():
+    """coconut.bench.* modules import one another without a cycle (imports inside functions count too)."""
+    bench = {module_name(p): p for p in MODULES if layer(p) == "bench"}
+    # Edges to other bench modules only: every bench module lies under the package coconut.bench itself.
+    graph = {mod: sorted({other for _, name in imported_names(path) for other in bench
+                          if other != "coconut.bench" and other != mod and is_under(name, other)})
+             for mod, path in bench.items()}
+    done = set()
+
+    def cycle_from(mod, stack):
+        """The first cycle reached from `mod` (a list of modules, the first one repeated at its end), else None."""
+        if mod in stack:
+            return stack[stack.index(mod):] + [mod]
+        if mod in done:
+            return None
+        found = next((c for other in graph[mod] if (c := cycle_from(other, stack + [mod]))), None)
+        done.add(mod)
+        return found
+
+    cycle = next((c for mod in sorted(graph) if (c := cycle_from(mod, []))), None)
+    assert cycle is None, "import cycle among coconut.bench modules: " + " -> ".join(cycle)

@@ -110,7 +110,7 @@ def _wrapped(cfg, sharding: str):
     from torch.distributed.fsdp import ShardingStrategy
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
-    from coconut.bench.run import build_model, make_engine
+    from coconut.bench.builders import build_model, make_engine
     from coconut.engine.lockstep import RankSync
     from coconut.train.strategies import decoder_layer_classes
 
@@ -152,7 +152,7 @@ def _sharding_figures(root, counter: _Counter, batches: dict, prompts, cfg) -> d
 def _worker(rank: int, ranks: int, init_file: str, out_dir: str, cfg, shardings, rows: int) -> None:
     import torch.distributed as dist
 
-    from coconut.bench.run import build_batch
+    from coconut.bench.builders import build_batch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks))
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=ranks)

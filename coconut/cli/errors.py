@@ -28,7 +28,7 @@ EXIT_CODES = """exit codes (the same for every command):
 # refuses (devices, strategy), so a config error as well.
 EXPECTED = (
     ("coconut.config.checks", "ConfigError"),
-    ("coconut.data.errors", "DataError"),
+    ("coconut.data_error", "DataError"),
     ("coconut.train.checkpoints", "CheckpointError"),
     ("coconut.analysis.report", "ReportError"),
     ("coconut.data.download", "DownloadError"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from coconut.config.checks import require
+from coconut.config.split_files import split_file
 
 # The most records a generator makes in one go: they are held in memory before being written (about 1 KB each),
 # and the paper's largest set (ProsQA train) has 17,886.
@@ -74,8 +75,6 @@ class DataConfig:
         """The split files: the ones named, else found under our or the releases' names in data_dir or, when
         only train_file is named, beside it (a data_dir holding another data set's test.json must not be
         tested on)."""
-        from coconut.data.release import split_file  # the candidate names live there, beside the releases
-
         named = {"train": self.train_file, "val": self.val_file, "test": self.test_file}
         folder = Path(self.train_file).parent if self.train_file else Path(self.data_dir)
         return {split: Path(path) if path else split_file(folder, split) for split, path in named.items()}

@@ -1,17 +1,9 @@
-"""The one error of bad data: it names the file, the record index and the field."""
+"""The one error of bad data: it names the file, the record index and the field (defined in coconut.data_error,
+below every layer, so that the config schema raises it too; re-exported here)."""
 
+from coconut.data_error import DataError
 
-class DataError(ValueError):
-    """Bad data, located by file, record index and field."""
-
-    def __init__(self, file, index: int | None, field: str | None, message: str):
-        where = [str(file)]
-        if index is not None:
-            where.append(f"record {index}")
-        if field is not None:
-            where.append(f"field '{field}'")
-        super().__init__(f"{': '.join(where)}: {message}")
-        self.file, self.index, self.field = str(file), index, field
+__all__ = ["DataError", "short"]
 
 
 def short(value, limit: int = 60) -> str:

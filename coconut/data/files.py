@@ -13,9 +13,9 @@ from pathlib import Path
 from coconut.config import DataConfig
 from coconut.data.errors import DataError
 from coconut.data.generators import generate
-from coconut.data.links import check_links
 from coconut.data.provenance import generated_origin, sidecar_path, write_with_source
 from coconut.data.release import RELEASE_NAMES, RELEASES, SPLIT_FILE_NAMES, release_of
+from coconut.data_error import check_links
 
 
 def how_to_get(data: DataConfig, name: str | None = None) -> str:

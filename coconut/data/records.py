@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from coconut.data.errors import DataError  # re-exported: callers catch it from here
-from coconut.data.links import check_links
 from coconut.data.metadata import check_metadata
+from coconut.data_error import check_links
 from coconut.markers import LATENT_TOKENS, PAUSE
 
 REQUIRED_FIELDS = ("question", "steps", "answer")

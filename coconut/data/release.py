@@ -3,7 +3,9 @@
 ProsQA is the COCONUT release's `data/prosqa_*.json`; GSM8k is the iCoT release's augmented text files,
 fetched as the COCONUT release's `preprocessing/gsm_icot.bash` fetches them (train.txt is a Git LFS file,
 so it comes from media.githubusercontent.com). ProntoQA has no released file: it is made with the ProntoQA
-code (`PRONTOQA_RECIPE`) and converted by `coconut data prontoqa-convert`. Standard library only.
+code (`PRONTOQA_RECIPE`) and converted by `coconut data prontoqa-convert`. The split files' names and their lookup
+(`SPLIT_FILE_NAMES`, `RELEASE_NAMES`, `split_file`) are the config layer's (`coconut.config.split_files`),
+re-exported here. Standard library only, besides.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.data.errors import DataError
-from coconut.data.links import check_links
+from coconut.config.split_files import OUR_NAMES, RELEASE_NAMES, SPLIT_FILE_NAMES, split_file
+
+__all__ = ["COCONUT_COMMIT", "ICOT_COMMIT", "PRONTOQA_COMMIT", "ReleaseFile", "RELEASES", "DATASETS", "PRONTOQA_RECIPE",
+           "SPLIT_FILE_NAMES", "OUR_NAMES", "RELEASE_NAMES", "release_of", "split_file", "file_digests", "mismatch",
+           "released_file"]
 
 COCONUT_COMMIT = "27273cb8cca4bb763c041a63b036d0c3b7cbbb48"  # facebookresearch/coconut, the release checked
 ICOT_COMMIT = "e06a32ee5e4cd117171daeb4755d2a97ece62761"  # da03/Internalize_CoT_Step_by_Step, as gsm_icot.bash pins
@@ -80,39 +85,11 @@ PRONTOQA_RECIPE = (
 )
 
 
-# The names a split's file may have in data.data_dir: ours first (what a generator writes), then the releases'
-# own (prosqa_*.json, prontoqa_*.json from its preprocessing, gsm_*.json from its GSM8k conversion, the iCoT text).
-SPLIT_FILE_NAMES = {
-    "train": ("train.json", "prosqa_train.json", "prontoqa_train.json", "gsm_train.json", "train.txt"),
-    "val": ("val.json", "valid.json", "prosqa_valid.json", "prontoqa_valid.json", "gsm_valid.json", "valid.txt"),
-    "test": ("test.json", "prosqa_test.json", "prontoqa_test.json", "gsm_test.json", "test.txt"),
-}
-
-
-# The names that are the releases' (everything above but ours): generated data is never written under one, so
-# that it cannot later pass for the release (`coconut.data.files.ensure_data`, `coconut data prosqa --out`).
-OUR_NAMES = ("train.json", "val.json", "valid.json", "test.json")
-RELEASE_NAMES = frozenset(name for names in SPLIT_FILE_NAMES.values() for name in names if name not in OUR_NAMES)
-
-
 def release_of(name: str) -> str | None:
     """The data set whose release names its files `name` (prosqa_*, prontoqa_*, gsm_* or iCoT's *.txt)."""
     if name not in RELEASE_NAMES:
         return None
     return "gsm8k" if name.startswith("gsm_") or name.endswith(".txt") else name.split("_", 1)[0]
-
-
-def split_file(data_dir, split: str) -> Path:
-    """The one file of `split` in data_dir under any of its names; <split>.json when there is none. A broken
-    symbolic link under one of the names is an error, not "no file" (a linked release must not be skipped)."""
-    data_dir = Path(data_dir)
-    for name in SPLIT_FILE_NAMES[split]:
-        check_links(data_dir / name, f"the {split} split")
-    found = [data_dir / name for name in SPLIT_FILE_NAMES[split] if (data_dir / name).is_file()]
-    if len(found) > 1:
-        raise DataError(data_dir, None, None, f"holds {' and '.join(p.name for p in found)} for the {split} split; "
-                                              f"remove all but one, or name one with data.{split}_file")
-    return found[0] if found else data_dir / SPLIT_FILE_NAMES[split][0]
 
 
 def file_digests(path) -> tuple[str, str]:

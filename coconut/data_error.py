@@ -1,4 +1,9 @@
-"""Broken symbolic links on a data path: refused, never read as "no file there".
+"""The one error of bad data (`DataError`: file, record index, field), and the check that a data path is no broken
+symbolic link, which raises it.
+
+Standard library only and below every layer: the config schema finds the split files
+(`coconut.config.split_files`, without importing coconut.data) and the data layer reads them, and both raise
+this one error. `coconut.data.errors` re-exports it.
 
 A split file (or the data folder) that is a symbolic link to nothing, or a loop of links, does not exist to
 `Path.exists()`. Taken at its word, a run would generate data over the link, or skip the split: a user who
@@ -11,7 +16,18 @@ import errno
 import os
 from pathlib import Path
 
-from coconut.data.errors import DataError
+
+class DataError(ValueError):
+    """Bad data, located by file, record index and field."""
+
+    def __init__(self, file, index: int | None, field: str | None, message: str):
+        where = [str(file)]
+        if index is not None:
+            where.append(f"record {index}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{': '.join(where)}: {message}")
+        self.file, self.index, self.field = str(file), index, field
 
 
 def broken_link(path) -> tuple[Path, str] | None:
