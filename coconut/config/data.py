@@ -59,8 +59,8 @@ class DataConfig:
                  f"data.depth={self.depth} applies to generator prosqa-deep, from 1 to 7 edges")
         require(self.generator is not None or self.train_file is not None,
                  "data.train_file is required when data.generator is null")
-        require(self.text_format in ("compact", "paper"),
-                 f"data.text_format must be compact or paper, got {self.text_format!r}")
+        require(self.text_format in ("compact", "paper", "codi"),
+                 f"data.text_format must be compact, paper or codi, got {self.text_format!r}")
         require(self.batch_size >= 1 and self.eval_batch_size >= 1,
                  "data.batch_size and data.eval_batch_size must be >= 1")
         for split, size in self.sizes().items():

@@ -59,6 +59,11 @@ class LatentConfig:
     """How the last hidden state becomes the next input embedding, and how many thoughts a row takes."""
 
     projection: bool = False  # learned map hidden -> next input embedding, initialised to identity
+    # With a width: CODI's MLP instead (dropout, linear to this width, GELU, linear back, LayerNorm unless
+    # projection_norm=false), as its release's use_prj / prj_dim / prj_dropout / prj_no_ln.
+    projection_dim: Optional[int] = None
+    projection_dropout: float = 0.0
+    projection_norm: bool = True
     thought_scale: float = 1.0  # factor on the fed-back hidden state
     auto_thought_scale: bool = False  # measure it at the first latent stage: embeddings' norm / hidden norm
     jacobi_iterations: Optional[int] = None  # thoughts in parallel by this many Jacobi iterations (PCCoT); None: sequential
@@ -66,6 +71,10 @@ class LatentConfig:
     stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)
 
     def __post_init__(self):
+        require(self.projection_dim is None or (self.projection and self.projection_dim >= 1),
+                 f"latent.projection_dim={self.projection_dim} needs latent.projection=true and a width >= 1")
+        require(0.0 <= self.projection_dropout < 1.0,
+                 f"latent.projection_dropout must be in [0, 1), got {self.projection_dropout}")
         require(self.jacobi_iterations is None or self.jacobi_iterations >= 1,
                  f"latent.jacobi_iterations must be >= 1 or null, got {self.jacobi_iterations}")
         require(math.isfinite(self.thought_scale), f"latent.thought_scale must be a finite number, got {self.thought_scale}")

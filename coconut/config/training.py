@@ -66,6 +66,7 @@ class OptimConfig:
     weight_decay: float = 0.01
     betas: list = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0
+    warmup_ratio: Optional[float] = None  # instead of warmup_steps: this share of the schedule's span (HF's ratio)
     schedule: str = "constant"  # constant | cosine (over each stage when the optimizer resets)
     min_lr_ratio: float = 0.1
     grad_clip: Optional[float] = None
@@ -83,6 +84,9 @@ class OptimConfig:
         require(len(self.betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas),
                  f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         require(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        require(self.warmup_ratio is None or (0 <= self.warmup_ratio < 1 and self.warmup_steps == 0),
+                 f"optim.warmup_ratio must be in [0, 1) with optim.warmup_steps=0, got {self.warmup_ratio} "
+                 f"(warmup_steps {self.warmup_steps})")
         require(0.0 <= self.min_lr_ratio <= 1.0, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         require(self.grad_clip is None or (math.isfinite(self.grad_clip) and self.grad_clip > 0),
                  f"optim.grad_clip must be a finite number > 0 or null, got {self.grad_clip}")

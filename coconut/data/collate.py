@@ -38,13 +38,31 @@ class LatentCollator:
             ids.append([self.pad_id] * l + s.input_ids + [self.pad_id] * right)
             mask.append([0] * l + [1] * len(s.input_ids) + [0] * right)
             labels.append([IGNORE_INDEX] * l + s.labels + [IGNORE_INDEX] * right)
-        return {
+        batch = {
             "input_ids": torch.tensor(ids),
             "attention_mask": torch.tensor(mask),
             "labels": torch.tensor(labels),
             "stage": torch.tensor([s.stage for s in samples]),
             "num_thoughts": torch.tensor([s.num_thoughts for s in samples]),
         }
+        if samples and samples[0].teacher_ids is not None:
+            batch.update(self.teachers(samples))
+            batch["distill"] = torch.tensor([l + s.distill for l, s in zip(left, samples)])
+        return batch
+
+    def teachers(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
+        """The second sequences (CODI's teacher), right-padded, labelled from their `teacher_labelled_from`."""
+        width = max(len(s.teacher_ids) for s in samples)
+        ids, mask, labels = [], [], []
+        for s in samples:
+            n, right = len(s.teacher_ids), width - len(s.teacher_ids)
+            ids.append(s.teacher_ids + [self.pad_id] * right)
+            mask.append([1] * n + [0] * right)
+            labels.append([IGNORE_INDEX] * s.teacher_labelled_from + s.teacher_ids[s.teacher_labelled_from:]
+                          + [IGNORE_INDEX] * right)
+        return {"teacher_input_ids": torch.tensor(ids), "teacher_attention_mask": torch.tensor(mask),
+                "teacher_labels": torch.tensor(labels),
+                "teacher_distill": torch.tensor([s.teacher_distill for s in samples])}
 
     def prompts(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
         """Left-padded generation prompts, with the targets right-padded for scoring."""

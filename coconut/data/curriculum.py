@@ -27,6 +27,7 @@ class TokenizedRecord:
     question: list[int]
     steps: list[list[int]]
     answer: list[int]  # the answer with its prefix (e.g. "### "), without EOS
+    answer_start: int = 0  # where the answer itself starts in `answer`, after its prefix and any blank token
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Sample:
     target: list[int]  # what generation should produce: remaining steps + answer + EOS
     stage: int  # the stage this sample was built at (after uniform mixing)
     num_thoughts: int = 0
+    # A method that trains a second sequence beside this one (CODI's teacher): its ids, its first labelled position,
+    # and the positions, in it and in input_ids, whose hidden states the method compares (-1: none).
+    teacher_ids: list[int] | None = None
+    teacher_labelled_from: int = 0
+    teacher_distill: int = -1
+    distill: int = -1
 
 
 def _flat(steps: list[list[int]]) -> list[int]:
@@ -79,7 +86,13 @@ def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids:
     removed, kinds = m.block(method, stage, len(steps))
     prefix = q + [_token(ids, kind) for kind in kinds]
     rest = _flat(steps[removed:]) + record.answer + [ids.eos]
-    return _assemble(prefix, len(prefix), rest, stage, kinds.count(THOUGHT))
+    sample = _assemble(prefix, len(prefix), rest, stage, kinds.count(THOUGHT))
+    teacher = m.teacher(method, q, steps, record.answer, record.answer_start, ids.eos)
+    if teacher is not None:
+        sample.teacher_ids, sample.teacher_labelled_from = teacher["ids"], teacher["labelled_from"]
+        sample.teacher_distill = teacher["distill"]
+        sample.distill = len(prefix) + len(_flat(steps[removed:])) + record.answer_start - 1
+    return sample
 
 
 def _token(ids: SpecialIds, kind: str) -> int:

@@ -30,28 +30,54 @@ class TextFormat:
     question_suffix: str = "\n"
     step_suffix: str = "\n"
     answer_prefix: str = "### "
+    # Written before every step but the first (instead of step_suffix after each): the steps then tokenise as
+    # the release of CODI tokenises its CoT, one piece of steps joined by spaces.
+    step_separator: str | None = None
 
 
 PAPER_FORMAT = TextFormat()  # as the paper formats GPT-2 inputs
 COMPACT_FORMAT = TextFormat(question_suffix=" ", step_suffix=" ", answer_prefix="= ")  # word-level: one token "="
-TEXT_FORMATS = {"paper": PAPER_FORMAT, "compact": COMPACT_FORMAT}  # by `data.text_format`
+# As CODI's release: question, CoT and "The answer is: N" tokenised apart and joined with nothing between.
+CODI_FORMAT = TextFormat(question_suffix="", step_suffix="", answer_prefix="The answer is: ", step_separator=" ")
+TEXT_FORMATS = {"paper": PAPER_FORMAT, "compact": COMPACT_FORMAT, "codi": CODI_FORMAT}  # by `data.text_format`
+
+
+def _step_texts(steps: list[str], fmt: TextFormat) -> list[str]:
+    if fmt.step_separator is None:
+        return [step + fmt.step_suffix for step in steps]
+    return [step if k == 0 else fmt.step_separator + step for k, step in enumerate(steps)]
 
 
 def tokenize_record(record: dict, tokenizer, fmt: TextFormat) -> dict:
     def encode(text: str, special: bool = False) -> list[int]:
         return tokenizer(text, add_special_tokens=special)["input_ids"]
 
+    answer_ids = encode(fmt.answer_prefix + record["answer"])
     return {
         # The question with the tokenizer's special tokens (Llama's BOS; none for GPT-2), as the release
         # encodes it; steps and answer continue the same sequence, so they get none.
         "question_ids": encode(record["question"] + fmt.question_suffix, special=True),
-        "step_ids": [encode(step + fmt.step_suffix) for step in record["steps"]],
-        "answer_ids": encode(fmt.answer_prefix + record["answer"]),
+        "step_ids": [encode(text) for text in _step_texts(record["steps"], fmt)],
+        "answer_ids": answer_ids,
+        "answer_start": answer_start(answer_ids, encode(fmt.answer_prefix.rstrip()), tokenizer),
     }
 
 
+def answer_start(answer_ids: list[int], prefix_ids: list[int], tokenizer) -> int:
+    """Where the answer itself starts in `answer_ids` (the prefix's tokens and any blank token after them
+    skipped: Llama 3 writes the space before a number as a token of its own); 0 when the prefix does not
+    tokenise alone as it does before the answer."""
+    if answer_ids[: len(prefix_ids)] != prefix_ids:
+        return 0
+    i = len(prefix_ids)
+    while i < len(answer_ids) - 1 and not tokenizer.decode(answer_ids[i : i + 1]).strip():
+        i += 1
+    return i
+
+
 def as_tokenized_record(row: dict) -> TokenizedRecord:
-    return TokenizedRecord(question=row["question_ids"], steps=row["step_ids"], answer=row["answer_ids"])
+    return TokenizedRecord(question=row["question_ids"], steps=row["step_ids"], answer=row["answer_ids"],
+                           answer_start=row.get("answer_start", 0))
 
 
 def _texts(record: dict):

@@ -35,6 +35,9 @@ class ExportSettings:
     thought_scale: float = 1.0
     stop_classifier: bool = False
     jacobi_iterations: Optional[int] = None
+    projection_dim: Optional[int] = None  # the projection is CODI's MLP through this many units (else linear)
+    projection_dropout: float = 0.0
+    projection_norm: bool = True
     method: Optional[str] = None  # the training method, for people reading the folder
     thoughts_per_step: Optional[int] = None
     max_latent_stage: Optional[int] = None
@@ -57,14 +60,15 @@ class ExportSettings:
         return {"latent_id": self.latent_id, "start_id": self.start_id, "end_id": self.end_id, "eos_id": self.eos_id,
                 "pad_id": self.pad_id, "latent_projection": self.latent_projection,
                 "thought_scale": self.thought_scale, "stop_classifier": self.stop_classifier,
-                "jacobi_iterations": self.jacobi_iterations}
+                "jacobi_iterations": self.jacobi_iterations, "projection_dim": self.projection_dim,
+                "projection_dropout": self.projection_dropout, "projection_norm": self.projection_norm}
 
 
 def settings_of(engine, **training) -> ExportSettings:
     return ExportSettings(latent_id=engine.latent_id, start_id=engine.start_id, end_id=engine.end_id,
                           eos_id=engine.eos_id, pad_id=engine.pad_id, latent_projection=engine.projection is not None,
                           thought_scale=float(engine.thought_scale), stop_classifier=engine.stop_head is not None,
-                          jacobi_iterations=engine.jacobi_iterations, **training)
+                          jacobi_iterations=engine.jacobi_iterations, **engine.projection_settings, **training)
 
 
 def save_engine(engine, folder, tokenizer=None, prompt=None, results: Optional[dict] = None, **training) -> None:

@@ -46,6 +46,7 @@ class PromptFormat:
     num_pause: int  # method pause: <|pause|> tokens after the question
     max_new_tokens: int  # generated tokens at most
     scoring: str  # "release" (text after the marker's last character) or "lenient" (after the full marker)
+    num_latent: int = 0  # method codi: the student's continuous thoughts
     learned_stop: bool = False  # the stop head decides the thoughts (the prompt ends at <|start-latent|>)
     max_thoughts: int = 0  # the most a learned stop may take
     stop_threshold: float = 0.5

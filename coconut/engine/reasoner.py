@@ -28,6 +28,7 @@ from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
+from coconut.engine.projection import build_projection
 from coconut.engine.stop_head import StopHead
 from coconut.engine.thought_attention import thought_attention
 
@@ -66,8 +67,9 @@ class LatentReasoner(nn.Module):
         latent_id, start_id, end_id: token ids of `<|latent|>`, `<|start-latent|>`, `<|end-latent|>`.
         eos_id: end-of-sequence id; generation stops a row when it emits it.
         pad_id: id written into padding and holes (defaults to `eos_id`); never attended.
-        latent_projection: learn a linear map (initialised to the identity) from the last hidden
-            state to the next input embedding, instead of feeding the hidden state as it is.
+        latent_projection: learn a map from the last hidden state to the next input embedding, instead of
+            feeding the hidden state as it is: linear, initialised to the identity, or with `projection_dim`
+            CODI's MLP (`projection_dropout`, `projection_norm`: see `coconut.engine.projection`).
         thought_scale: multiply the fed-back state by this factor. The last hidden state comes out
             of the final norm (norm ~ sqrt(width)), while token embeddings of a model trained from
             scratch are far smaller; scaling the thought to the embeddings' size keeps it from
@@ -79,7 +81,8 @@ class LatentReasoner(nn.Module):
 
     def __init__(self, model: nn.Module, latent_id: int, start_id: int, end_id: int, eos_id: int,
                  pad_id: int | None = None, latent_projection: bool = False, thought_scale: float = 1.0,
-                 stop_classifier: bool = False, jacobi_iterations: int | None = None):
+                 stop_classifier: bool = False, jacobi_iterations: int | None = None,
+                 projection_dim: int | None = None, projection_dropout: float = 0.0, projection_norm: bool = True):
         super().__init__()
         ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
         for name, value in ids.items():
@@ -98,12 +101,12 @@ class LatentReasoner(nn.Module):
         width = getattr(model.get_input_embeddings(), "embedding_dim", None) or model.config.hidden_size
         # A buffer, so the scale travels with checkpoints and state dicts.
         self.register_buffer("thought_scale", torch.tensor(float(thought_scale)), persistent=True)
-        self.projection: nn.Linear | None = None
+        self.projection: nn.Module | None = None
         if latent_projection:
-            self.projection = nn.Linear(width, width)
-            with torch.no_grad():
-                self.projection.weight.copy_(torch.eye(width))
-                self.projection.bias.zero_()
+            self.projection = build_projection(width, projection_dim, projection_dropout, projection_norm)
+        self.projection_settings = {"projection_dim": projection_dim, "projection_dropout": projection_dropout,
+                                    "projection_norm": projection_norm}
+        self._layer_capture: list | None = None  # see layer_states
         self.stop_head: StopHead | None = StopHead(width) if stop_classifier else None
         # Set by from_pretrained (coconut.engine.export): what `answer` needs beyond the weights.
         self.prompt_format, self.tokenizer, self.exported_from = None, None, None
@@ -169,8 +172,13 @@ class LatentReasoner(nn.Module):
 
     def cached_pass(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:
         """One decoder call over some columns, appending them to `cache`; their last hidden states."""
-        return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                            cache=cache, use_cache=True).last_hidden_state
+        if self._layer_capture is None:
+            return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                                cache=cache, use_cache=True).last_hidden_state
+        out = self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                           cache=cache, use_cache=True, output_hidden_states=True)
+        self._layer_capture[:] = [out.hidden_states]  # the last call is the final pass
+        return out.last_hidden_state
 
     # -- the latent forward ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from coconut.methods.base import Method
 from coconut.methods.coconut import Coconut
+from coconut.methods.codi import Codi
 from coconut.methods.cot import CoT
 from coconut.methods.icot import ICoT
 from coconut.methods.no_cot import NoCoT
@@ -16,9 +17,9 @@ from coconut.methods.no_thought import NoThought
 from coconut.methods.pause import Pause
 from coconut.methods.pause_as_thought import PauseAsThought
 
-# In the paper's Table 1 row order (the report and the sweep follow it).
+# In the paper's Table 1 row order (the report and the sweep follow it), then the methods that followed it.
 METHODS: dict[str, Method] = {m.name: m for m in (CoT(), NoCoT(), ICoT(), Pause(), Coconut(), NoCurriculum(),
-                                                  NoThought(), PauseAsThought())}
+                                                  NoThought(), PauseAsThought(), Codi())}
 # Methods whose samples change stage by stage, replacing one more language step each time.
 STEPWISE_METHODS = tuple(name for name, m in METHODS.items() if m.stepwise)
 

@@ -27,6 +27,9 @@ class Method:
     shows_latent_config: bool = False  # the `latent` config section applies to it
     thoughts_per_removed_step: bool = False  # it puts c thoughts (or pauses) per removed step: c must be >= 1
     batch_dependent: bool = False  # its samples follow the batch within an epoch, not only the stage (iCoT)
+    # The training loss, "module:function" (it takes the engine, the batch and the method config, and returns a
+    # dict of named terms with the total under "loss"); None: the language-model loss of the latent forward.
+    loss: str | None = None
 
     @property
     def latent_passes(self) -> bool:
@@ -55,6 +58,15 @@ class Method:
         """An upper bound on a sample's length at any stage, from the record's token counts (its question, all its
         steps, its answer); EOS counts too."""
         return question + steps + answer + 1
+
+    def teacher(self, cfg, question: list[int], steps: list[list[int]], answer: list[int], answer_start: int,
+                eos: int) -> dict | None:
+        """A second sequence trained beside the sample (CODI's teacher), or None."""
+        return None
+
+    def trains_on(self, cfg, answer: str, tokens: int) -> bool:
+        """Whether a training record (its answer text, its question + steps + answer token count) is trained on."""
+        return True
 
     def check(self, cfg) -> list[str]:
         """What is wrong with `cfg` for this method, as messages (empty: nothing)."""

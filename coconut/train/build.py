@@ -135,7 +135,10 @@ def build_engine(cfg: RunConfig, tokenizer):
     latent = cfg.latent
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=latent.projection,
                                            thought_scale=latent.thought_scale, stop_classifier=latent.stop_classifier,
-                                           jacobi_iterations=latent.jacobi_iterations)
+                                           jacobi_iterations=latent.jacobi_iterations,
+                                           projection_dim=latent.projection_dim,
+                                           projection_dropout=latent.projection_dropout,
+                                           projection_norm=latent.projection_norm)
     if cfg.trainer.activation_checkpointing:
         from coconut.train.strategies import enable_mlp_checkpointing
 
@@ -154,6 +157,7 @@ def build_system(cfg: RunConfig, tokenizer=None):
     """(module, datamodule, tokenizer) for a config, in memory: nothing is written into the run folder. The
     tokenizer: the one given, else the run folder's when built from the same data, else a new one."""
     from coconut.engine.models import context_length
+    from coconut.methods import method as method_named
     from coconut.train.module import CoconutModule, GenerationSettings
 
     if tokenizer is None:
@@ -161,5 +165,6 @@ def build_system(cfg: RunConfig, tokenizer=None):
     engine = build_engine(cfg, tokenizer)
     datamodule = build_datamodule(cfg, tokenizer, cfg.data.max_length or context_length(engine.model))
     module = CoconutModule(engine, tokenizer, cfg.optim, cfg.trainer.schedule, GenerationSettings.from_config(cfg),
-                           stop_loss_weight=cfg.latent.stop_loss_weight, lockstep=cfg.trainer.lockstep)
+                           stop_loss_weight=cfg.latent.stop_loss_weight, lockstep=cfg.trainer.lockstep,
+                           method_loss=method_named(cfg.method.name).loss, method=cfg.method)
     return module, datamodule, tokenizer

@@ -71,9 +71,17 @@ class CurriculumDataModule(L.LightningDataModule):
         rows = load_tokenized(path, self.tokenizer, TEXT_FORMATS[self.data.text_format],
                               cache_dir=Path(self.data.data_dir) / ".cache", max_length=self.max_length,
                               method=self.method, drop_too_long=self.data.drop_too_long)
-        ids = rows.select_columns(["question_ids", "step_ids", "answer_ids"]).to_dict()  # by column: 5x faster
-        self.splits[split] = [as_tokenized_record(dict(zip(ids, row))) for row in zip(*ids.values())]
-        self.answers[split] = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
+        columns = ["question_ids", "step_ids", "answer_ids", "answer_start"]
+        ids = rows.select_columns(columns).to_dict()  # by column: 5x faster
+        records = [as_tokenized_record(dict(zip(ids, row))) for row in zip(*ids.values())]
+        answers = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
+        if split == "train":  # the records a method leaves out of training (CODI's release: too long, negative answers)
+            m = method_named(self.method.name)
+            kept = [i for i, (r, a) in enumerate(zip(records, answers)) if m.trains_on(self.method, a, _tokens(r))]
+            if len(kept) < len(records):
+                log.info("%s: method %s trains on %d of %d records", path, m.name, len(kept), len(records))
+            records, answers = [records[i] for i in kept], [answers[i] for i in kept]
+        self.splits[split], self.answers[split] = records, answers
 
     # -- the stage ---------------------------------------------------------------------------
 
@@ -275,3 +283,7 @@ def limit_batches(batches: int, limit: int | float | None) -> int:
 
 def _cot_length(record) -> int:
     return sum(len(step) for step in record.steps)
+
+
+def _tokens(record) -> int:
+    return len(record.question) + sum(map(len, record.steps)) + len(record.answer)

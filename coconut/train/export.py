@@ -22,7 +22,7 @@ def prompt_format(cfg, generation, stage: int) -> PromptFormat:
     return PromptFormat(method=method.name, stage=stage, question_template=QUESTION + fmt.question_suffix,
                         answer_marker=generation.answer_marker, thoughts_per_step=method.thoughts_per_step,
                         max_latent_stage=method.max_latent_stage, pad_latent_to_max=method.pad_latent_to_max,
-                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause,
+                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause, num_latent=method.num_latent,
                         max_new_tokens=generation.max_new_tokens, scoring=generation.scoring,
                         learned_stop=generation.learned_stop, max_thoughts=generation.max_thoughts,
                         stop_threshold=generation.stop_threshold, decode=used_decode(generation.decode))

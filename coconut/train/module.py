@@ -49,8 +49,11 @@ class GenerationSettings:
 
 class CoconutModule(L.LightningModule):
     def __init__(self, engine: LatentReasoner, tokenizer, optim: OptimConfig, schedule: StageSchedule,
-                 generation: GenerationSettings, stop_loss_weight: float = 1.0, lockstep: bool | None = None):
+                 generation: GenerationSettings, stop_loss_weight: float = 1.0, lockstep: bool | None = None,
+                 method_loss: str | None = None, method=None):
         super().__init__()
+        # The method's own training loss ("module:function", coconut.methods.Method.loss) and its config.
+        self.method_loss, self.method = _resolve(method_loss), method
         self.engine, self.tokenizer = engine, tokenizer
         self.optim, self.schedule, self.generation = optim, schedule, generation
         self.stop_loss_weight, self.lockstep = stop_loss_weight, lockstep
@@ -97,6 +100,8 @@ class CoconutModule(L.LightningModule):
     # -- training -------------------------------------------------------------------------------
 
     def training_step(self, batch, batch_idx):
+        if self.method_loss is not None:
+            return self._method_step(batch)
         out = self.engine(batch["input_ids"], batch["attention_mask"], batch["labels"])
         loss = out.loss
         if self.engine.stop_head is not None:
@@ -104,14 +109,26 @@ class CoconutModule(L.LightningModule):
             if stop_loss is not None:
                 self.log("train/stop_loss", stop_loss, batch_size=batch["input_ids"].shape[0])
                 loss = loss + self.stop_loss_weight * stop_loss
+        self._check_finite(loss)
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _method_step(self, batch):
+        terms = self.method_loss(self.engine, batch, self.method)
+        loss = terms["loss"]
+        self._check_finite(loss)
+        size = batch["input_ids"].shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=size)
+        return loss
+
+    def _check_finite(self, loss) -> None:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at global step {self.global_step} "
                 f"(epoch {self.current_epoch}, curriculum stage {self.stage}); stopping. The last good checkpoint "
                 "is kept; try a lower optim.lr or optim.grad_clip"
             )
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
-        return loss
 
     # -- evaluation -----------------------------------------------------------------------------
 
@@ -211,3 +228,13 @@ class CoconutModule(L.LightningModule):
             model.clip_grad_norm_(gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+
+def _resolve(path: str | None):
+    """The function a "module:function" path names (None stays None)."""
+    if path is None:
+        return None
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

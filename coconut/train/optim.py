@@ -30,9 +30,10 @@ def lr_factor(step: int, o: OptimConfig, schedule: StageSchedule, steps_per_epoc
         span = steps_per_epoch * schedule.length(stage)
     else:
         span = steps_per_epoch * max_epochs
-    if o.warmup_steps and step < o.warmup_steps:
-        return (step + 1) / o.warmup_steps
+    warmup = o.warmup_steps if o.warmup_ratio is None else math.ceil(o.warmup_ratio * span)
+    if warmup and step < warmup:
+        return (step + 1) / warmup
     if o.schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - o.warmup_steps) / max(1, span - o.warmup_steps))
+    progress = min(1.0, (step - warmup) / max(1, span - warmup))
     return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
