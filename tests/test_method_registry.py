@@ -77,17 +77,31 @@ def test_every_method_reads_only_fields_the_schema_has():
 
 
 def test_an_unknown_name_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match="unknown method 'codi'.*cot, no_cot"):
-        method("codi")
+    with pytest.raises(ValueError, match="unknown method 'simcot'.*cot, no_cot"):
+        method("simcot")
 
 
 def test_the_methods_answer_as_the_paper_defines_them():
     # Table 1's rows in order, and which of them train stage by stage and feed back thoughts.
     assert [m.label for m in METHODS.values()] == ["CoT", "No-CoT", "iCoT", "Pause token", "COCONUT",
-                                                   "w/o curriculum", "w/o thought", "pause as thought"]
+                                                   "w/o curriculum", "w/o thought", "pause as thought", "CODI"]
     assert {n for n, m in METHODS.items() if m.stepwise} == {"coconut", "no_thought", "pause_as_thought"}
-    assert {n for n, m in METHODS.items() if m.latent_passes} == {"coconut", "no_curriculum"}
+    assert {n for n, m in METHODS.items() if m.latent_passes} == {"coconut", "no_curriculum", "codi"}
     cfg = MethodConfig(max_latent_stage=3)
     assert {n: m.final_stage(cfg, last_stage=7) for n, m in METHODS.items()} == {
         "cot": 0, "no_cot": 0, "icot": 7, "pause": 0, "coconut": 4, "no_curriculum": 0, "no_thought": 4,
-        "pause_as_thought": 4}
+        "pause_as_thought": 4, "codi": 0}
+
+
+def test_the_config_text_formats_are_the_tokenizers():
+    from coconut.config.data import TEXT_FORMAT_NAMES
+    from coconut.data.tokenize import TEXT_FORMATS
+
+    assert set(TEXT_FORMAT_NAMES) == set(TEXT_FORMATS)
+
+
+def test_table1_holds_the_papers_rows_only():
+    from coconut.methods import TABLE1_METHODS
+
+    assert TABLE1_METHODS == ("cot", "no_cot", "icot", "pause", "coconut", "no_curriculum", "no_thought",
+                              "pause_as_thought")

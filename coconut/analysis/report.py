@@ -34,6 +34,8 @@ PAPER = {
     "no_curriculum": {"gsm8k": (14.4, 8.2), "prontoqa": (52.4, 9.0), "prosqa": (76.1, 14.2)},
     "no_thought": {"gsm8k": (21.6, 2.3), "prontoqa": (99.9, 3.0), "prosqa": (95.5, 8.2)},
     "pause_as_thought": {"gsm8k": (24.1, 2.2), "prontoqa": (100.0, 3.0), "prosqa": (96.6, 8.2)},
+    # CODI's paper (Shen et al. 2025, GPT-2 trained on GSM8k-Aug): accuracy only, its token count is not published.
+    "codi": {"gsm8k": (43.7, None)},
 }
 
 
@@ -126,7 +128,8 @@ def to_markdown(rows: list[dict]) -> str:
             cells.append("" if r is None else f"{r['acc']:.1f}{spread} ({r['tokens']:.1f}) [{r['runs']}]" + marks(r))
         for d in paper:
             r = cell.get((d, m))
-            cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f} ({r['paper_tokens']:.1f})")
+            cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f}"
+                         + ("" if r["paper_tokens"] is None else f" ({r['paper_tokens']:.1f})"))
         lines.append("| " + " | ".join(cells) + " |")
     notes = [note for key, note in (("val_runs", VAL_NOTE), ("incomplete_runs", INCOMPLETE_NOTE))
              if any(r.get(key) for r in rows)]

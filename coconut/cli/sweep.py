@@ -12,7 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coconut.config import METHODS, ConfigError
+from coconut.config import ConfigError
+from coconut.methods import TABLE1_METHODS
 from coconut.experiment import EXPERIMENTS_DIR, load_config
 from coconut.run_dir import CHECKPOINTS, RunDir
 
@@ -46,7 +47,7 @@ def seeded_path(path: str, seed: int) -> str:
 
 
 def plan(dataset: str, seeds: list[int], overrides: list[str] = (), methods: list[str] | None = None) -> list[Job]:
-    names = methods or list(METHODS)  # the paper's row order: CoT first
+    names = methods or list(TABLE1_METHODS)  # the paper's row order: CoT first
     jobs = []
     for method in names:
         experiment = f"{dataset}_{method}"

@@ -14,6 +14,9 @@ from coconut.config.split_files import split_file
 MAX_GENERATED = 10_000_000
 
 
+# coconut.data.tokenize.TEXT_FORMATS defines them (tested to agree).
+TEXT_FORMAT_NAMES = ("compact", "paper", "codi")
+
 @dataclass
 class DataConfig:
     """Record files, or a generator that writes them when they are missing."""
@@ -59,8 +62,8 @@ class DataConfig:
                  f"data.depth={self.depth} applies to generator prosqa-deep, from 1 to 7 edges")
         require(self.generator is not None or self.train_file is not None,
                  "data.train_file is required when data.generator is null")
-        require(self.text_format in ("compact", "paper", "codi"),
-                 f"data.text_format must be compact, paper or codi, got {self.text_format!r}")
+        require(self.text_format in TEXT_FORMAT_NAMES,
+                 f"data.text_format must be one of {', '.join(TEXT_FORMAT_NAMES)}, got {self.text_format!r}")
         require(self.batch_size >= 1 and self.eval_batch_size >= 1,
                  "data.batch_size and data.eval_batch_size must be >= 1")
         for split, size in self.sizes().items():

@@ -29,16 +29,17 @@ class MethodConfig:
     icot_remove_per_epoch: float = 8.0
     icot_remove_all_beyond: Optional[int] = None
     icot_smoothing: float = 4.0
-    # codi, the release's names and defaults (zhenyi4/codi src/model.py): the student's continuous thoughts; the
-    # distillation's factor, distance (smooth_l1 with beta 1, or l2) and division by the teacher's std per layer;
-    # the teacher's CE factor; no EOS after question and CoT; the teacher's CoT without its last step unless
-    # include_last_cot; records longer than max_token_num tokens (question + CoT + answer) skipped in training.
+    # codi, the release's names, with the values all its scripts set (zhenyi4/codi scripts/; its code's defaults
+    # differ for distill_loss_div_std and remove_eos): the student's continuous thoughts; the distillation's factor,
+    # distance (smooth_l1 with beta 1, or l2) and division by the teacher's std per layer; the teacher's CE factor;
+    # no EOS after question and CoT; the teacher's CoT without its last step unless include_last_cot; records
+    # longer than max_token_num tokens (question + CoT + answer) skipped in training.
     num_latent: int = 6
     distill_loss_factor: float = 1.0
     ref_loss_factor: float = 1.0
     distill_loss_type: str = "smooth_l1"
-    distill_loss_div_std: bool = False
-    remove_eos: bool = False
+    distill_loss_div_std: bool = True
+    remove_eos: bool = True
     include_last_cot: bool = False
     max_token_num: int = 1000
 

@@ -22,6 +22,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (CoT(), NoCoT(), ICoT(), Pause(
                                                   NoThought(), PauseAsThought(), Codi())}
 # Methods whose samples change stage by stage, replacing one more language step each time.
 STEPWISE_METHODS = tuple(name for name, m in METHODS.items() if m.stepwise)
+# The rows of COCONUT's Table 1, in its order.
+TABLE1_METHODS = tuple(name for name, m in METHODS.items() if m.table1)
 
 
 def method(name: str) -> Method:
@@ -32,4 +34,4 @@ def method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["METHODS", "STEPWISE_METHODS", "Method", "method"]
+__all__ = ["METHODS", "STEPWISE_METHODS", "TABLE1_METHODS", "Method", "method"]

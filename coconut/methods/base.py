@@ -18,6 +18,7 @@ START, THOUGHT, END, PAUSE = "start", "latent", "end", "pause"
 class Method:
     name: str = ""
     label: str = ""  # the row of the paper's Table 1
+    table1: bool = True  # a row of COCONUT's Table 1 (`coconut table` trains these); the methods that followed are not
     description: str = ""
     # New tokens the model embeds: "latent" (the three markers), "pause" (<|pause|>) or None. The release adds
     # no embeddings for CoT, No-CoT and w/o thought (their vocabulary stays GPT-2's 50257).

@@ -23,6 +23,7 @@ class Codi(Method):
     name, label = "codi", "CODI"
     description = "teacher (CoT) and student (continuous thoughts) in one model, hidden states distilled"
     embeds = "latent"
+    table1 = False
     fields = CODI_FIELDS
     shows_latent_config = True
     loss = "coconut.engine.codi_loss:codi_loss"

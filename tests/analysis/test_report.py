@@ -298,3 +298,14 @@ def test_runs_tested_at_last_with_an_incomplete_schedule_are_marked(tmp_path):
     assert (table["COCONUT"]["incomplete_runs"], table["COCONUT"]["tested_checkpoints"]) == ("1", "best last")
     assert (table["CoT"]["incomplete_runs"], table["CoT"]["tested_checkpoints"]) == ("0", "")
     assert (table["No-CoT"]["incomplete_runs"], table["No-CoT"]["tested_checkpoints"]) == ("0", "last")
+
+
+def test_codi_beside_its_published_accuracy(tmp_path):
+    root = tmp_path / "runs"
+    fake_run(root, "gsm8k_codi", 0, 0.40, 9.0)
+    fake_run(root, "gsm8k_coconut", 0, 0.33, 8.0)
+    out = report([root], tmp_path / "out")
+    row = next(r for r in out["rows"] if r["method"] == "CODI")
+    assert (row["paper_acc"], row["paper_tokens"]) == (43.7, None)
+    line = next(l for l in (tmp_path / "out").rglob("*.md").__next__().read_text().splitlines() if l.startswith("| CODI"))
+    assert line.endswith("| 43.7 |"), "accuracy only: CODI's paper gives no token count"

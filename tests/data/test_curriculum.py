@@ -106,8 +106,23 @@ def test_no_curriculum_is_the_final_stage_from_the_start(stage):
     check(sample("no_curriculum", stage), [10, 11, 2, 3, 3, 4, 30, 1], 6, 2)
 
 
+@pytest.mark.parametrize("stage", [0, 2])
+def test_codi_pairs_the_student_with_its_teacher(stage):
+    # The answer's prefix is [31, 32] ("The answer is:"), the answer itself 30: the token before it, 32, is where the
+    # student's and the teacher's hidden states are compared.
+    rec = TokenizedRecord(question=[10, 11], steps=[[20, 21], [22], [23, 24]], answer=[31, 32, 30], answer_start=2)
+    s = build_sample(rec, MethodConfig(name="codi", num_latent=2), stage, IDS)  # CODI has no curriculum
+    check(s, [10, 11, 2, 3, 3, 4, 31, 32, 30, 1], 6, 2)
+    assert s.input_ids[s.distill] == 32
+    assert s.teacher_ids == [10, 11, 20, 21, 22, 31, 32, 30, 1]  # the last step left out, as the release
+    assert (s.teacher_labelled_from, s.teacher_ids[s.teacher_distill]) == (2, 32)
+    whole = build_sample(rec, MethodConfig(name="codi", num_latent=2, include_last_cot=True), stage, IDS)
+    assert whole.teacher_ids == [10, 11, 20, 21, 22, 23, 24, 31, 32, 30, 1]
+    assert whole.teacher_ids[whole.teacher_distill] == 32
+
+
 def test_every_method_has_a_test_above():
-    tested = {"coconut", "cot", "no_cot", "icot", "pause", "pause_as_thought", "no_thought", "no_curriculum"}
+    tested = {"coconut", "cot", "no_cot", "icot", "pause", "pause_as_thought", "no_thought", "no_curriculum", "codi"}
     assert tested == set(METHODS)
 
 

@@ -40,7 +40,7 @@ def format_for(method: MethodConfig, stage: int, text_format: str, **generation)
     return PromptFormat(method=method.name, stage=stage, question_template=QUESTION + fmt.question_suffix,
                         answer_marker=fmt.answer_prefix, thoughts_per_step=method.thoughts_per_step,
                         max_latent_stage=method.max_latent_stage, pad_latent_to_max=method.pad_latent_to_max,
-                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause,
+                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause, num_latent=method.num_latent,
                         max_new_tokens=generation.pop("max_new_tokens", 8), scoring="release", **generation)
 
 

@@ -72,3 +72,15 @@ def test_decay_all_decays_every_trainable_parameter_as_the_release():
     assert decay["weight_decay"] == 0.01 and no_decay["params"] == []
     assert {id(p) for p in decay["params"]} == {id(p) for p in trainable}, "biases and norms decay too"
     assert any(p.ndim == 1 for p in decay["params"])
+
+
+def test_warmup_ratio_is_a_share_of_the_schedule_as_hugging_faces():
+    cfg = load_config("demo_coconut", ["optim.warmup_ratio=0.1", "optim.warmup_steps=0", "optim.reset=never", "trainer.max_epochs=5",
+                                       "optim.min_lr_ratio=0.0"])
+    total = 10 * 5  # warmup: ceil(0.1 x 50) = 5 steps, then cosine to 0
+    assert [lr_factor(cfg, s) for s in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert lr_factor(cfg, 5) == pytest.approx(1.0) and lr_factor(cfg, total) == pytest.approx(0.0)
+    from coconut.config import ConfigError
+
+    with pytest.raises(ConfigError, match="warmup_ratio"):
+        load_config("demo_coconut", ["optim.warmup_ratio=0.1", "optim.warmup_steps=5"])
