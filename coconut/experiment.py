@@ -147,7 +147,7 @@ def shown(cfg: RunConfig) -> dict:
         for key in ModelConfig.SCRATCH_FIELDS:
             out["model"].pop(key)
     if cfg.model.lora_rank == 0:
-        for key in ("lora_alpha", "lora_dropout", "lora_targets"):
+        for key in ("lora_alpha", "lora_dropout", "lora_targets", "lora_train_new_tokens"):
             out["model"].pop(key)
     if not method(cfg.method.name).shows_latent_config:
         out.pop("latent")

@@ -23,11 +23,13 @@ class ModelConfig:
     tie_embeddings: bool = True
     embedding_init_std: float = 0.02
     init_token: Optional[str] = None  # new special tokens copy this token's embedding (default: EOS)
+    init_new_rows: str = "copy"  # copy: init_token's row | mean: the mean of the vocabulary's rows (CODI's release)
     init_from: Optional[str] = None  # start from this Lightning checkpoint's weights (GSM8k COCONUT: the CoT run's)
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (peft) and the new tokens' embeddings only
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"  # or comma-separated module names (q_proj,v_proj / c_attn)
+    lora_train_new_tokens: bool = True  # under LoRA the new tokens' rows train too (CODI's release keeps them frozen)
     trust_remote_code: bool = False
 
     SCRATCH_FIELDS = ("arch", "layers", "hidden", "heads", "intermediate", "max_positions", "tie_embeddings",
@@ -48,6 +50,8 @@ class ModelConfig:
         require(0.0 <= self.lora_dropout < 1.0, f"model.lora_dropout is a probability, must be in [0, 1), "
                                                 f"got {self.lora_dropout}")
         require(self.init_token is None or self.init_token != "", "model.init_token must be a token or null, not empty")
+        require(self.init_new_rows in ("copy", "mean"), f"model.init_new_rows must be copy or mean, got "
+                                                        f"{self.init_new_rows!r}")
 
     @property
     def from_scratch(self) -> bool:

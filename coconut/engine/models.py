@@ -88,7 +88,7 @@ def build_model(m: ModelConfig, tokenizer, embeds: tuple[str, ...] | None = None
         if embeds is None:
             embeds = EMBEDDED_TOKENS["latent"] + EMBEDDED_TOKENS["pause"]
         if embeds:
-            init_embeddings(tokenizer, model, embeds, init_token=m.init_token)
+            init_embeddings(tokenizer, model, embeds, init_token=m.init_token, mean=m.init_new_rows == "mean")
         return model
     return tiny_causal_lm(m.arch, vocab_size=len(tokenizer), layers=m.layers, hidden=m.hidden, heads=m.heads,
                           intermediate=m.intermediate, max_positions=m.max_positions,

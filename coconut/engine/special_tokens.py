@@ -23,19 +23,22 @@ def add_latent_tokens(tokenizer, model=None, init_token: str | None = None, paus
     return ids
 
 
-def init_embeddings(tokenizer, model, tokens, init_token: str | None = None) -> None:
-    """Give the model embedding rows for `tokens` (grown to the largest id only), copied from `init_token`.
+def init_embeddings(tokenizer, model, tokens, init_token: str | None = None, mean: bool = False) -> None:
+    """Give the model embedding rows for `tokens` (grown to the largest id only), copied from `init_token`, or
+    with `mean` the mean of the rows already there (what transformers' resizing gives, up to its 1e-9 noise:
+    CODI's release starts its tokens there).
 
     Only the rows a method uses are added: a CoT run keeps the model's vocabulary as it is, and a COCONUT
     run on GPT-2 gets exactly 50257 + 3 classes, as in the release (each extra row is one more softmax class)."""
-    _init_new_embeddings(tokenizer, model, [_token_id(tokenizer, t) for t in tokens], init_token or tokenizer.eos_token)
+    _init_new_embeddings(tokenizer, model, [_token_id(tokenizer, t) for t in tokens], init_token or tokenizer.eos_token,
+                         mean)
 
 
-def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> None:
+def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str, mean: bool = False) -> None:
     import torch
 
     source = _token_id(tokenizer, init_token)
-    if source is None:
+    if source is None and not mean:
         pieces = tokenizer.tokenize(init_token) if isinstance(init_token, str) else []
         how = f"it splits into {len(pieces)} pieces {pieces[:4]}" if len(pieces) > 1 else "it is not in the vocabulary"
         raise ConfigError(f"init_token {init_token!r} is not a single token of this tokenizer ({how}); set "
@@ -43,7 +46,8 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
                           f"({tokenizer.eos_token!r})")
     if None in ids:
         raise ValueError("add the tokens to the tokenizer (add_tokens) before giving them embeddings")
-    if max(ids) >= model.get_input_embeddings().num_embeddings:
+    known = model.get_input_embeddings().num_embeddings
+    if max(ids) >= known:
         model.resize_token_embeddings(max(ids) + 1)
     with torch.no_grad():
         tables = [model.get_input_embeddings().weight]
@@ -51,8 +55,9 @@ def _init_new_embeddings(tokenizer, model, ids: list[int], init_token: str) -> N
         if output is not None and output.weight is not tables[0]:
             tables.append(output.weight)
         for table in tables:
+            row = table[: min(known, min(ids))].mean(dim=0) if mean else table[source]
             for idx in ids:
-                table[idx] = table[source]
+                table[idx] = row
 
 
 def load_tokenizer(name_or_path: str, model=None, init_token: str | None = None, trust_remote_code: bool = False,

@@ -131,7 +131,8 @@ def build_engine(cfg: RunConfig, tokenizer):
         from coconut.engine.special_tokens import SpecialIds
 
         rows = model.get_input_embeddings().num_embeddings  # a CoT model does not embed the markers
-        model = apply_lora(model, cfg.model, [i for i in SpecialIds.from_tokenizer(tokenizer).added if i < rows])
+        new = [i for i in SpecialIds.from_tokenizer(tokenizer).added if i < rows] if cfg.model.lora_train_new_tokens else []
+        model = apply_lora(model, cfg.model, new)
     latent = cfg.latent
     engine = LatentReasoner.from_tokenizer(model, tokenizer, latent_projection=latent.projection,
                                            thought_scale=latent.thought_scale, stop_classifier=latent.stop_classifier,

@@ -98,3 +98,21 @@ def test_greedy_generations_match_the_release(engine, batch, release):
     out = generate(engine, prompts, torch.ones_like(prompts), max_new_tokens=12, decode=DecodeConfig())
     for row, expected in enumerate(inference["generated_ids"]):
         assert out.sequences[row, : len(expected)].tolist() == expected.tolist(), row
+
+
+def test_new_rows_can_start_at_the_mean_embedding_as_the_releases():
+    from coconut.engine.special_tokens import add_tokens, init_embeddings
+
+    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tokenizer", use_fast=False)
+    model = AutoModelForCausalLM.from_pretrained(FIXTURES / "model")
+    table = model.get_input_embeddings().weight
+    mean = table[: META["vocab_size_original"]].mean(dim=0)
+    # The fixture's model already holds the release's three rows (pad, bot, eot) after the 366 of its tokenizer.
+    torch.testing.assert_close(table[PAD:EOT + 1], mean.expand(3, -1), atol=1e-4, rtol=0)
+    add_tokens(tokenizer, ["<a>", "<b>"])
+    before = table.shape[0]
+    init_embeddings(tokenizer, model, ["<a>", "<b>"], mean=True)
+    ids = tokenizer.convert_tokens_to_ids(["<a>", "<b>"])
+    rows = model.get_input_embeddings().weight[ids]
+    torch.testing.assert_close(rows, table[: min(ids)].mean(dim=0).expand(2, -1))
+    assert min(ids) == before - 3, "the tokenizer's next ids are the model's pad/bot/eot rows"

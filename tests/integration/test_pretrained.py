@@ -51,3 +51,18 @@ def test_local_pretrained_model_trains_and_exports(tmp_path, arch, lora):
     assert not any("lora" in name for name, _ in plain.named_parameters()), "export holds merged, plain weights"
     settings = json.loads((export / "coconut.json").read_text())
     assert settings["latent_id"] < plain.get_input_embeddings().num_embeddings
+
+
+def test_codi_builds_as_its_release_new_rows_at_the_mean_and_frozen_under_lora(tmp_path):
+    from coconut.train.build import build_system
+
+    folder = tmp_path / "pretrained"
+    save_local_model(folder, "llama", load_config("demo_coconut", tiny_overrides(tmp_path)))
+    extra = [f"model.name_or_path={folder}", "data.tokenizer=model", "method=codi", "model.lora_rank=4",
+             "model.init_new_rows=mean", "model.lora_train_new_tokens=false"]
+    module, _, tokenizer = build_system(load_config("demo_coconut", tiny_overrides(tmp_path, *extra)))
+    trainable = [n for n, p in module.engine.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable), "no token rows train, as the release"
+    table = module.engine.model.get_input_embeddings().weight
+    start = tokenizer.convert_tokens_to_ids("<|start-latent|>")
+    torch.testing.assert_close(table[start], table[:start].mean(dim=0))
