@@ -7,7 +7,7 @@ COCONUT at stage k replaces the first k language steps by k x c continuous thoug
 with labels -100 on the question, the markers and the thoughts. Past `max_latent_stage` every step
 is removed and the thoughts stay at the maximum. The paper's baselines and ablations are the same
 function with another method object (coconut.methods: which steps it removes, which tokens follow the
-question); only iCoT, whose removal follows the batch (coconut.data.icot_schedule), has its own `icot_sample`.
+question); only iCoT, whose removal follows the batch (coconut.methods.icot_schedule), has its own `icot_sample`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _assemble(prefix: list[int], hidden_len: int, rest: list[int], stage: int, t
 
 def icot_sample(record: TokenizedRecord, removed: float, ids: SpecialIds, stage: int = 0) -> Sample:
     """iCoT's sample: the first `removed` CoT tokens dropped (all of them when it exceeds the CoT, the answer
-    always kept, as the release clamps the removal to the CoT); `removed` comes from coconut.data.icot_schedule."""
+    always kept, as the release clamps the removal to the CoT); `removed` comes from coconut.methods.icot_schedule."""
     cot = _flat(record.steps)
     kept = cot[int(min(len(cot), removed)):]
     return _assemble(record.question, len(record.question), kept + record.answer + [ids.eos], stage, 0)

@@ -5,7 +5,7 @@ was frozen at for evaluating a checkpoint. The module and callbacks read it from
 pure function of the epoch, so a resumed run lands on the same stage without extra state. Everything
 random in an epoch (shuffling, uniform stage mixing, iCoT smoothing) is seeded by (seed, epoch), so an
 interrupted epoch replays identically. iCoT's removal follows the batch within the epoch, a pure function
-of (epoch, batch index, batches per epoch): see coconut.data.icot_schedule.
+of (epoch, batch index, batches per epoch): see coconut.methods.icot_schedule.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from coconut.config import DataConfig, MethodConfig, StageSchedule
 from coconut.data.collate import EvalCollator, LatentCollator
 from coconut.data.curriculum import build_sample, icot_sample
 from coconut.data.files import ensure_data
-from coconut.data.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
+from coconut.methods.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
 from coconut.data.scoring import as_decoded
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
 from coconut.markers import SpecialIds
@@ -191,7 +191,7 @@ class CurriculumDataModule(L.LightningDataModule):
         return DataLoader(weighted, batch_size=self.data.eval_batch_size, shuffle=False, sampler=sampler,
                           collate_fn=collate, num_workers=self.data.num_workers)
 
-    # -- iCoT: the removal follows the batch (coconut.data.icot_schedule) --------------------------------
+    # -- iCoT: the removal follows the batch (coconut.methods.icot_schedule) --------------------------------
 
     def _world_size(self) -> int:
         return self.trainer.world_size if self.trainer is not None else 1

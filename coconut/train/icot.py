@@ -2,7 +2,7 @@
 
 Deng et al.'s release (src/train.py, `--reset_optimizer`) re-creates AdamW at the batch where its count of
 removed tokens increases, unless the batch before had already lost all its CoT (its count reached every
-record's CoT). The count and the batches come from the data module (coconut.data.icot_schedule), pure
+record's CoT). The count and the batches come from the data module (coconut.methods.icot_schedule), pure
 functions of (epoch, batch index), so a resumed run resets at the same batches with no state of its own.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from coconut.data.icot_schedule import ALL, previous_batch, reset_due
+from coconut.methods.icot_schedule import ALL, previous_batch, reset_due
 
 
 class IcotOptimizerReset(L.Callback):

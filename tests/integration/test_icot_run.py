@@ -5,7 +5,7 @@ import lightning as L
 import pytest
 import torch
 
-from coconut.data.icot_schedule import ALL
+from coconut.methods.icot_schedule import ALL
 from coconut.experiment import load_config
 from coconut.train.icot import IcotOptimizerReset
 from tests.integration.tiny_run import tiny_overrides

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from coconut.data.icot_schedule import ALL
+from coconut.methods.icot_schedule import ALL
 from coconut.engine.special_tokens import SpecialIds
 from coconut.train.icot import IcotOptimizerReset
 from tests.train.test_callbacks import RecordingLogger, stepped_optimizer

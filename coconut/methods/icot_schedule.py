@@ -1,4 +1,5 @@
-"""iCoT's removal schedule (Deng et al. 2024, as their release trains it) as pure functions.
+"""iCoT's removal schedule (Deng et al. 2024, as their release trains it) as pure functions, owned by the
+method (coconut.methods.icot); `method` below is its config (coconut.config.MethodConfig's icot_* fields).
 
 The release (da03/Internalize_CoT_Step_by_Step, src/train.py) keeps a counter of training batches from
 the start of training and removes one more chain-of-thought token from the left every
@@ -18,19 +19,18 @@ import math
 import random
 from dataclasses import dataclass
 
-from coconut.config import MethodConfig
 
 ALL = math.inf  # the count once the remove-all threshold is reached: every CoT token goes
 MAX_OFFSET = 99  # the release truncates its smoothing distribution to offsets 0..99, the tail mass on 99
 
 
-def batches_per_token(steps_per_epoch: int, method: MethodConfig) -> int:
+def batches_per_token(steps_per_epoch: int, method) -> int:
     """Batches between two increments of the count (0: one increment at every batch, as the release does)."""
     # Python's round, as the release: halves go to the even neighbour (round(12.5) == 12).
     return int(round(steps_per_epoch / method.icot_remove_per_epoch))
 
 
-def scheduled_removal(epoch: int, batch_index: int, steps_per_epoch: int, method: MethodConfig) -> float:
+def scheduled_removal(epoch: int, batch_index: int, steps_per_epoch: int, method) -> float:
     """CoT tokens every sample of this batch loses before smoothing: an int, or ALL past the threshold."""
     step = epoch * steps_per_epoch + batch_index  # batches trained before this one
     every = batches_per_token(steps_per_epoch, method)
@@ -78,7 +78,7 @@ class EpochPlan:
         return all(self.removed[p] >= self.cot_lengths[p] for p in span)
 
 
-def plan_epoch(cot_lengths: list[int], epoch: int, steps_per_epoch: int, batch: int, method: MethodConfig,
+def plan_epoch(cot_lengths: list[int], epoch: int, steps_per_epoch: int, batch: int, method,
                rng: random.Random, positions: int | None = None) -> EpochPlan:
     """The epoch's order (shuffled by `rng`) and removals; `cot_lengths` per record, `batch` samples per batch.
 
@@ -94,7 +94,7 @@ def plan_epoch(cot_lengths: list[int], epoch: int, steps_per_epoch: int, batch: 
     return EpochPlan(order, removed, [cot_lengths[i] for i in order], batch)
 
 
-def epoch_is_final(epoch: int, steps_per_epoch: int, longest_cot: int, method: MethodConfig,
+def epoch_is_final(epoch: int, steps_per_epoch: int, longest_cot: int, method,
                    last_epoch: int | None) -> bool:
     """Whether checkpoints of this epoch may be chosen: from the epoch at whose end every record's CoT is
     removed by the schedule alone (so no later batch holds any CoT), or the last epoch when none is.

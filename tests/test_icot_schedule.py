@@ -7,7 +7,7 @@ import random
 import pytest
 
 from coconut.config import MethodConfig
-from coconut.data.icot_schedule import (ALL, EpochPlan, batches_per_token, epoch_is_final, plan_epoch,
+from coconut.methods.icot_schedule import (ALL, EpochPlan, batches_per_token, epoch_is_final, plan_epoch,
                                         previous_batch, reset_due, scheduled_removal, smoothing_offset)
 
 
