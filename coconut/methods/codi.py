@@ -40,6 +40,9 @@ class Codi(Method):
         """The teacher's sequence and where the distillation reads it: `ids` (question, CoT, answer, EOS), the
         first labelled position `labelled_from` (the CoT's first token), and `distill` (the position of the token
         before the answer's first token: ':' of "The answer is:" on GPT-2)."""
+        if answer_start < 1:
+            raise ValueError("CODI distils at the token before the answer, and this answer has no prefix token before "
+                             "it (or its prefix tokenises otherwise before the answer): use data.text_format=codi")
         cot = steps if cfg.include_last_cot else steps[:-1]
         flat = [t for step in cot for t in step]
         ids = question + flat + answer + [eos]

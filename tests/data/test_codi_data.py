@@ -58,3 +58,12 @@ def test_the_release_skips_negative_and_long_records_only():
 def test_bad_codi_settings_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         MethodConfig(name="codi", **{field: value})
+
+
+def test_an_answer_without_a_prefix_token_is_refused():
+    from coconut.data.curriculum import TokenizedRecord, build_sample
+    from coconut.markers import SpecialIds
+
+    record = TokenizedRecord(question=[10], steps=[[20]], answer=[30], answer_start=0)
+    with pytest.raises(ValueError, match="text_format=codi"):
+        build_sample(record, MethodConfig(name="codi"), 0, SpecialIds(start=2, latent=3, end=4, eos=1, pad=0))
