@@ -105,3 +105,10 @@ def test_table1_holds_the_papers_rows_only():
 
     assert TABLE1_METHODS == ("cot", "no_cot", "icot", "pause", "coconut", "no_curriculum", "no_thought",
                               "pause_as_thought")
+
+
+def test_the_final_stages_thoughts():
+    cfg = MethodConfig(max_latent_stage=3, thoughts_per_step=2, num_latent=5)
+    thoughts = {name: MethodConfig(**{**cfg.__dict__, "name": name}).max_thoughts for name in METHODS}
+    assert thoughts == {"cot": 0, "no_cot": 0, "icot": 0, "pause": 0, "coconut": 6, "no_curriculum": 6,
+                        "no_thought": 0, "pause_as_thought": 0, "codi": 5}

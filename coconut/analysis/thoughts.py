@@ -87,7 +87,8 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
     gen = engine.generate(input_ids, mask, max_new_tokens=max_new_tokens)
     n = int(gen.num_generated[0])
     text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
-    out = Thinking(question, readings, text.strip(), extract_answer(text, marker, scoring), frontier=frontier)
+    found = extract_answer(text, marker, scoring)  # as scoring reads it: around it, spaces do not count
+    out = Thinking(question, readings, text.strip(), None if found is None else found.strip(), frontier=frontier)
     if record is not None:
         out.gold = as_decoded(tokenizer, str(record["answer"]))  # in the spacing generations decode to
         out.correct = answer_correct(text, out.gold, marker, scoring)

@@ -57,8 +57,9 @@ class MethodConfig:
 
     @property
     def max_thoughts(self) -> int:
-        """Thoughts of the final stage: every step replaced."""
-        return self.max_latent_stage * self.thoughts_per_step
+        """Thoughts of the final stage (COCONUT: every step replaced, max_latent_stage x c; CODI: num_latent), for a
+        question with steps enough."""
+        return method(self.name).final_thoughts(self)
 
     def used_fields(self) -> tuple[str, ...]:
         """The fields this method reads (the rest are shown only when they apply)."""

@@ -55,6 +55,12 @@ class Method:
         with `num_steps` steps at `stage` (as `sample_stage` returned it)."""
         return 0, []
 
+    def final_thoughts(self, cfg) -> int:
+        """Continuous thoughts in a sample of the final stage, for a question with steps enough."""
+        stage = self.sample_stage(cfg, self.final_stage(cfg, last_stage=0), num_steps=0)
+        _, kinds = self.block(cfg, stage, num_steps=max(stage, 1))
+        return kinds.count(THOUGHT)
+
     def longest_sample(self, cfg, question: int, steps: int, answer: int) -> int:
         """An upper bound on a sample's length at any stage, from the record's token counts (its question, all its
         steps, its answer); EOS counts too."""

@@ -54,3 +54,12 @@ def test_the_export_keeps_codis_projection_and_answers_alike(codi_run):
     answers = exported.answer([r["question"] for r in LEARNED])
     assert [a.answer for a in answers] == ["c", "f"]
     assert [a.thoughts for a in answers] == [2, 2]
+
+
+def test_coconut_think_reads_the_students_thoughts(codi_run):
+    from coconut.cli.think import think
+
+    cfg, _ = codi_run
+    thinking = think(cfg.run_dir, index=1)
+    assert len(thinking.thoughts) == 2, "the student's num_latent thoughts, not a curriculum's"
+    assert thinking.answer == "f" and thinking.correct
