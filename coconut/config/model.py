@@ -29,6 +29,9 @@ class ModelConfig:
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"  # or comma-separated module names (q_proj,v_proj / c_attn)
     trust_remote_code: bool = False
+    # coconut eval: a checkpoint of the CODI release (hub id, folder or file) on the base model name_or_path, with
+    # lora_rank/lora_alpha/lora_targets and latent.projection_dim as its --lora_r/--lora_alpha/--prj_dim (no ckpt=)
+    codi_checkpoint: Optional[str] = None
 
     SCRATCH_FIELDS = ("arch", "layers", "hidden", "heads", "intermediate", "max_positions", "tie_embeddings",
                       "embedding_init_std")
@@ -48,6 +51,11 @@ class ModelConfig:
         require(0.0 <= self.lora_dropout < 1.0, f"model.lora_dropout is a probability, must be in [0, 1), "
                                                 f"got {self.lora_dropout}")
         require(self.init_token is None or self.init_token != "", "model.init_token must be a token or null, not empty")
+        if self.codi_checkpoint is not None:
+            require(bool(self.codi_checkpoint.strip()), "model.codi_checkpoint must be a hub id, folder or file, or null")
+            require(not self.from_scratch and self.lora_rank > 0,
+                    "model.codi_checkpoint needs the base model it was trained from (model.name_or_path) and its LoRA "
+                    "rank (model.lora_rank, the release's --lora_r)")
 
     @property
     def from_scratch(self) -> bool:
