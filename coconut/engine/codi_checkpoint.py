@@ -29,7 +29,7 @@ from coconut.config.checks import ConfigError
 from coconut.markers import END_LATENT, LATENT, START_LATENT, add_tokens, token_id
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # the order the release's test.py tries them in
-MODEL_PREFIX, PROJECTION_PREFIX = "codi.", "prj."
+MODEL_PREFIX = "codi."  # the base model's keys; the projection's start with "prj."
 OLD_MODEL_PREFIX = "coconut."  # the prefix test.py's commented-out rename turns into "codi."
 PAD_TOKEN = "[PAD]"  # the release's padding token for tokenizers without one
 EXAMPLES = 3  # keys named in an error
@@ -43,8 +43,9 @@ def load_codi_checkpoint(folder_or_file, base_model, tokenizer, lora_rank: int, 
     folder_or_file: a folder holding model.safetensors or pytorch_model.bin, one of those files, or a Hugging Face
         hub id (read from the cache when the hub cannot be reached).
     base_model: the causal LM the checkpoint was trained from, as loaded (V = its config.vocab_size); it becomes
-        the engine's model (resized, the adapters merged).
-    tokenizer: the base model's own tokenizer; the markers (and `[PAD]` when it has no padding token) are added.
+        the engine's model (resized, the adapters merged): it is changed in place.
+    tokenizer: the base model's own tokenizer; the markers (and `[PAD]` when it has no padding token) are added to
+        it in place.
     lora_rank, lora_alpha, lora_targets (comma-separated or a list), projection_dim, projection_norm: the release's
         --lora_r, --lora_alpha, its target modules, --prj_dim and not --prj_no_ln.
     num_latent, max_new_tokens: the thoughts per question and the generated tokens at most of `engine.answer`
