@@ -52,7 +52,8 @@ class ModelConfig:
                                                 f"got {self.lora_dropout}")
         require(self.init_token is None or self.init_token != "", "model.init_token must be a token or null, not empty")
         if self.codi_checkpoint is not None:
-            require(bool(self.codi_checkpoint.strip()), "model.codi_checkpoint must be a hub id, folder or file, or null")
+            require(bool(self.codi_checkpoint.strip()),
+                    "model.codi_checkpoint must be a hub id, folder or file, or null")
             require(not self.from_scratch and self.lora_rank > 0,
                     "model.codi_checkpoint needs the base model it was trained from (model.name_or_path) and its LoRA "
                     "rank (model.lora_rank, the release's --lora_r)")

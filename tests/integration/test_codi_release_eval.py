@@ -51,7 +51,8 @@ def test_the_test_loop_generates_the_release_tokens(tmp_path):
     datamodule.setup("test")
     datamodule.freeze_stage(cfg.final_stage())
     batch = next(iter(datamodule.test_dataloader()))
-    assert batch["prompt_input_ids"][:, :-4].tolist() == META["inference"]["encoder_input_ids"]  # question <bot> (then 3 thoughts, <eot>)
+    # question <bot> as the release's encoder ids, then 3 thoughts and <eot>
+    assert batch["prompt_input_ids"][:, :-4].tolist() == META["inference"]["encoder_input_ids"]
     gen = module.generate(batch["prompt_input_ids"], batch["prompt_attention_mask"])
     release = torch.load(FIXTURES / "inference.pt")
     assert gen.sequences.tolist() == [ids.tolist() for ids in release["generated_ids"]]
