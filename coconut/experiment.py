@@ -149,6 +149,8 @@ def shown(cfg: RunConfig) -> dict:
     if cfg.model.lora_rank == 0:
         for key in ("lora_alpha", "lora_dropout", "lora_targets", "lora_train_new_tokens"):
             out["model"].pop(key)
+    if cfg.model.codi_checkpoint is None:
+        out["model"].pop("codi_checkpoint")
     if not method(cfg.method.name).shows_latent_config:
         out.pop("latent")
     out["method"] = {k: v for k, v in out["method"].items() if k in cfg.method.used_fields()}

@@ -14,6 +14,10 @@ folder outside the repository, imports `src.model.CODI` from there, imports `tra
   `make_supervised_data_module` does after loading the hub data set.
 - test.py `evaluation()`: the tokenizer (left padding) and question/answer formatting, the batching loop that appends
   `<bot>`, `gen_kwargs`, and the whole `for step, batch in enumerate(question_data):` inference loop.
+- The checkpoint the release's Trainer would write at the end of train.py (`trainer.save_model`: for a module that
+  is no PreTrainedModel, transformers saves `torch.save(model.state_dict())` as pytorch_model.bin), and test.py
+  `evaluation()`'s own loading statements (LoraConfig, `CODI(...)` from the base model, `load_state_dict(strict=False)`,
+  `tie_weights()`) run on it: the script checks that they read every tensor back with no missing or unexpected key.
 
 Shims (every change made to the release's behaviour; nothing else is altered):
 1. model.py: `resume_download=True,` removed from `from_pretrained` (TypeError on transformers 5).
@@ -22,7 +26,8 @@ Shims (every change made to the release's behaviour; nothing else is altered):
 3. train.py: the statements of `train()` that parse the command line, set the output folder, load the hub data set and
    build/run the HF Trainer are not executed; argument dataclasses (the release's own `ModelArguments`,
    `DataArguments`, `TrainingArguments`) are built in this script, and the 3 records below replace the hub data set.
-4. test.py: the checkpoint loading (`load_state_dict` of a trained checkpoint), `device = "cuda"`, `model.to('cuda')`,
+4. test.py: for the recorded inference, the checkpoint loading (`load_state_dict` of a trained checkpoint; it runs
+   afterwards, on the saved checkpoint, as a check), `device = "cuda"`, `model.to('cuda')`,
    `model.to(torch.bfloat16)`, the hub data set and the accuracy summary are not executed; the string constant 'cuda'
    is replaced by 'cpu' in the executed statements; `gen_kwargs["max_new_tokens"]` is set to 12 after the release's
    `gen_kwargs` assignment (release: 256).
@@ -48,6 +53,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import dataclasses
 import importlib
 import json
 import os
@@ -321,6 +327,28 @@ def main() -> None:
           f"(LoRA changes them by up to {(lora_logits - base_logits).abs().max().item():.3g})")
     assert merge_diff < 1e-4
 
+    # ---- the checkpoint the release's Trainer writes, read back by test.py's own loading statements
+    # train.py ends with trainer.save_model(); CODI is no PreTrainedModel, so transformers' Trainer._save writes
+    # torch.save(model.state_dict()) as pytorch_model.bin (the scripts set save_safetensors False): the whole module,
+    # base weights (the 3 resized rows included), LoRA A/B not merged, and prj.
+    ckpt_dir = work / "release_checkpoint"
+    ckpt_dir.mkdir(exist_ok=True)
+    saved_state = model.state_dict()
+    torch.save(saved_state, ckpt_dir / "pytorch_model.bin")
+    lns = dict(vars(test_mod), model_args=dataclasses.replace(model_args, ckpt_dir=str(ckpt_dir)),
+               data_args=data_args, training_args=training_args)
+    # test.py evaluation(): LoraConfig, CODI(...) from the base model, load_state_dict(strict=False), tie_weights
+    run_statements(pick("if model_args.lora_init", "tokenizer_path ="), paths["test.py"], lns)
+    reloaded = lns["model"]
+    missing, unexpected = reloaded.load_state_dict(lns["state_dict"], strict=False)
+    assert not missing and not unexpected, (missing[:3], unexpected[:3])
+    again_state = reloaded.state_dict()
+    assert list(again_state) == list(saved_state)
+    assert all(torch.equal(again_state[k], v) for k, v in saved_state.items())
+    lora_keys = [k for k in saved_state if ".lora_" in k]
+    print(f"release checkpoint: {len(saved_state)} keys ({len(lora_keys)} LoRA), e.g. {lora_keys[0]}; test.py's "
+          "loading reads it back with no missing or unexpected key")
+
     # ---- save
     readme = args.out / "README.md"
     readme_text = readme.read_text() if readme.is_file() else None
@@ -335,6 +363,9 @@ def main() -> None:
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         shutil.copy(model_dir / name, tok_dir / name)
     torch.save({k: v.detach().clone() for k, v in model.prj.state_dict().items()}, args.out / "prj.pt")
+    (args.out / "release_checkpoint").mkdir()
+    shutil.copy(ckpt_dir / "pytorch_model.bin", args.out / "release_checkpoint" / "pytorch_model.bin")
+    shutil.copytree(model_dir, args.out / "base_model")  # model_name_or_path: the base GPT-2 before CODI touched it
     inputs = {k: batch[k].clone() for k in ("encoder_input_ids", "encoder_attention_mask", "decoder_input_ids",
                                             "labels", "ref_input_ids", "ref_labels", "ref_attention_mask",
                                             "ref_answer_position", "model_answer_position")}

@@ -35,7 +35,8 @@ def run_command(args) -> int:
     if args.command == "train":
         train_run(cfg, options)
         return 0
-    if run is not None or "ckpt" in options:
+    release = cfg.model.codi_checkpoint if args.command == "eval" else None  # a CODI release checkpoint, no ckpt=
+    if (run is not None and release is None) or "ckpt" in options:
         from coconut.cli.run_target import resolve_checkpoint
         from coconut.run_dir import RunDir
 
@@ -50,8 +51,9 @@ def run_command(args) -> int:
         return 0
     from coconut.train.run import evaluate
 
-    metrics = evaluate(cfg, options["ckpt"], stage=options.get("stage"), split=options.get("split", "test"))
-    for key, value in {"checkpoint": options["ckpt"], **metrics}.items():
+    metrics = evaluate(cfg, options.get("ckpt"), stage=options.get("stage"), split=options.get("split", "test"))
+    checkpoint = options.get("ckpt") or f"{release} (CODI release)"
+    for key, value in {"checkpoint": checkpoint, **metrics}.items():
         print(f"{key}: {value}")
     return 0
 

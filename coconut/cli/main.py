@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "eval", help="evaluate a checkpoint: coconut eval RUN_DIR [ckpt=best|last|PATH] [split=test|val]",
         description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split, printing "
                     "the metrics (nothing is written). With a run folder, its own config.yaml is read and ckpt= is "
-                    "optional; with an experiment name, give the training overrides again and ckpt=. "
+                    "optional; with an experiment name, give the training overrides again and ckpt=. A checkpoint "
+                    "of the CODI release: coconut eval gsm8k_codi model.codi_checkpoint=zen-E/CODI-gpt2. "
                     "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.")
     experiment_command(
         commands, "analyze", help="look inside a checkpoint: coconut analyze RUN_DIR [ckpt=...] [what=search,...]",
@@ -167,8 +168,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
                 if looks_like_run_folder(args.experiment):
                     args.run = open_run_folder(args.experiment)
+            # A CODI release checkpoint (model.codi_checkpoint=) is evaluated without ckpt=.
+            codi = args.command == "eval" and any(o.startswith("model.codi_checkpoint=") for o in args.overrides)
             args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False),
-                                                         required=args.run is None)
+                                                         required=args.run is None and not codi)
         except ConfigError as err:  # OptionError, NotARunFolder
             own.error(str(err))
     if args.command == "think":

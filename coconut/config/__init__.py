@@ -75,6 +75,12 @@ class RunConfig:
         if self.data.batch_size != requested:
             self.trainer.batch_note = (f"data.batch_size={requested} lowered to {self.data.batch_size} to reach "
                                        f"trainer.effective_batch={self.trainer.effective_batch} exactly")
+        if self.model.codi_checkpoint is not None:
+            require(self.method.name == "codi" and self.latent.projection and self.latent.projection_dim is not None
+                    and self.data.tokenizer != "word",
+                    "model.codi_checkpoint is a checkpoint of the CODI release: it needs method=codi, "
+                    "latent.projection=true with latent.projection_dim (the release's --prj_dim) and a pretrained "
+                    "tokenizer (start from experiment gsm8k_codi or gsm8k_codi_llama1b)")
         require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
                  "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")
         require(not (self.trainer.strategy == "fsdp" and self.latent.auto_thought_scale),

@@ -121,10 +121,13 @@ def _read_json(path):
 
 
 def build_engine(cfg: RunConfig, tokenizer):
-    """The configured model (LoRA-wrapped when asked) inside a `LatentReasoner`."""
+    """The configured model (LoRA-wrapped when asked) inside a `LatentReasoner`; with model.codi_checkpoint, the
+    CODI release's checkpoint on its base model (the LoRA merged; the markers added to `tokenizer`)."""
     from coconut.engine.models import build_model
     from coconut.engine.reasoner import LatentReasoner
 
+    if cfg.model.codi_checkpoint is not None:
+        return codi_release_engine(cfg, tokenizer)
     model = build_model(cfg.model, tokenizer, embedded_tokens(cfg.method.name))
     if cfg.model.lora_rank > 0:
         from coconut.engine.lora import apply_lora
@@ -147,6 +150,43 @@ def build_engine(cfg: RunConfig, tokenizer):
     return engine
 
 
+def codi_release_engine(cfg: RunConfig, tokenizer):
+    from coconut.engine.codi_checkpoint import checkpoint_file, load_codi_checkpoint
+    from coconut.engine.models import load_pretrained_lm
+
+    m, latent = cfg.model, cfg.latent
+    path = checkpoint_file(m.codi_checkpoint)  # found (or not) before the base model loads
+    base = load_pretrained_lm(m.name_or_path, m.trust_remote_code)
+    return load_codi_checkpoint(path, base, tokenizer, m.lora_rank, m.lora_alpha, m.lora_targets,
+                                latent.projection_dim, latent.projection_norm, num_latent=cfg.method.num_latent,
+                                max_new_tokens=cfg.eval.max_new_tokens)
+
+
+def base_tokenizer(cfg: RunConfig):
+    """The pretrained tokenizer as it is, nothing added: a CODI release checkpoint decides where the markers go."""
+    from transformers import AutoTokenizer
+
+    from coconut.engine.hub import load_from_hub_or_cache
+
+    source, key = cfg.data.tokenizer, "data.tokenizer"
+    if source == "model":
+        source, key = cfg.model.name_or_path, "model.name_or_path"
+
+    def load(local_files_only: bool):
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.model.trust_remote_code,
+                                             local_files_only=local_files_only)
+
+    try:
+        tokenizer = load_from_hub_or_cache(load, source, key, "tokenizer")
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as err:  # a folder or repository without a tokenizer
+        raise ConfigError(f"{key}={source!r}: cannot load the tokenizer ({err.__class__.__name__})") from err
+    if tokenizer.eos_token is None:
+        raise ConfigError(f"the tokenizer {source!r} has no EOS token; generation stops at it")
+    return tokenizer
+
+
 def build_datamodule(cfg: RunConfig, tokenizer, max_length: int | None, stage: int | None = None):
     from coconut.train.datamodule import CurriculumDataModule
 
@@ -161,7 +201,9 @@ def build_system(cfg: RunConfig, tokenizer=None):
     from coconut.methods import method as method_named
     from coconut.train.module import CoconutModule, GenerationSettings
 
-    if tokenizer is None:
+    if tokenizer is None and cfg.model.codi_checkpoint is not None:
+        tokenizer = base_tokenizer(cfg)
+    elif tokenizer is None:
         tokenizer = load_or_build_tokenizer(cfg, RunDir(cfg.run_dir))
     engine = build_engine(cfg, tokenizer)
     datamodule = build_datamodule(cfg, tokenizer, cfg.data.max_length or context_length(engine.model))

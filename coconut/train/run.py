@@ -97,6 +97,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
 
     from coconut.config.loggers import check_logger_packages
 
+    refuse_codi_checkpoint(cfg, "train")
     request = StartRequest(resume, overwrite, **permissions)
     check_hardware(cfg)
     check_logger_packages(cfg.logger)
@@ -253,9 +254,16 @@ def leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "test") -> dict:
+def refuse_codi_checkpoint(cfg: RunConfig, command: str) -> None:
+    if cfg.model.codi_checkpoint is not None:
+        raise ConfigError(f"model.codi_checkpoint={cfg.model.codi_checkpoint}: a CODI release checkpoint is "
+                          f"evaluated (coconut eval), not read by coconut {command}; drop model.codi_checkpoint")
+
+
+def evaluate(cfg: RunConfig, ckpt: str | None, stage: int | None = None, split: str = "test") -> dict:
     """Evaluate a checkpoint at its stage (or `stage`) on a split; returns the split really scored ("val" when a
-    test split was asked for and there is no test file), the stage and the metrics."""
+    test split was asked for and there is no test file), the stage and the metrics. With model.codi_checkpoint
+    (and no `ckpt`), the CODI release's checkpoint, at the method's final stage."""
     from coconut.train.build import build_system
     from coconut.train.checkpoints import check_checkpoint, check_eval_stage, checkpoint_stage, load_weights
     from coconut.train.trainer import single_device_tester
@@ -266,11 +274,20 @@ def evaluate(cfg: RunConfig, ckpt: str, stage: int | None = None, split: str = "
         raise ConfigError(f"split={split}: unknown split; choose {' or '.join(SPLITS)}")
     check_eval_stage(cfg, stage)
     check_single_device(cfg)  # the precision a one-device evaluation runs in (16-mixed on a CPU would run bf16)
-    state = check_checkpoint(ckpt)
-    module, datamodule, _ = build_system(cfg)
-    load_weights(module, state, ckpt)
-    datamodule.setup("test")
-    datamodule.freeze_stage(stage if stage is not None else checkpoint_stage(state, cfg.trainer.schedule))
+    if cfg.model.codi_checkpoint is not None:
+        if ckpt is not None:
+            raise ConfigError(f"ckpt={ckpt} and model.codi_checkpoint={cfg.model.codi_checkpoint}: give one of them")
+        module, datamodule, _ = build_system(cfg)
+        datamodule.setup("test")
+        datamodule.freeze_stage(stage if stage is not None else cfg.final_stage())
+    else:
+        if ckpt is None:
+            raise ConfigError("evaluate: give a checkpoint (ckpt) or model.codi_checkpoint")
+        state = check_checkpoint(ckpt)
+        module, datamodule, _ = build_system(cfg)
+        load_weights(module, state, ckpt)
+        datamodule.setup("test")
+        datamodule.freeze_stage(stage if stage is not None else checkpoint_stage(state, cfg.trainer.schedule))
     tester = single_device_tester(cfg)
     run = tester.test if split == "test" else tester.validate
     metrics = run(module, datamodule=datamodule, verbose=False)[0]
