@@ -76,7 +76,7 @@ class RunConfig:
             self.trainer.batch_note = (f"data.batch_size={requested} lowered to {self.data.batch_size} to reach "
                                        f"trainer.effective_batch={self.trainer.effective_batch} exactly")
         if self.model.codi_checkpoint is not None:
-            require(self.method.name == "codi" and self.latent.projection and self.latent.projection_dim is not None
+            require(method(self.method.name).loads_release_checkpoints and self.latent.projection and self.latent.projection_dim is not None
                     and self.data.tokenizer != "word",
                     "model.codi_checkpoint is a checkpoint of the CODI release: it needs method=codi, "
                     "latent.projection=true with latent.projection_dim (the release's --prj_dim) and a pretrained "

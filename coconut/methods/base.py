@@ -27,6 +27,7 @@ class Method:
     fields: tuple[str, ...] = ()  # the method config fields it reads besides `name` (the others are not shown)
     shows_latent_config: bool = False  # the `latent` config section applies to it
     thoughts_per_removed_step: bool = False  # it puts c thoughts (or pauses) per removed step: c must be >= 1
+    loads_release_checkpoints: bool = False  # coconut eval reads its release's checkpoints (model.codi_checkpoint)
     batch_dependent: bool = False  # its samples follow the batch within an epoch, not only the stage (iCoT)
     # The training loss, "module:function" (it takes the engine, the batch and the method config, and returns a
     # dict of named terms with the total under "loss"); None: the language-model loss of the latent forward.

@@ -24,6 +24,7 @@ class Codi(Method):
     description = "teacher (CoT) and student (continuous thoughts) in one model, hidden states distilled"
     embeds = "latent"
     table1 = False
+    loads_release_checkpoints = True
     fields = CODI_FIELDS
     shows_latent_config = True
     loss = "coconut.engine.codi_loss:codi_loss"
