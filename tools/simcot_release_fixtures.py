@@ -376,13 +376,12 @@ def main() -> None:
               f"{plain_out.loss.item():.6f}")
 
     # ---- save
-    readme = args.out / "README.md"
-    readme_text = readme.read_text() if readme.is_file() else None
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
-    if readme_text is not None:
-        readme.write_text(readme_text)
+    # replace this script's outputs only (README.md and the CODI variant's codi/ folder stay)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in ("base_model", "aux_decoder", "tokenizer"):
+        shutil.rmtree(args.out / name, ignore_errors=True)
+    for name in ("fixtures.json", *(f"stage{s}.pt" for s in STAGES)):
+        (args.out / name).unlink(missing_ok=True)
     from transformers import GPT2LMHeadModel
 
     def plain_copy(m):  # save as a plain GPT2LMHeadModel (shim 1's subclass only changes the cache API)

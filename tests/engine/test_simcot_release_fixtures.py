@@ -171,3 +171,75 @@ def test_aux_targets_map_thoughts_to_steps(fx):
                 labels = aux[t]["labels"][i]
                 want = tok.encode(steps[t]) + [meta["eos_id"]]
                 assert labels[labels != -100].tolist() == want, (s, i, t)
+
+
+# ------------------------------------------------------------------------------------------------- CODI variant
+CODI_FIX = FIX / "codi"
+
+
+@pytest.fixture(scope="module")
+def codi_fx():
+    from torch import nn
+    from transformers import GPT2LMHeadModel
+
+    meta = json.loads((CODI_FIX / "fixtures.json").read_text())
+    model = GPT2LMHeadModel.from_pretrained(CODI_FIX / "model").eval()
+    d, codi = model.config.n_embd, meta["codi"]
+    prj = nn.Sequential(nn.Dropout(codi["prj_dropout"]), nn.Linear(d, codi["prj_dim"]), nn.GELU(),
+                        nn.Linear(codi["prj_dim"], d))
+    prj.add_module("ln", nn.LayerNorm(d))
+    prj.load_state_dict(torch.load(CODI_FIX / "prj.pt"))
+    return dict(meta=meta, model=model, prj=prj.eval(), rec=torch.load(CODI_FIX / "forward.pt"),
+                aux=GPT2LMHeadModel.from_pretrained(CODI_FIX / "aux_decoder").eval())
+
+
+@torch.no_grad()
+def test_codi_latents_decoder_and_losses_reproduce_the_release(codi_fx):
+    from transformers import DynamicCache
+
+    meta, model, prj, aux, rec = codi_fx["meta"], codi_fx["model"], codi_fx["prj"], codi_fx["aux"], codi_fx["rec"]
+    inputs, fwd = rec["inputs"], rec["forward"]
+    assert aux.config.vocab_size == meta["vocab_size_original"] and model.config.vocab_size == meta["vocab_size"]
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=inputs["encoder_input_ids"], attention_mask=inputs["encoder_attention_mask"], cache=cache,
+                use_cache=True, output_hidden_states=True)
+    latents = [prj(out.hidden_states[-1][:, -1:])]
+    for _ in range(meta["codi"]["num_latent"]):  # the last projected latent is computed but never fed
+        out = model(inputs_embeds=latents[-1], cache=cache, use_cache=True, output_hidden_states=True)
+        latents.append(prj(out.hidden_states[-1][:, -1:]))
+    latents = torch.cat(latents, 1)
+    close(latents, fwd["latents"], "CODI latents (num_latent + 1)")
+    wte = model.get_input_embeddings()
+    student = model(inputs_embeds=wte(inputs["decoder_input_ids"]), cache=cache, use_cache=True).logits
+    close(student, fwd["student_logits"], "CODI student logits")
+    ce = F.cross_entropy(student[:, :-1].reshape(-1, student.size(-1)), inputs["labels"][:, 1:].reshape(-1))
+    close(ce, fwd["ce_loss"], "CODI student CE")
+
+    per_call = []
+    for k, a in enumerate(rec["aux"]):  # decoder call k reads latent k (one vector) then the step ids
+        close(a["inputs_embeds"][:, 0], latents[:, k], f"CODI decoder call {k} latent")
+        close(a["inputs_embeds"][:, 1:], wte(a["step_ids"]), f"CODI decoder call {k} step embeddings")
+        assert torch.equal(a["attention_mask"][:, 1:], a["step_ids"] != meta["pad_id"])
+        assert a["attention_mask"][:, 0].all()
+        logits = aux(inputs_embeds=a["inputs_embeds"], attention_mask=a["attention_mask"]).logits  # positions 0..
+        close(logits, a["logits"], f"CODI decoder call {k} logits")
+        loss = F.cross_entropy(a["logits"][:, :-1].reshape(-1, logits.size(-1)), a["labels"][:, 1:].reshape(-1))
+        close(loss, a["loss"], f"CODI decoder call {k} token-mean CE")
+        per_call.append(loss)
+    explain = torch.stack(per_call).mean() * meta["codi"]["explain_loss_factor"]
+    close(explain, fwd["explain_loss"], "CODI explain loss")
+    close(fwd["ce_loss"] + fwd["distill_loss"] + fwd["ref_ce_loss"] + explain, fwd["loss"], "CODI total loss")
+
+
+def test_codi_targets_are_truncated_to_the_first_rows_step(codi_fx):
+    """The release's dedup_trailing_pads runs inside the per-row loop and cuts every row to the length of row 0's
+    step (+1): in this batch row 0 has only one kept step, so calls 1 and 2 supervise only the first token."""
+    meta = codi_fx["meta"]
+    intended = meta["intended_targets"]
+    got = meta["aux_targets"]
+    assert got[0] == [intended[b][0] for b in range(3)]
+    for k in (1, 2):
+        for b in range(3):
+            want = intended[b][k]
+            assert got[k][b] == ([] if want == ["[PAD]"] else want[:1]), (k, b)
+    assert meta["reversed_batch"]["aux_targets"][2][0] == intended[2][2]  # record 2 first: its merged step is whole
