@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install quickstart test test-fast bench readme-bench readme-demo clean demo demo-analysis tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
+.PHONY: help install quickstart test test-fast bench readme-bench readme-demo clean demo demo-analysis simcot-cpu tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
 GPUS   ?= 1
 METHOD ?= coconut
 SEEDS  ?= 0,1,2
@@ -89,6 +89,9 @@ table-gsm8k: $(VENV)/.installed  ## the same for GSM8k (COCONUT starts from the 
 
 report: $(VENV)/.installed  ## Table 1 from every finished run under runs/ (runs/report/results_table.*)
 	$(VENV)/bin/coconut report runs
+
+simcot-cpu: $(VENV)/.installed  ## step supervision (SIM-CoT) on a CPU: COCONUT with and without it, 3 seeds (docs/simcot.md) [SEEDS=0,1,2] [C=3]
+	$(PY) tools/simcot_cpu.py --seeds $(SEEDS) --c $(or $(C),3)
 
 demo-analysis: $(VENV)/.installed  ## look inside the demo's thoughts: train demo_analysis (p=0.3 stage mixing) and analyse it (~10 min)
 	test -f runs/demo/demo_analysis/results.json || $(VENV)/bin/coconut train demo_analysis \

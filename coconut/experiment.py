@@ -149,11 +149,11 @@ def shown(cfg: RunConfig) -> dict:
     if cfg.model.lora_rank == 0:
         for key in ("lora_alpha", "lora_dropout", "lora_targets", "lora_train_new_tokens"):
             out["model"].pop(key)
-    if cfg.model.codi_checkpoint is None:
-        out["model"].pop("codi_checkpoint")
+    if cfg.model.release_checkpoint is None:
+        out["model"].pop("release_checkpoint")
     if not method(cfg.method.name).shows_latent_config:
         out.pop("latent")
-    out["method"] = {k: v for k, v in out["method"].items() if k in cfg.method.used_fields()}
+    out["method"] = {k: out["method"][k] for k in cfg.method.used_fields()}  # in the method's own order
     out["decode"] = {k: v for k, v in out["decode"].items() if k in cfg.decode.used_fields()}
     if cfg.trainer.strategy != "fsdp":
         out["trainer"].pop("fsdp_sharding")

@@ -15,6 +15,7 @@
     wandb/, mlruns/              the optional loggers (logger=wandb,mlflow), offline
     profiler/                    trainer.profiler's report
     export/                      save_pretrained folder (see coconut.engine.export)
+    step_decoder/                step supervision's auxiliary decoder (runs with method.step_supervision)
     results.json                 test metrics of the chosen checkpoint (and the split tested), written last
     results.before-resume-<k>.json, export.before-resume-<k>/   a finished run's results, moved aside when it
                                  was continued with resume_finished=true
@@ -50,7 +51,7 @@ MARKER = "run.json"
 # marker) may be overwritten too.
 RUN_FILES = {MARKER, LOCK_NAME, "config.yaml", "git_commit.txt", "tokenizer", CHECKPOINTS, TENSORBOARD, CSV_LOGS,
              PROFILER, MLFLOW, WANDB, "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png",
-             "analysis", "transitions.csv", "transitions.png"}
+             "analysis", "transitions.csv", "transitions.png", "step_decoder"}
 _MOVED_ASIDE = re.compile(r"^(results|export)\.before-resume-\d+(\.json)?$")
 
 
@@ -85,6 +86,7 @@ class RunDir:
         self.profiler = self.root / PROFILER
         self.mlflow = self.root / MLFLOW
         self.export = self.root / "export"
+        self.step_decoder = self.root / "step_decoder"  # step supervision's auxiliary decoder, kept out of export/
         self.results = self.root / "results.json"
 
     def stage_checkpoint(self, stage: int) -> Path:

@@ -3,8 +3,9 @@
 - coconut/engine and coconut/data never import lightning, coconut.train, coconut.cli, coconut.analysis or
   coconut.bench; the engine never imports coconut.data, and the data never imports coconut.engine (what both
   speak, the markers and the ignored label, is owned by coconut/markers.py);
-- coconut/methods (the method objects the config, the data and the engine ask) and coconut/markers.py import no
-  torch, transformers or other layer (markers: the config's error type only);
+- coconut/methods (the method objects the config, the data and the engine ask), coconut/markers.py and
+  coconut/text_format.py import no torch, transformers or other layer (markers: the config's error type only;
+  methods: the text formats' leaf; text_format: nothing of the package);
 - coconut/train never imports coconut.cli; nothing but coconut/cli and coconut/__main__.py imports coconut.cli;
 - lightning is imported under coconut/train and coconut/cli only;
 - `import coconut` and the engine's public names leave Lightning unloaded;
@@ -60,11 +61,13 @@ def forbidden_for(path: Path) -> tuple[str, ...]:
         banned += ["coconut.data"]
     if where == "data":
         banned += ["coconut.engine"]
-    if where in ("methods", "markers.py"):
+    if where in ("methods", "markers.py", "text_format.py"):
         banned += ["torch", "transformers", "coconut.data", "coconut.engine", "coconut.train", "coconut.analysis",
                    "coconut.bench", "coconut.experiment", "coconut.run_dir"]
-        if where == "methods":
+        if where in ("methods", "text_format.py"):
             banned += ["coconut.config", "coconut.markers"]
+        if where == "text_format.py":
+            banned += ["coconut.methods"]
     if where not in ("cli", "__main__.py"):
         banned += ["coconut.cli"]
     if where not in ("train", "cli"):
@@ -81,7 +84,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_the_package_has_every_layer():
     assert {layer(p) for p in MODULES} >= {"engine", "data", "train", "analysis", "bench", "cli", "config",
-                                            "methods", "markers.py", "experiment.py", "__main__.py"}
+                                            "methods", "markers.py", "text_format.py", "experiment.py",
+                                            "__main__.py"}
 
 
 def test_no_layer_imports_what_the_rule_forbids():

@@ -2,6 +2,7 @@
 module holds one method, and the registry agrees with the config groups and the config schema."""
 
 import ast
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -73,7 +74,13 @@ def test_every_method_reads_only_fields_the_schema_has():
     schema = {f.name for f in fields(MethodConfig)}
     for name, m in METHODS.items():
         assert set(m.used_fields()) <= schema, name
-        assert MethodConfig(name=name).used_fields() == m.used_fields()
+        cfg = MethodConfig(name=name)
+        assert cfg.used_fields() == m.used_fields(cfg)
+        assert set(m.prompt_fields) <= set(m.fields)
+    # A group shown only when it is on: step supervision's fields, for the methods that have it.
+    assert "step_loss_weight" not in MethodConfig(name="coconut").used_fields()
+    assert "step_loss_weight" in MethodConfig(name="coconut", step_supervision=True).used_fields()
+    assert "step_loss_weight" not in METHODS["coconut"].prompt_fields
 
 
 def test_an_unknown_name_is_refused_with_the_known_ones():
@@ -112,3 +119,71 @@ def test_the_final_stages_thoughts():
     thoughts = {name: MethodConfig(**{**cfg.__dict__, "name": name}).max_thoughts for name in METHODS}
     assert thoughts == {"cot": 0, "no_cot": 0, "icot": 0, "pause": 0, "coconut": 6, "no_curriculum": 6,
                         "no_thought": 0, "pause_as_thought": 0, "codi": 5}
+
+
+def test_the_method_config_is_the_union_of_the_methods_option_groups():
+    from coconut.methods import OPTION_GROUPS
+
+    declared = ["name"] + [f.name for group in OPTION_GROUPS for f in fields(group)]
+    assert [f.name for f in fields(MethodConfig)] == declared
+    for name, m in METHODS.items():  # each method's fields are its groups', with the groups' defaults
+        cfg = MethodConfig(name=name)
+        for group in m.options:
+            assert {f.name: getattr(cfg, f.name) for f in fields(group)} == group().__dict__
+
+
+def test_two_groups_declaring_one_field_are_refused():
+    from dataclasses import dataclass
+
+    from coconut.config.method import _assembled_fields
+
+    @dataclass
+    class Mine:
+        num_pause: int = 3
+
+    from coconut.methods.pause import PauseOptions
+
+    with pytest.raises(TypeError, match="'num_pause' is declared by both PauseOptions and .*Mine"):
+        _assembled_fields([PauseOptions, Mine])
+
+
+MENTIONS_CODI = re.compile(r"(?i)(?<![a-z])codi(?![a-z])")  # "codi", "CODI", "codi_loss"; not "decoding"
+CODI_FILES = ("methods/codi.py", "methods/__init__.py", "engine/codi_loss.py", "engine/codi_checkpoint.py")
+
+
+def codi_mentions(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every name, attribute, argument, import or string in the code (docstrings and comments
+    aside) that names CODI."""
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        texts = {ast.Name: lambda n: [n.id], ast.Attribute: lambda n: [n.attr], ast.arg: lambda n: [n.arg],
+                 ast.FunctionDef: lambda n: [n.name], ast.ClassDef: lambda n: [n.name],
+                 ast.alias: lambda n: [n.name, n.asname or ""], ast.ImportFrom: lambda n: [n.module or ""],
+                 ast.keyword: lambda n: [n.arg or ""]}.get(type(node), lambda n: [])(node)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            texts = [node.value]
+        found += [(getattr(node, "lineno", 0), t) for t in texts if MENTIONS_CODI.search(t)]
+    return found
+
+
+def test_the_codi_scan_sees_each_form():
+    code = ('"""CODI in a docstring is prose."""\nimport coconut.engine.codi_loss\nx = cfg.codi_checkpoint\n'
+            'f(codi=1)\ny = "the CODI release"\ndef codi_engine(codi_arg): pass\n# codi in a comment\n'
+            'decoding = "decoding"\n')
+    assert sorted({line for line, _ in codi_mentions(code)}) == [2, 3, 4, 5, 6]
+
+
+def test_codi_lives_in_its_own_files():
+    # Adding a method touches its module, the registry's line, its config group and experiments, and the code
+    # it alone runs (its loss, its release's reader): nothing in the framework names it.
+    offending = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if str(path.relative_to(PACKAGE)) in CODI_FILES:
+            continue
+        offending += [f"{path.relative_to(PACKAGE.parent)}:{line} names it: {text[:60]!r}"
+                      for line, text in codi_mentions(path.read_text())]
+    assert not offending, "CODI named outside its own files:\n" + "\n".join(offending)

@@ -18,25 +18,16 @@ import csv
 import math
 from pathlib import Path
 
+from coconut.methods import METHODS
 from coconut.analysis.run_results import METHOD_LABELS, ReportError, RunResult, distinct_runs, read_run
 from coconut.run_dir import RunDir
 
 __all__ = ["ReportError", "RunResult", "find_runs", "read_run", "report", "summarize", "to_markdown"]
 
 DATASET_ORDER = ("gsm8k", "prontoqa", "prosqa")
-# Table 1 of the paper (GPT-2 small): accuracy % / mean generated tokens.
-PAPER = {
-    "cot": {"gsm8k": (42.9, 25.0), "prontoqa": (98.8, 92.5), "prosqa": (77.5, 49.4)},
-    "no_cot": {"gsm8k": (16.5, 2.2), "prontoqa": (93.8, 3.0), "prosqa": (76.7, 8.2)},
-    "icot": {"gsm8k": (30.0, 2.2), "prontoqa": (99.8, 3.0), "prosqa": (98.2, 8.2)},
-    "pause": {"gsm8k": (16.4, 2.2), "prontoqa": (77.7, 3.0), "prosqa": (75.9, 8.2)},
-    "coconut": {"gsm8k": (34.1, 8.2), "prontoqa": (99.8, 9.0), "prosqa": (97.0, 14.2)},
-    "no_curriculum": {"gsm8k": (14.4, 8.2), "prontoqa": (52.4, 9.0), "prosqa": (76.1, 14.2)},
-    "no_thought": {"gsm8k": (21.6, 2.3), "prontoqa": (99.9, 3.0), "prosqa": (95.5, 8.2)},
-    "pause_as_thought": {"gsm8k": (24.1, 2.2), "prontoqa": (100.0, 3.0), "prosqa": (96.6, 8.2)},
-    # CODI's paper (Shen et al. 2025, GPT-2 trained on GSM8k-Aug): accuracy only, its token count is not published.
-    "codi": {"gsm8k": (43.7, None)},
-}
+# The published figures, {method: {data set: (accuracy %, mean generated tokens or None)}}, each method's own
+# (Table 1 of the COCONUT paper, GPT-2 small, for its rows).
+PAPER = {name: m.paper for name, m in METHODS.items() if m.paper}
 
 
 VAL_MARK = "†"

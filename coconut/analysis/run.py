@@ -28,12 +28,12 @@ def analyze(cfg: RunConfig, ckpt: str, what=ANALYSES, questions: int | None = No
     from coconut.run_lock import RunLock, command_line
     from coconut.train.checkpoints import check_checkpoint, check_eval_stage
     from coconut.train.hardware import check_single_device
-    from coconut.train.run import prepare_run_dir, refuse_codi_checkpoint
+    from coconut.train.run import prepare_run_dir, refuse_release_checkpoint
 
     unknown = set(what) - set(ANALYSES)
     if unknown:
         raise ConfigError(f"what={','.join(sorted(unknown))}: unknown analysis; choose from {', '.join(ANALYSES)}")
-    refuse_codi_checkpoint(cfg, "analyze")
+    refuse_release_checkpoint(cfg, "analyze")
     check_eval_stage(cfg, stage)
     check_single_device(cfg)
     state = check_checkpoint(ckpt)

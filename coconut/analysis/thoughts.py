@@ -39,6 +39,9 @@ class Thinking:
     gold: str | None = None  # the record's answer, when the question comes from the data
     correct: bool | None = None
     frontier: list[Frontier] = field(default_factory=list)  # one per thought for a graph question, else empty
+    # Step supervision's auxiliary decoder, where the run has one: (the thoughts it read, 1-based, the step it
+    # writes from them).
+    decoded: list[tuple[list[int], str]] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -62,14 +65,15 @@ def read_states(engine, tokenizer, hidden: torch.Tensor, top: int = 5, graph: Gr
 @torch.no_grad()
 def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker: str, thoughts: int | None, top: int = 5,
                   eot_at_stage0: bool = True, record: dict | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                  scoring: str = "release", thoughts_per_step: int = 1) -> Thinking:
+                  scoring: str = "release", thoughts_per_step: int = 1, step_reader=None) -> Thinking:
     """Run `question <bot> <thought> x thoughts <eot>`, read each thought, then generate the answer.
 
     Thought j is computed at the position before its slot (`<bot>` for the first), so its reading is the LM
     head at that position: the distribution the fed-back state would give if it were read as a token.
     thoughts=None: the question alone, without latent markers (a run of a method that has none, as CoT).
     A `record` with a graph also gets each thought's frontier; `thoughts_per_step` (the run's c) sets the depth
-    each thought stands for."""
+    each thought stands for. `step_reader`, given the thoughts' states (n, d), returns the auxiliary decoder's
+    reading [(thoughts read, 1-based; the step written)] (coconut.cli.think builds it from the run's decoder)."""
     ids = SpecialIds.from_tokenizer(tokenizer)
     question_ids = tokenizer(question + question_suffix, add_special_tokens=True)["input_ids"]
     prompt = question_ids if thoughts is None else forced_prompt(question_ids, thoughts, ids, eot_at_stage0)
@@ -89,6 +93,8 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
     text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
     found = extract_answer(text, marker, scoring)  # as scoring reads it: around it, spaces do not count
     out = Thinking(question, readings, text.strip(), None if found is None else found.strip(), frontier=frontier)
+    if thoughts and step_reader is not None:
+        out.decoded = step_reader(states)
     if record is not None:
         out.gold = as_decoded(tokenizer, str(record["answer"]))  # in the spacing generations decode to
         out.correct = answer_correct(text, out.gold, marker, scoring)
@@ -117,6 +123,8 @@ def format_thinking(t: Thinking) -> str:
         lines.append(f"thought {j}: " + " | ".join(reading_cells(reading)))
         if j <= len(under):
             lines.append(under[j - 1])
+    for read, step in t.decoded:
+        lines.append(f"decoder reads thought{'s' if len(read) > 1 else ''} {'+'.join(map(str, read))}: {step}")
     lines.append(f"generated: {t.generated}")
     answer = "(no answer marker)" if t.answer is None else t.answer.strip()
     if t.gold is not None:

@@ -35,7 +35,7 @@ def run_command(args) -> int:
     if args.command == "train":
         train_run(cfg, options)
         return 0
-    release = cfg.model.codi_checkpoint if args.command == "eval" else None  # a CODI release checkpoint, no ckpt=
+    release = cfg.model.release_checkpoint if args.command == "eval" else None  # a release checkpoint, no ckpt=
     if (run is not None and release is None) or "ckpt" in options:
         from coconut.cli.run_target import resolve_checkpoint
         from coconut.run_dir import RunDir
@@ -49,10 +49,11 @@ def run_command(args) -> int:
                           split=options.get("split", "test"), prefix=options.get("prefix"), stage=options.get("stage"))
         print(format_analysis(results))
         return 0
+    from coconut.methods import method
     from coconut.train.run import evaluate
 
     metrics = evaluate(cfg, options.get("ckpt"), stage=options.get("stage"), split=options.get("split", "test"))
-    checkpoint = options.get("ckpt") or f"{release} (CODI release)"
+    checkpoint = options.get("ckpt") or f"{release} (a checkpoint of the {method(cfg.method.name).label} release)"
     for key, value in {"checkpoint": checkpoint, **metrics}.items():
         print(f"{key}: {value}")
     return 0

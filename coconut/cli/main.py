@@ -15,6 +15,7 @@ from coconut.cli.errors import (EXIT_CODES, EXIT_OK, EXIT_USAGE, Parser, configu
                                 raise_terminated, report)
 from coconut.cli.options import options_help, split_options
 from coconut.config.checks import ConfigError
+from coconut.methods import METHODS
 
 EXPERIMENT_COMMANDS = ("train", "eval", "analyze")
 RUN_FOLDER_COMMANDS = ("eval", "analyze")  # also take a run folder in place of the experiment
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a checkpoint at its curriculum stage (or stage=K) on the test or val split, printing "
                     "the metrics (nothing is written). With a run folder, its own config.yaml is read and ckpt= is "
                     "optional; with an experiment name, give the training overrides again and ckpt=. A checkpoint "
-                    "of the CODI release: coconut eval gsm8k_codi model.codi_checkpoint=zen-E/CODI-gpt2. "
+                    f"of a method's own release: {release_examples()}. "
                     "decode=soft_thinking|mixture_of_inputs and eval.thoughts=learned change how it generates.")
     experiment_command(
         commands, "analyze", help="look inside a checkpoint: coconut analyze RUN_DIR [ckpt=...] [what=search,...]",
@@ -168,10 +169,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
                 if looks_like_run_folder(args.experiment):
                     args.run = open_run_folder(args.experiment)
-            # A CODI release checkpoint (model.codi_checkpoint=) is evaluated without ckpt=.
-            codi = args.command == "eval" and any(o.startswith("model.codi_checkpoint=") for o in args.overrides)
+            # A method's release checkpoint (model.release_checkpoint=) is evaluated without ckpt=.
+            release = args.command == "eval" and any(o.startswith("model.release_checkpoint=") for o in args.overrides)
             args.options, args.overrides = split_options(args.command, args.overrides, getattr(args, "dry_run", False),
-                                                         required=args.run is None and not codi)
+                                                         required=args.run is None and not release)
         except ConfigError as err:  # OptionError, NotARunFolder
             own.error(str(err))
     if args.command == "think":
@@ -247,6 +248,11 @@ def dispatch(args: argparse.Namespace) -> int:
     from coconut.cli.data import run
 
     return run(args)
+
+
+def release_examples() -> str:
+    """`coconut eval` commands that read the methods' release checkpoints (coconut.methods.Method.release_example)."""
+    return "; ".join(f"coconut eval {m.release_example}" for m in METHODS.values() if m.release_example)
 
 
 if __name__ == "__main__":

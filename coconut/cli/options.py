@@ -177,7 +177,7 @@ def split_options(command: str, items: list[str], dry_run: bool = False,
         options[key] = OPTIONS[key].parse(key, value)
     missing = [key for key in REQUIRED.get(command, ()) if key not in options]
     if missing and required and not dry_run:
-        release = " or model.codi_checkpoint=HUB_ID|PATH (a CODI release checkpoint)" if command == "eval" else ""
+        release = " or model.release_checkpoint=HUB_ID|PATH (a method's release checkpoint)" if command == "eval" else ""
         raise OptionError(f"{' and '.join(k + '=PATH' for k in missing)}{release} is required with an experiment "
                           f"name (a run folder has a default: coconut {command} RUN_DIR)")
     return options, overrides

@@ -113,7 +113,32 @@ def think(run_dir, question: str | None = None, index: int = 0, thoughts: int | 
     return read_thoughts(engine, tokenizer, text, fmt.question_suffix, fmt.answer_prefix, k, top=top,
                          eot_at_stage0=cfg.method.eot_at_stage0, record=record,
                          max_new_tokens=cfg.eval.max_new_tokens, scoring=cfg.eval.scoring,
-                         thoughts_per_step=cfg.method.thoughts_per_step)
+                         thoughts_per_step=cfg.method.thoughts_per_step,
+                         step_reader=step_reader(run, cfg, engine, tokenizer))
+
+
+def step_reader(run, cfg, engine, tokenizer):
+    """With a run trained under step supervision (its step_decoder/ folder), the reading of each supervised
+    thought by the auxiliary decoder: [(thoughts read, 1-based; the step it writes)]; else None."""
+    if not (run.step_decoder / "step_decoder.json").exists():
+        return None
+    import torch
+
+    from coconut.engine.step_decoder import load_step_decoder, read_steps
+    from coconut.methods import METHODS
+
+    decoder = load_step_decoder(run.step_decoder)
+
+    def read(states):
+        groups, _ = METHODS[cfg.method.name].step_plan(cfg.method, [], None, 0, len(states), [])
+        groups = [g for g in groups if max(g) < len(states)]  # the state after the last thought is not read
+        if not groups:
+            return []
+        fed = engine.thought_embedding(states)
+        steps = read_steps(decoder, engine, torch.stack([fed[g] for g in groups]), tokenizer.eos_token_id)
+        return [([j + 1 for j in g], tokenizer.decode(ids)) for g, ids in zip(groups, steps)]
+
+    return read if cfg.method.step_supervision else None
 
 
 def main(args) -> int:

@@ -75,12 +75,12 @@ class RunConfig:
         if self.data.batch_size != requested:
             self.trainer.batch_note = (f"data.batch_size={requested} lowered to {self.data.batch_size} to reach "
                                        f"trainer.effective_batch={self.trainer.effective_batch} exactly")
-        if self.model.codi_checkpoint is not None:
-            require(method(self.method.name).loads_release_checkpoints and self.latent.projection and self.latent.projection_dim is not None
-                    and self.data.tokenizer != "word",
-                    "model.codi_checkpoint is a checkpoint of the CODI release: it needs method=codi, "
-                    "latent.projection=true with latent.projection_dim (the release's --prj_dim) and a pretrained "
-                    "tokenizer (start from experiment gsm8k_codi or gsm8k_codi_llama1b)")
+        chosen = method(self.method.name)
+        require(self.model.release_checkpoint is None or chosen.release_checkpoint is not None,
+                f"model.release_checkpoint is read for methods with a release to read "
+                f"({', '.join(n for n, m in METHODS.items() if m.release_checkpoint)}), not method={chosen.name}")
+        for problem in chosen.run_problems(self):
+            require(False, problem)
         require(self.eval.thoughts != "learned" or self.latent.stop_classifier,
                  "eval.thoughts=learned needs a model trained with latent.stop_classifier=true")
         require(not (self.trainer.strategy == "fsdp" and self.latent.auto_thought_scale),

@@ -8,14 +8,14 @@ from typing import Optional
 
 from coconut.config.checks import require
 from coconut.config.split_files import split_file
+from coconut.methods import TEXT_FORMATS
 
 # The most records a generator makes in one go: they are held in memory before being written (about 1 KB each),
 # and the paper's largest set (ProsQA train) has 17,886.
 MAX_GENERATED = 10_000_000
 
 
-# coconut.data.tokenize.TEXT_FORMATS defines them (tested to agree).
-TEXT_FORMAT_NAMES = ("compact", "paper", "codi")
+TEXT_FORMAT_NAMES = tuple(TEXT_FORMATS)  # the shared formats and the methods' own
 
 @dataclass
 class DataConfig:

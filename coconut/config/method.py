@@ -1,57 +1,32 @@
-"""Which paper row builds the samples, and the curriculum's settings."""
+"""Which method builds the samples, and its settings: `name` and the union of the registered methods' option groups.
+
+Each method declares the fields it reads as dataclasses in its own module (coconut.methods.*: the curriculum's c
+and stages, iCoT's removal plan, pause's count, CODI's distillation...); `MethodConfig` is assembled from them, so
+a method's settings live with the method and this schema needs no edit when one is added. Two groups may not
+declare the same field."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Optional
 
 from coconut.config.checks import require
-from coconut.methods import METHODS, method
+from coconut.methods import METHODS, OPTION_GROUPS, method
 
 
 @dataclass
-class MethodConfig:
-    """How a method builds its samples. Fields a method does not use are left out of the shown config."""
+class MethodSettings:
+    """What every method config has: the method's name, the checks and the derived values. Its fields come from
+    the methods (see the module's docstring); fields a method does not read are left out of the shown config."""
 
     name: str = "coconut"
-    thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
-    max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
-    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
-    uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
-    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
-    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
-    eot_at_stage0: bool = True
-    num_pause: int = 6  # pause: <|pause|> tokens between question and answer
-    # icot, Deng et al.'s release (src/train.py): CoT tokens removed from the left per epoch, spread over its
-    # batches (--remove_per_epoch 8); from this count on, all of them (--remove_all_when_remove_beyond, GSM8k
-    # 39; null = never); lambda of the per-sample extra removal P(o) ~ exp(-lambda*o) (--removal_smoothing_lambda,
-    # 4 in the README's commands; 0 or .inf turns it off).
-    icot_remove_per_epoch: float = 8.0
-    icot_remove_all_beyond: Optional[int] = None
-    icot_smoothing: float = 4.0
-    # codi, the release's names, with the values all its scripts set (zhenyi4/codi scripts/; its code's defaults
-    # differ for distill_loss_div_std and remove_eos): the student's continuous thoughts; the distillation's factor,
-    # distance (smooth_l1 with beta 1, or l2) and division by the teacher's std per layer; the teacher's CE factor;
-    # no EOS after question and CoT; the teacher's CoT without its last step unless include_last_cot; records
-    # longer than max_token_num tokens (question + CoT + answer) skipped in training.
-    num_latent: int = 6
-    distill_loss_factor: float = 1.0
-    ref_loss_factor: float = 1.0
-    distill_loss_type: str = "smooth_l1"
-    distill_loss_div_std: bool = True
-    remove_eos: bool = True
-    include_last_cot: bool = False
-    max_token_num: int = 1000
 
     def __post_init__(self):
         require(self.name in METHODS, f"unknown method {self.name!r}; expected one of {', '.join(METHODS)}")
-        for key in ("thoughts_per_step", "max_latent_stage", "num_pause", "icot_smoothing"):
-            require(getattr(self, key) >= 0, f"method.{key} must be >= 0, got {getattr(self, key)}")
-        require(self.icot_remove_per_epoch > 0,
-                 f"method.icot_remove_per_epoch must be > 0, got {self.icot_remove_per_epoch}")
-        require(self.icot_remove_all_beyond is None or self.icot_remove_all_beyond >= 0,
-                 f"method.icot_remove_all_beyond must be >= 0 or null, got {self.icot_remove_all_beyond}")
-        require(0.0 <= self.uniform_prob <= 1.0, f"method.uniform_prob must be in [0, 1], got {self.uniform_prob}")
+        for group in OPTION_GROUPS:  # every group's fields, so a bad value is caught whichever method reads it
+            for problem in getattr(group, "problems", lambda cfg: [])(self):
+                require(False, problem)
         for problem in method(self.name).check(self):
             require(False, problem)
 
@@ -63,4 +38,26 @@ class MethodConfig:
 
     def used_fields(self) -> tuple[str, ...]:
         """The fields this method reads (the rest are shown only when they apply)."""
-        return method(self.name).used_fields()
+        return method(self.name).used_fields(self)
+
+
+def _assembled_fields(groups) -> list[tuple[str, type, dataclasses.Field]]:
+    """(name, type, field) of every group's fields, with the types resolved (OmegaConf checks values by them)."""
+    owner: dict[str, type] = {"name": MethodSettings}
+    out = []
+    for group in groups:
+        hints = typing.get_type_hints(group)
+        for f in dataclasses.fields(group):
+            if f.name in owner:
+                raise TypeError(f"method option {f.name!r} is declared by both {owner[f.name].__qualname__} and "
+                                f"{group.__qualname__}: one group owns a field (share the group instead)")
+            owner[f.name] = group
+            factory = f.default_factory is not dataclasses.MISSING
+            default = dataclasses.field(default_factory=f.default_factory) if factory else dataclasses.field(default=f.default)
+            out.append((f.name, hints[f.name], default))
+    return out
+
+
+MethodConfig = dataclasses.make_dataclass("MethodConfig", _assembled_fields(OPTION_GROUPS), bases=(MethodSettings,))
+MethodConfig.__module__ = __name__  # pickled and shown by this name
+MethodConfig.__doc__ = MethodSettings.__doc__

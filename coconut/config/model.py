@@ -31,9 +31,10 @@ class ModelConfig:
     lora_targets: str = "all-linear"  # or comma-separated module names (q_proj,v_proj / c_attn)
     lora_train_new_tokens: bool = True  # under LoRA the new tokens' rows train too (CODI's release keeps them frozen)
     trust_remote_code: bool = False
-    # coconut eval: a checkpoint of the CODI release (hub id, folder or file) on the base model name_or_path, with
+    # coconut eval: a checkpoint of the method's own release (hub id, folder or file; CODI's) on the base model
+    # name_or_path, read as the method says (coconut.methods.Method.release_checkpoint); for CODI with
     # lora_rank/lora_alpha/lora_targets and latent.projection_dim as its --lora_r/--lora_alpha/--prj_dim (no ckpt=)
-    codi_checkpoint: Optional[str] = None
+    release_checkpoint: Optional[str] = None
 
     SCRATCH_FIELDS = ("arch", "layers", "hidden", "heads", "intermediate", "max_positions", "tie_embeddings",
                       "embedding_init_std")
@@ -55,11 +56,11 @@ class ModelConfig:
         require(self.init_token is None or self.init_token != "", "model.init_token must be a token or null, not empty")
         require(self.init_new_rows in ("copy", "mean"), f"model.init_new_rows must be copy or mean, got "
                                                         f"{self.init_new_rows!r}")
-        if self.codi_checkpoint is not None:
-            require(bool(self.codi_checkpoint.strip()),
-                    "model.codi_checkpoint must be a hub id, folder or file, or null")
+        if self.release_checkpoint is not None:
+            require(bool(self.release_checkpoint.strip()),
+                    "model.release_checkpoint must be a hub id, folder or file, or null")
             require(not self.from_scratch and self.lora_rank > 0,
-                    "model.codi_checkpoint needs the base model it was trained from (model.name_or_path) and its LoRA "
+                    "model.release_checkpoint needs the base model it was trained from (model.name_or_path) and its LoRA "
                     "rank (model.lora_rank, the release's --lora_r)")
 
     @property

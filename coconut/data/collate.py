@@ -48,7 +48,25 @@ class LatentCollator:
         if samples and samples[0].teacher_ids is not None:
             batch.update(self.teachers(samples))
             batch["distill"] = torch.tensor([l + s.distill for l, s in zip(left, samples)])
+        if samples and samples[0].step_sources is not None:
+            batch.update(self.steps(samples, left))
         return batch
+
+    @staticmethod
+    def steps(samples: list[Sample], left: list[int]) -> dict[str, torch.Tensor]:
+        """Step supervision's tensors (coconut.engine.step_decoder): `step_sources` (B, G, c), the columns whose
+        last hidden state becomes each thought's vectors (-1: none), and `step_targets` (B, G, L), the step's ids
+        and EOS, -100 after; G the most supervised thoughts of a row."""
+        groups = max(len(s.step_sources) for s in samples)
+        c = max((len(g) for s in samples for g in s.step_sources), default=1)
+        width = max((len(t) for s in samples for t in s.step_targets), default=1)
+        sources = torch.full((len(samples), groups, c), -1)
+        targets = torch.full((len(samples), groups, width), IGNORE_INDEX)
+        for b, (l, s) in enumerate(zip(left, samples)):
+            for g, (group, target) in enumerate(zip(s.step_sources, s.step_targets)):
+                sources[b, g, : len(group)] = torch.tensor(group) + l
+                targets[b, g, : len(target)] = torch.tensor(target, dtype=torch.long)
+        return {"step_sources": sources, "step_targets": targets}
 
     def teachers(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
         """The second sequences (CODI's teacher), right-padded, labelled from their `teacher_labelled_from`."""

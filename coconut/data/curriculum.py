@@ -28,6 +28,7 @@ class TokenizedRecord:
     steps: list[list[int]]
     answer: list[int]  # the answer with its prefix (e.g. "### "), without EOS
     answer_start: int = 0  # where the answer itself starts in `answer`, after its prefix and any blank token
+    step_ends: list[int] | None = None  # each step's length without its suffix (the newline after it)
 
 
 @dataclass
@@ -44,6 +45,10 @@ class Sample:
     teacher_labelled_from: int = 0
     teacher_distill: int = -1
     distill: int = -1
+    # Step supervision (coconut.methods.step_supervision), per supervised thought: the positions in input_ids whose
+    # last hidden state becomes its thought vectors, and the ids of its step then EOS ([] for none).
+    step_sources: list[list[int]] | None = None
+    step_targets: list[list[int]] | None = None
 
 
 def _flat(steps: list[list[int]]) -> list[int]:
@@ -92,7 +97,20 @@ def build_sample(record: TokenizedRecord, method: MethodConfig, stage: int, ids:
         sample.teacher_ids, sample.teacher_labelled_from = teacher["ids"], teacher["labelled_from"]
         sample.teacher_distill = teacher["distill"]
         sample.distill = len(prefix) + len(_flat(steps[removed:])) + record.answer_start - 1
+    if getattr(method, "step_supervision", False):
+        _plan_steps(sample, m, method, record, removed, ids)
     return sample
+
+
+def _plan_steps(sample: Sample, m, method: MethodConfig, record: TokenizedRecord, removed: int,
+                ids: SpecialIds) -> None:
+    latents = [i for i, t in enumerate(sample.prompt) if t == ids.latent]
+    rest = sample.target[:-1]  # after the end marker, up to EOS
+    groups, targets = m.step_plan(method, record.steps, record.step_ends, removed, len(latents), rest)
+    # Vector j < n is the j-th thought's input (the state before it); vector n the state of the last thought.
+    source = [i - 1 for i in latents] + latents[-1:]
+    sample.step_sources = [[source[j] for j in group] for group in groups]
+    sample.step_targets = [target + [ids.eos] if target else [] for target in targets]
 
 
 def _token(ids: SpecialIds, kind: str) -> int:

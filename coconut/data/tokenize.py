@@ -12,34 +12,20 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from coconut.atomic import write_text
 from coconut.config import MethodConfig
 from coconut.data.curriculum import TokenizedRecord, longest_sample_length
 from coconut.data.records import REQUIRED_FIELDS, DataError, parse_records, read_file
+from coconut.methods import TEXT_FORMATS
+from coconut.text_format import COMPACT_FORMAT, PAPER_FORMAT, TextFormat
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TextFormat:
-    """How a record's parts become text before tokenisation."""
-
-    question_suffix: str = "\n"
-    step_suffix: str = "\n"
-    answer_prefix: str = "### "
-    # Written before every step but the first (instead of step_suffix after each): the steps then tokenise as
-    # the release of CODI tokenises its CoT, one piece of steps joined by spaces.
-    step_separator: str | None = None
-
-
-PAPER_FORMAT = TextFormat()  # as the paper formats GPT-2 inputs
-COMPACT_FORMAT = TextFormat(question_suffix=" ", step_suffix=" ", answer_prefix="= ")  # word-level: one token "="
-# As CODI's release: question, CoT and "The answer is: N" tokenised apart and joined with nothing between.
-CODI_FORMAT = TextFormat(question_suffix="", step_suffix="", answer_prefix="The answer is: ", step_separator=" ")
-TEXT_FORMATS = {"paper": PAPER_FORMAT, "compact": COMPACT_FORMAT, "codi": CODI_FORMAT}  # by `data.text_format`
+# Re-exported: the formats by `data.text_format` (the shared ones and those a method brings) and the two shared.
+_FORMATS = (COMPACT_FORMAT, PAPER_FORMAT, TEXT_FORMATS)
 
 
 def _step_texts(steps: list[str], fmt: TextFormat) -> list[str]:
@@ -57,10 +43,22 @@ def tokenize_record(record: dict, tokenizer, fmt: TextFormat) -> dict:
         # The question with the tokenizer's special tokens (Llama's BOS; none for GPT-2), as the release
         # encodes it; steps and answer continue the same sequence, so they get none.
         "question_ids": encode(record["question"] + fmt.question_suffix, special=True),
-        "step_ids": [encode(text) for text in _step_texts(record["steps"], fmt)],
+        "step_ids": (steps := [encode(text) for text in _step_texts(record["steps"], fmt)]),
+        "step_ends": step_ends(steps, _step_texts(record["steps"], fmt), fmt, encode),
         "answer_ids": answer_ids,
         "answer_start": answer_start(answer_ids, encode(fmt.answer_prefix.rstrip()), tokenizer),
     }
+
+
+def step_ends(steps: list[list[int]], texts: list[str], fmt: TextFormat, encode) -> list[int]:
+    """Each step's token count without its suffix (the newline after it): where the step's text alone tokenises
+    as the start of the step's tokens, its length; else the whole step."""
+    ends = []
+    for ids, text in zip(steps, texts):
+        suffix = fmt.step_suffix if fmt.step_separator is None else ""
+        body = encode(text[: len(text) - len(suffix)]) if suffix and text.endswith(suffix) else ids
+        ends.append(len(body) if ids[: len(body)] == body else len(ids))
+    return ends
 
 
 def answer_start(answer_ids: list[int], prefix_ids: list[int], tokenizer) -> int:
@@ -77,7 +75,7 @@ def answer_start(answer_ids: list[int], prefix_ids: list[int], tokenizer) -> int
 
 def as_tokenized_record(row: dict) -> TokenizedRecord:
     return TokenizedRecord(question=row["question_ids"], steps=row["step_ids"], answer=row["answer_ids"],
-                           answer_start=row.get("answer_start", 0))
+                           answer_start=row.get("answer_start", 0), step_ends=row.get("step_ends"))
 
 
 def _texts(record: dict):

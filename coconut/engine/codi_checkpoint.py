@@ -37,7 +37,7 @@ EXAMPLES = 3  # keys named in an error
 
 def load_codi_checkpoint(folder_or_file, base_model, tokenizer, lora_rank: int, lora_alpha: float, lora_targets,
                          projection_dim: int, projection_norm: bool = True, num_latent: int = 6,
-                         max_new_tokens: int = 256, key: str = "model.codi_checkpoint"):
+                         max_new_tokens: int = 256, key: str = "model.release_checkpoint"):
     """A `LatentReasoner` holding a released CODI checkpoint, in eval mode, with the prompt format of CODI's test.
 
     folder_or_file: a folder holding model.safetensors or pytorch_model.bin, one of those files, or a Hugging Face
@@ -81,14 +81,26 @@ def load_codi_checkpoint(folder_or_file, base_model, tokenizer, lora_rank: int, 
     engine.tokenizer = tokenizer
     engine.prompt_format = PromptFormat(
         method="codi", stage=0, question_template="{question}", answer_marker="The answer is: ",
-        thoughts_per_step=1, max_latent_stage=0, pad_latent_to_max=False, eot_at_stage0=True, num_pause=0,
-        max_new_tokens=max_new_tokens, scoring="release", num_latent=num_latent)
+        max_new_tokens=max_new_tokens, scoring="release", options={"num_latent": num_latent})
     return engine.to(next(model.parameters()).dtype).eval()
 
 
 # -- the file ------------------------------------------------------------------------------------------------------
 
-def checkpoint_file(source, key: str = "model.codi_checkpoint") -> Path:
+def release_engine(cfg, tokenizer):
+    """The engine `coconut eval` scores with model.release_checkpoint (coconut.methods.Method.release_checkpoint):
+    the run config's checkpoint on its base model, with its LoRA and projection settings."""
+    from coconut.engine.models import load_pretrained_lm
+
+    m, latent = cfg.model, cfg.latent
+    path = checkpoint_file(m.release_checkpoint)  # found (or not) before the base model loads
+    base = load_pretrained_lm(m.name_or_path, m.trust_remote_code)
+    return load_codi_checkpoint(path, base, tokenizer, m.lora_rank, m.lora_alpha, m.lora_targets,
+                                latent.projection_dim, latent.projection_norm, num_latent=cfg.method.num_latent,
+                                max_new_tokens=cfg.eval.max_new_tokens)
+
+
+def checkpoint_file(source, key: str = "model.release_checkpoint") -> Path:
     """The weights file a folder, a file path or a hub id names (test.py's order: model.safetensors first)."""
     from coconut.engine.hub import load_from_hub_or_cache
 
@@ -117,7 +129,7 @@ def _hub_file(name: str, local_files_only: bool) -> Path:
     raise FileNotFoundError(f"{name}: neither {' nor '.join(WEIGHT_FILES)} {where}")
 
 
-def read_state_dict(path: Path, key: str = "model.codi_checkpoint") -> dict:
+def read_state_dict(path: Path, key: str = "model.release_checkpoint") -> dict:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

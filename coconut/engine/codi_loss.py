@@ -85,7 +85,8 @@ def has_dropout(model) -> bool:
 
 def codi_loss(engine, batch: dict, cfg) -> dict[str, torch.Tensor]:
     """The named terms of CODI's loss on a collated batch (coconut.data.collate: the student's `input_ids`,
-    `attention_mask`, `labels`, `distill`; the teacher's `teacher_*`), the total under "loss"."""
+    `attention_mask`, `labels`, `distill`; the teacher's `teacher_*`), the total under "loss", and the student's
+    last hidden states under "hidden"."""
     logits, student_states, passes = student_forward(engine, batch["input_ids"], batch["attention_mask"],
                                                      batch["distill"])
     student_ce = causal_lm_loss(logits, batch["labels"])
@@ -99,4 +100,5 @@ def codi_loss(engine, batch: dict, cfg) -> dict[str, torch.Tensor]:
     if passes.idle is not None:
         loss = loss + passes.idle
     return {"loss": loss, "student_ce": student_ce, "teacher_ce": teacher_ce, "distill": distill,
-            **{f"distill_layer{j}": v.detach() for j, v in enumerate(per_layer)}}
+            **{f"distill_layer{j}": v.detach() for j, v in enumerate(per_layer)},
+            "hidden": passes.in_caller_columns()}  # the student's last hidden states, for added losses

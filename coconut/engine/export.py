@@ -96,8 +96,8 @@ def save_engine(engine, folder, tokenizer=None, prompt=None, results: Optional[d
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
     if prompt is not None:  # a loaded engine saved again keeps what its format says of the training
-        training = {"method": prompt.method, "thoughts_per_step": prompt.thoughts_per_step,
-                    "max_latent_stage": prompt.max_latent_stage, **training}
+        training = {"method": prompt.method, "thoughts_per_step": getattr(prompt, "thoughts_per_step", None),
+                    "max_latent_stage": getattr(prompt, "max_latent_stage", None), **training}
     settings = settings_of(engine, prompt=prompt.to_dict() if prompt is not None else None, **training)
     settings.write(folder)
     write_model_card(folder, settings, prompt, results)

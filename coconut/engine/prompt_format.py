@@ -13,7 +13,7 @@ pipeline for every method, stage, step count and stage-0 form.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from coconut.config.checks import ConfigError
 from coconut.markers import END_LATENT, LATENT, PAUSE, START_LATENT
@@ -21,6 +21,14 @@ from coconut.methods import METHODS, method
 
 QUESTION = "{question}"  # where the question's text goes in question_template
 KNOWN_METHODS = tuple(METHODS)
+
+
+def _option_defaults(name: str) -> dict:
+    """The settings method `name` reads to build its prompt, with their defaults ({} for an unknown method)."""
+    if name not in METHODS:
+        return {}
+    return {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default)
+            for group in METHODS[name].options if not getattr(group, "TRAINING_ONLY", False) for f in fields(group)}
 
 
 def default_special_tokens() -> dict:
@@ -39,22 +47,18 @@ class PromptFormat:
     stage: int  # the curriculum stage the exported checkpoint was tested at (results.json's test_stage)
     question_template: str  # the question's text replaces "{question}"; the tokenizer adds its own BOS
     answer_marker: str  # the text before the answer ("### ", "= ")
-    thoughts_per_step: int  # c: continuous thoughts per language step replaced
-    max_latent_stage: int  # past it every step is removed and the thoughts stay at max_latent_stage x c
-    pad_latent_to_max: bool  # every question gets the stage's thoughts, even with fewer steps
-    eot_at_stage0: bool  # stage 0's block is <|start-latent|><|end-latent|> (else <|start-latent|> alone)
-    num_pause: int  # method pause: <|pause|> tokens after the question
     max_new_tokens: int  # generated tokens at most
     scoring: str  # "release" (text after the marker's last character) or "lenient" (after the full marker)
-    num_latent: int = 0  # method codi: the student's continuous thoughts
+    # The method's own settings (the fields of its option groups, coconut.methods.Method.options), read as
+    # attributes (`fmt.thoughts_per_step`); a field absent here has its default. Flat in coconut.json.
+    options: dict = field(default_factory=dict)
     learned_stop: bool = False  # the stop head decides the thoughts (the prompt ends at <|start-latent|>)
     max_thoughts: int = 0  # the most a learned stop may take
     stop_threshold: float = 0.5
     decode: dict = field(default_factory=default_decode)  # coconut.config.DecodeConfig's fields
     special_tokens: dict = field(default_factory=default_special_tokens)  # the marker tokens' strings
 
-    REQUIRED = ("method", "stage", "question_template", "answer_marker", "thoughts_per_step", "max_latent_stage",
-                "pad_latent_to_max", "eot_at_stage0", "num_pause", "max_new_tokens", "scoring")
+    REQUIRED = ("method", "stage", "question_template", "answer_marker", "max_new_tokens", "scoring")
 
     def __post_init__(self):
         if self.method not in KNOWN_METHODS:
@@ -62,12 +66,30 @@ class PromptFormat:
                               f"{', '.join(KNOWN_METHODS)}")
         if QUESTION not in self.question_template:
             raise ConfigError(f"prompt.question_template {self.question_template!r} has no {QUESTION} for the question")
+        unknown = sorted(set(self.options) - set(_option_defaults(self.method)))
+        if unknown:
+            raise ConfigError(f"prompt: {', '.join(unknown)} is no setting of method {self.method} (its settings: "
+                              f"{', '.join(_option_defaults(self.method)) or 'none'})")
+
+    def __getattr__(self, name: str):
+        # Only reached for names that are no attribute: the method's settings, as the method objects read them.
+        if name.startswith("__") or name == "options":
+            raise AttributeError(name)
+        if name in self.options:
+            return self.options[name]
+        defaults = _option_defaults(self.method)
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(f"{type(self).__name__} of method {self.method} has no {name!r}")
 
     # -- coconut.json ----------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        """The "prompt" object of coconut.json; `thoughts` is written for readers (it follows from the rest)."""
-        return {**asdict(self), "thoughts": self.thoughts}
+        """The "prompt" object of coconut.json: the method's settings flat beside the rest (every one, defaults
+        included); `thoughts` is written for readers (it follows from the rest)."""
+        out = asdict(self)
+        out.pop("options")
+        return {**out, **_option_defaults(self.method), **self.options, "thoughts": self.thoughts}
 
     @classmethod
     def from_dict(cls, data: dict | None, where) -> "PromptFormat":
@@ -81,8 +103,13 @@ class PromptFormat:
         if missing:
             raise ConfigError(f"{where}: the \"prompt\" object lacks {', '.join(missing)}; answer() needs them to "
                               "build the prompt the model was tested on (docs/engine.md, 'Ask an exported model')")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        own = _option_defaults(data["method"]) if data["method"] in KNOWN_METHODS else {}
+        missing = [name for name in own if name not in data]
+        if missing:
+            raise ConfigError(f"{where}: the \"prompt\" object lacks {', '.join(missing)}, settings of method "
+                              f"{data['method']} that answer() needs to build the prompt the model was tested on")
+        known = {f.name for f in fields(cls)} - {"options"}
+        return cls(**{k: v for k, v in data.items() if k in known}, options={k: data[k] for k in own})
 
     # -- the prompt -------------------------------------------------------------------------------
 

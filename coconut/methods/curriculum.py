@@ -4,9 +4,29 @@ thoughts stay at the maximum."""
 
 from __future__ import annotations
 
-from coconut.methods.base import END, START, THOUGHT, Method
+from dataclasses import dataclass
 
-CURRICULUM_FIELDS = ("thoughts_per_step", "max_latent_stage", "pad_latent_to_max", "uniform_prob", "eot_at_stage0")
+from coconut.methods.base import END, START, THOUGHT, Method
+from coconut.methods.step_supervision import curriculum_targets
+
+
+@dataclass
+class CurriculumOptions:
+    thoughts_per_step: int = 1  # c: ProsQA/ProntoQA 1, GSM8k 2
+    max_latent_stage: int = 6  # stages beyond this remove every step and keep max_latent_stage*c thoughts
+    pad_latent_to_max: bool = False  # k*c thoughts at stage k (max at the end) even for records with fewer steps
+    uniform_prob: float = 0.0  # chance of training a sample at a random other stage (latent-search analysis: 0.3)
+    # Stage 0 as `question <bot> <eot> steps` (the paper) or `question <bot> steps`. Without <eot> the hidden
+    # state at <bot> learns to predict the first step, which makes it a useful first thought at stage 1.
+    eot_at_stage0: bool = True
+
+    @staticmethod
+    def problems(cfg) -> list[str]:
+        out = [f"method.{key} must be >= 0, got {getattr(cfg, key)}"
+               for key in ("thoughts_per_step", "max_latent_stage") if getattr(cfg, key) < 0]
+        if not 0.0 <= cfg.uniform_prob <= 1.0:
+            out.append(f"method.uniform_prob must be in [0, 1], got {cfg.uniform_prob}")
+        return out
 
 
 def latent_plan(num_steps: int, stage: int, method) -> tuple[int, int]:
@@ -26,7 +46,7 @@ class Curriculum(Method):
 
     embeds = "latent"
     stepwise = True
-    fields = CURRICULUM_FIELDS
+    options = (CurriculumOptions,)
     shows_latent_config = True
     thoughts_per_removed_step = True
 
@@ -50,10 +70,17 @@ class Curriculum(Method):
     def longest_sample(self, cfg, question, steps, answer):
         return question + steps + answer + 1 + 2 + cfg.max_latent_stage * cfg.thoughts_per_step
 
+    def step_plan(self, cfg, steps, step_ends, removed, thoughts, rest):
+        # Thought t is the group of c continuous thoughts that replaced step t.
+        c = cfg.thoughts_per_step
+        groups = [list(range(t * c, t * c + c)) for t in range(thoughts // c)]
+        return groups, curriculum_targets(steps, step_ends, removed, len(groups), cfg.max_latent_stage, rest)
+
     def check(self, cfg):
         # c = 0 would train the method with no thought at all, and the run would carry its label.
+        problems = super().check(cfg)
         if self.thoughts_per_removed_step and cfg.thoughts_per_step < 1:
-            return [f"method.thoughts_per_step must be >= 1 for method {self.name} (it is c, the continuous thoughts "
+            return problems + [f"method.thoughts_per_step must be >= 1 for method {self.name} (it is c, the continuous thoughts "
                     f"per removed step), got {cfg.thoughts_per_step}; the ablation without thoughts is "
                     f"method=no_thought"]
-        return []
+        return problems

@@ -121,13 +121,16 @@ def _read_json(path):
 
 
 def build_engine(cfg: RunConfig, tokenizer):
-    """The configured model (LoRA-wrapped when asked) inside a `LatentReasoner`; with model.codi_checkpoint, the
-    CODI release's checkpoint on its base model (the LoRA merged; the markers added to `tokenizer`)."""
+    """The configured model (LoRA-wrapped when asked) inside a `LatentReasoner`; with model.release_checkpoint, the
+    checkpoint of the method's release, read the method's way (coconut.methods.Method.release_checkpoint: CODI's
+    on its base model, the LoRA merged, the markers added to `tokenizer`)."""
     from coconut.engine.models import build_model
     from coconut.engine.reasoner import LatentReasoner
+    from coconut.methods import method as method_named
+    from coconut.methods.base import entry_point
 
-    if cfg.model.codi_checkpoint is not None:
-        return codi_release_engine(cfg, tokenizer)
+    if cfg.model.release_checkpoint is not None:
+        return entry_point(method_named(cfg.method.name).release_checkpoint)(cfg, tokenizer)
     model = build_model(cfg.model, tokenizer, embedded_tokens(cfg.method.name))
     if cfg.model.lora_rank > 0:
         from coconut.engine.lora import apply_lora
@@ -150,20 +153,9 @@ def build_engine(cfg: RunConfig, tokenizer):
     return engine
 
 
-def codi_release_engine(cfg: RunConfig, tokenizer):
-    from coconut.engine.codi_checkpoint import checkpoint_file, load_codi_checkpoint
-    from coconut.engine.models import load_pretrained_lm
-
-    m, latent = cfg.model, cfg.latent
-    path = checkpoint_file(m.codi_checkpoint)  # found (or not) before the base model loads
-    base = load_pretrained_lm(m.name_or_path, m.trust_remote_code)
-    return load_codi_checkpoint(path, base, tokenizer, m.lora_rank, m.lora_alpha, m.lora_targets,
-                                latent.projection_dim, latent.projection_norm, num_latent=cfg.method.num_latent,
-                                max_new_tokens=cfg.eval.max_new_tokens)
-
-
 def base_tokenizer(cfg: RunConfig):
-    """The pretrained tokenizer as it is, nothing added: a CODI release checkpoint decides where the markers go."""
+    """The pretrained tokenizer as it is, nothing added: a release checkpoint (CODI's) decides where
+    the markers go."""
     from transformers import AutoTokenizer
 
     from coconut.engine.hub import load_from_hub_or_cache
@@ -201,7 +193,7 @@ def build_system(cfg: RunConfig, tokenizer=None):
     from coconut.methods import method as method_named
     from coconut.train.module import CoconutModule, GenerationSettings
 
-    if tokenizer is None and cfg.model.codi_checkpoint is not None:
+    if tokenizer is None and cfg.model.release_checkpoint is not None:
         tokenizer = base_tokenizer(cfg)
     elif tokenizer is None:
         tokenizer = load_or_build_tokenizer(cfg, RunDir(cfg.run_dir))
@@ -209,5 +201,25 @@ def build_system(cfg: RunConfig, tokenizer=None):
     datamodule = build_datamodule(cfg, tokenizer, cfg.data.max_length or context_length(engine.model))
     module = CoconutModule(engine, tokenizer, cfg.optim, cfg.trainer.schedule, GenerationSettings.from_config(cfg),
                            stop_loss_weight=cfg.latent.stop_loss_weight, lockstep=cfg.trainer.lockstep,
-                           method_loss=method_named(cfg.method.name).loss, method=cfg.method)
+                           method_loss=method_named(cfg.method.name).loss, method=cfg.method,
+                           step_decoder=build_step_decoder(cfg, engine) if cfg.method.step_supervision else None)
     return module, datamodule, tokenizer
+
+
+def build_step_decoder(cfg: RunConfig, engine):
+    """Step supervision's auxiliary decoder (coconut.engine.step_decoder): as both SIM-CoT releases, a fresh copy
+    of the pretrained base model (its vocabulary without the markers); for a model built from scratch, a copy of
+    the base model as initialised."""
+    import copy
+
+    from coconut.engine.models import load_pretrained_lm
+    from coconut.engine.step_decoder import StepDecoder
+
+    m = cfg.method
+    if cfg.model.from_scratch:
+        base = engine.model.get_base_model() if hasattr(engine.model, "get_base_model") else engine.model
+        lm = copy.deepcopy(base)
+    else:
+        lm = load_pretrained_lm(cfg.model.name_or_path, cfg.model.trust_remote_code)
+    return StepDecoder(lm, per=m.step_loss_per, first_position=m.step_decoder_first_position,
+                       dropout=m.step_decoder_dropout)

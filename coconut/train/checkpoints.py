@@ -82,8 +82,9 @@ def load_weights(module, state: dict, path) -> None:
     module.load_state_dict(state["state_dict"])
 
 
-# Parameters a run may add on top of the checkpoint it starts from (absent from a CoT run, say).
-NEW_HEADS = ("engine.projection.", "engine.stop_head.")
+# Parameters a run may add on top of the checkpoint it starts from (absent from a CoT run, say; step supervision's
+# decoder keeps its pretrained weights when the run starts from a COCONUT run, as the SIM-CoT release does).
+NEW_HEADS = ("engine.projection.", "engine.stop_head.", "step_decoder.")
 
 
 def init_weights(module, path, init_id: int | None = None) -> None:

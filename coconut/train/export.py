@@ -8,6 +8,7 @@ decoder, learned stop, scoring rule).
 from __future__ import annotations
 
 from coconut.data.tokenize import TEXT_FORMATS
+from coconut.methods import method as method_named
 from coconut.engine.prompt_format import QUESTION, PromptFormat
 
 
@@ -20,9 +21,8 @@ def prompt_format(cfg, generation, stage: int) -> PromptFormat:
     """The prompt of the run's evaluation at `stage`; `generation` the module's GenerationSettings."""
     fmt, method = TEXT_FORMATS[cfg.data.text_format], cfg.method
     return PromptFormat(method=method.name, stage=stage, question_template=QUESTION + fmt.question_suffix,
-                        answer_marker=generation.answer_marker, thoughts_per_step=method.thoughts_per_step,
-                        max_latent_stage=method.max_latent_stage, pad_latent_to_max=method.pad_latent_to_max,
-                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause, num_latent=method.num_latent,
+                        answer_marker=generation.answer_marker,
+                        options={key: getattr(method, key) for key in method_named(method.name).prompt_fields},
                         max_new_tokens=generation.max_new_tokens, scoring=generation.scoring,
                         learned_stop=generation.learned_stop, max_thoughts=generation.max_thoughts,
                         stop_threshold=generation.stop_threshold, decode=used_decode(generation.decode))

@@ -16,6 +16,7 @@ from coconut.config import DEFAULT_MAX_NEW_TOKENS, DecodeConfig, OptimConfig, Ru
 from coconut.data.tokenize import TEXT_FORMATS
 from coconut.engine.alignment import prompts_until_start
 from coconut.engine.loss import IGNORE_INDEX
+from coconut.methods.base import entry_point
 from coconut.engine.reasoner import LatentReasoner
 from coconut.train.metrics import EvalMetrics, correct_answers, cot_matches
 from coconut.train.optim import build_optimizer, lr_factor
@@ -50,10 +51,12 @@ class GenerationSettings:
 class CoconutModule(L.LightningModule):
     def __init__(self, engine: LatentReasoner, tokenizer, optim: OptimConfig, schedule: StageSchedule,
                  generation: GenerationSettings, stop_loss_weight: float = 1.0, lockstep: bool | None = None,
-                 method_loss: str | None = None, method=None):
+                 method_loss: str | None = None, method=None, step_decoder=None):
         super().__init__()
+        # Step supervision's auxiliary decoder (coconut.engine.step_decoder): trained here, never exported.
+        self.step_decoder = step_decoder
         # The method's own training loss ("module:function", coconut.methods.Method.loss) and its config.
-        self.method_loss, self.method = _resolve(method_loss), method
+        self.method_loss, self.method = entry_point(method_loss), method
         self.engine, self.tokenizer = engine, tokenizer
         self.optim, self.schedule, self.generation = optim, schedule, generation
         self.stop_loss_weight, self.lockstep = stop_loss_weight, lockstep
@@ -109,18 +112,31 @@ class CoconutModule(L.LightningModule):
             if stop_loss is not None:
                 self.log("train/stop_loss", stop_loss, batch_size=batch["input_ids"].shape[0])
                 loss = loss + self.stop_loss_weight * stop_loss
+        loss = loss + self._step_loss(batch, out.hidden)
         self._check_finite(loss)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
     def _method_step(self, batch):
         terms = self.method_loss(self.engine, batch, self.method)
-        loss = terms["loss"]
+        hidden = terms.pop("hidden", None)  # the latent forward's last hidden states, for the step loss
+        loss = terms["loss"] = terms["loss"] + self._step_loss(batch, hidden)
         self._check_finite(loss)
         size = batch["input_ids"].shape[0]
         for name, value in terms.items():
             self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=size)
         return loss
+
+    def _step_loss(self, batch, hidden):
+        """Step supervision's weighted loss (zero without it), logged with each thought's."""
+        if self.step_decoder is None or "step_sources" not in batch:
+            return 0.0
+        loss, per_thought = self.step_decoder(self.engine, hidden, batch["step_sources"], batch["step_targets"])
+        size = batch["input_ids"].shape[0]
+        self.log("train/step_loss", loss, batch_size=size)
+        for t, value in enumerate(per_thought.detach()):
+            self.log(f"train/step_loss_thought{t}", value, batch_size=size)
+        return self.method.step_loss_weight * loss
 
     def _check_finite(self, loss) -> None:
         if not torch.isfinite(loss):
@@ -205,7 +221,10 @@ class CoconutModule(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim
-        optimizer = build_optimizer(self.engine.named_parameters(), o)
+        named = list(self.engine.named_parameters())  # the auxiliary decoder, when there is one, trains alike
+        if self.step_decoder is not None:
+            named += [(f"step_decoder.{n}", p) for n, p in self.step_decoder.named_parameters()]
+        optimizer = build_optimizer(named, o)
         if o.schedule == "constant" and o.warmup_steps == 0:
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
@@ -228,13 +247,3 @@ class CoconutModule(L.LightningModule):
             model.clip_grad_norm_(gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-
-def _resolve(path: str | None):
-    """The function a "module:function" path names (None stays None)."""
-    if path is None:
-        return None
-    import importlib
-
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)

@@ -97,7 +97,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
 
     from coconut.config.loggers import check_logger_packages
 
-    refuse_codi_checkpoint(cfg, "train")
+    refuse_release_checkpoint(cfg, "train")
     request = StartRequest(resume, overwrite, **permissions)
     check_hardware(cfg)
     check_logger_packages(cfg.logger)
@@ -202,6 +202,10 @@ def _fit_and_test(cfg, run_dir, trainer, module, datamodule, tokenizer, resume, 
     # The export's card quotes the test's results; results.json itself is still written last.
     replace_folder(run_dir.export, lambda folder: export_model(cfg, folder, module, tokenizer, datamodule.stage,
                                                                results))
+    if module.step_decoder is not None:  # beside the export, not in it: `coconut think` reads thoughts with it
+        from coconut.engine.step_decoder import save_step_decoder
+
+        replace_folder(run_dir.step_decoder, lambda folder: save_step_decoder(module.step_decoder, folder))
     results["seconds"] = round(time.time() - started)  # the whole run: training, test, export
     write_json(run_dir.results, results)  # last: a run folder with results.json is a finished run
     return results
@@ -254,16 +258,16 @@ def leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def refuse_codi_checkpoint(cfg: RunConfig, command: str) -> None:
-    if cfg.model.codi_checkpoint is not None:
-        raise ConfigError(f"model.codi_checkpoint={cfg.model.codi_checkpoint}: a CODI release checkpoint is "
-                          f"evaluated (coconut eval), not read by coconut {command}; drop model.codi_checkpoint")
+def refuse_release_checkpoint(cfg: RunConfig, command: str) -> None:
+    if cfg.model.release_checkpoint is not None:
+        raise ConfigError(f"model.release_checkpoint={cfg.model.release_checkpoint}: a release checkpoint is "
+                          f"evaluated (coconut eval), not read by coconut {command}; drop model.release_checkpoint")
 
 
 def evaluate(cfg: RunConfig, ckpt: str | None, stage: int | None = None, split: str = "test") -> dict:
     """Evaluate a checkpoint at its stage (or `stage`) on a split; returns the split really scored ("val" when a
-    test split was asked for and there is no test file), the stage and the metrics. With model.codi_checkpoint
-    (and no `ckpt`), the CODI release's checkpoint, at the method's final stage."""
+    test split was asked for and there is no test file), the stage and the metrics. With model.release_checkpoint
+    (and no `ckpt`), the method's release checkpoint, at the method's final stage."""
     from coconut.train.build import build_system
     from coconut.train.checkpoints import check_checkpoint, check_eval_stage, checkpoint_stage, load_weights
     from coconut.train.trainer import single_device_tester
@@ -274,15 +278,15 @@ def evaluate(cfg: RunConfig, ckpt: str | None, stage: int | None = None, split: 
         raise ConfigError(f"split={split}: unknown split; choose {' or '.join(SPLITS)}")
     check_eval_stage(cfg, stage)
     check_single_device(cfg)  # the precision a one-device evaluation runs in (16-mixed on a CPU would run bf16)
-    if cfg.model.codi_checkpoint is not None:
+    if cfg.model.release_checkpoint is not None:
         if ckpt is not None:
-            raise ConfigError(f"ckpt={ckpt} and model.codi_checkpoint={cfg.model.codi_checkpoint}: give one of them")
+            raise ConfigError(f"ckpt={ckpt} and model.release_checkpoint={cfg.model.release_checkpoint}: give one of them")
         module, datamodule, _ = build_system(cfg)
         datamodule.setup("test")
         datamodule.freeze_stage(stage if stage is not None else cfg.final_stage())
     else:
         if ckpt is None:
-            raise ConfigError("evaluate: give a checkpoint (ckpt) or model.codi_checkpoint")
+            raise ConfigError("evaluate: give a checkpoint (ckpt) or model.release_checkpoint")
         state = check_checkpoint(ckpt)
         module, datamodule, _ = build_system(cfg)
         load_weights(module, state, ckpt)

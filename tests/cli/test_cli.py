@@ -61,8 +61,8 @@ def test_cli_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("coconut train: config in demo_coconut:") and "\n" not in err
     assert main(["eval", "demo_coconut"]) == 2  # a missing option is a usage error, found when parsing
-    assert capsys.readouterr().err.strip() == ("coconut eval: ckpt=PATH or model.codi_checkpoint=HUB_ID|PATH (a CODI "
-                                               "release checkpoint) is required with an experiment name (a run "
+    assert capsys.readouterr().err.strip() == ("coconut eval: ckpt=PATH or model.release_checkpoint=HUB_ID|PATH (a "
+                                               "method's release checkpoint) is required with an experiment name (a run "
                                                "folder has a default: coconut eval RUN_DIR) (see coconut eval --help)")
 
 

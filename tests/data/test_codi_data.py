@@ -5,7 +5,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from coconut.config import MethodConfig
-from coconut.data.tokenize import CODI_FORMAT, answer_start, tokenize_record
+from coconut.methods.codi import CODI_FORMAT
+from coconut.data.tokenize import answer_start, tokenize_record
 from coconut.methods import method
 from tests.engine.test_codi_parity import FIXTURES
 

@@ -62,8 +62,8 @@ def test_tokenised_once_then_read_from_cache(tmp_path, mini_records, word_tok, m
     row = second[0]
     assert word_tok.decode(row["answer_ids"]) == "= " + mini_records[0]["answer"]
     assert len(row["step_ids"]) == len(mini_records[0]["steps"])
-    assert set(second.column_names) == {"question", "steps", "answer", "question_ids", "step_ids", "answer_ids",
-                                        "answer_start"}, \
+    assert set(second.column_names) == {"question", "steps", "answer", "question_ids", "step_ids", "step_ends",
+                                        "answer_ids", "answer_start"}, \
         "the text and its ids; metadata (any shape) stays in the file"
 
 

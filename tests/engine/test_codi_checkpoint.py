@@ -45,7 +45,8 @@ def prompts(tokenizer):
     """question <bot> 3 thoughts <eot>, built by the data pipeline as tests/engine/test_codi_parity.py builds them."""
     from coconut.data.collate import LatentCollator
     from coconut.data.curriculum import build_sample
-    from coconut.data.tokenize import CODI_FORMAT, as_tokenized_record, tokenize_record
+    from coconut.methods.codi import CODI_FORMAT
+    from coconut.data.tokenize import as_tokenized_record, tokenize_record
 
     ids = SpecialIds.from_tokenizer(tokenizer)
     method = MethodConfig(name="codi", num_latent=META["codi"]["num_latent"])
@@ -166,7 +167,7 @@ def test_a_folder_without_weights_and_a_hub_id_not_at_hand(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=rf"{tmp_path / 'pytorch_model.bin'} cannot be read as a state dict"):
         load(tmp_path)
-    with pytest.raises(ConfigError, match=r"model.codi_checkpoint='zen-E/CODI-gpt2': the checkpoint is not in the "
+    with pytest.raises(ConfigError, match=r"model.release_checkpoint='zen-E/CODI-gpt2': the checkpoint is not in the "
                                           r"Hugging Face cache .*hf download zen-E/CODI-gpt2"):
         load("zen-E/CODI-gpt2")  # the tests run with HF_HUB_OFFLINE=1
 

@@ -12,7 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from coconut.config import DecodeConfig, MethodConfig
 from coconut.data.collate import LatentCollator
 from coconut.data.curriculum import build_sample
-from coconut.data.tokenize import CODI_FORMAT, as_tokenized_record, tokenize_record
+from coconut.methods.codi import CODI_FORMAT
+from coconut.data.tokenize import as_tokenized_record, tokenize_record
 from coconut.engine.codi_loss import codi_loss
 from coconut.engine.generation import generate
 from coconut.engine.reasoner import LatentReasoner

@@ -38,9 +38,8 @@ def word_tokenizer(bos: bool):
 def format_for(method: MethodConfig, stage: int, text_format: str, **generation) -> PromptFormat:
     fmt = TEXT_FORMATS[text_format]
     return PromptFormat(method=method.name, stage=stage, question_template=QUESTION + fmt.question_suffix,
-                        answer_marker=fmt.answer_prefix, thoughts_per_step=method.thoughts_per_step,
-                        max_latent_stage=method.max_latent_stage, pad_latent_to_max=method.pad_latent_to_max,
-                        eot_at_stage0=method.eot_at_stage0, num_pause=method.num_pause, num_latent=method.num_latent,
+                        answer_marker=fmt.answer_prefix,
+                        options={key: getattr(method, key) for key in METHODS[method.name].prompt_fields},
                         max_new_tokens=generation.pop("max_new_tokens", 8), scoring="release", **generation)
 
 
@@ -87,9 +86,8 @@ def test_the_recorded_thought_count_is_the_stages():
                                   "### ## x", ""])
 @pytest.mark.parametrize("marker", ["### ", "= "])
 def test_the_answer_is_read_as_scoring_reads_it(text, marker, rule):
-    fmt = PromptFormat(method="cot", stage=0, question_template=QUESTION, answer_marker=marker, thoughts_per_step=1,
-                       max_latent_stage=0, pad_latent_to_max=False, eot_at_stage0=True, num_pause=0,
-                       max_new_tokens=8, scoring=rule)
+    fmt = PromptFormat(method="cot", stage=0, question_template=QUESTION, answer_marker=marker, max_new_tokens=8,
+                       scoring=rule)
     found = extract_answer(text, marker, rule)
     assert fmt.read_answer(text) == (None if found is None else found.strip())
 
@@ -100,6 +98,30 @@ def test_the_format_survives_coconut_json():
     written = json.loads(json.dumps(fmt.to_dict()))
     assert written["thoughts"] == 2 and written["question_template"] == "{question}\n"
     assert PromptFormat.from_dict(written, "coconut.json") == fmt
+
+
+def test_coconut_json_holds_the_methods_own_settings_flat():
+    codi = format_for(MethodConfig(name="codi", num_latent=4), 0, "paper").to_dict()
+    assert codi["num_latent"] == 4 and codi["thoughts"] == 4 and "thoughts_per_step" not in codi
+    coconut = format_for(MethodConfig(name="coconut", thoughts_per_step=2, max_latent_stage=3), 2, "paper").to_dict()
+    assert (coconut["thoughts_per_step"], coconut["max_latent_stage"], coconut["thoughts"]) == (2, 3, 4)
+    assert "num_latent" not in coconut and "num_pause" not in coconut
+    # A file written when every method's setting was stored for every method still reads (the others ignored).
+    older = {**coconut, "num_pause": 0, "num_latent": 0}
+    assert PromptFormat.from_dict(older, "coconut.json").to_dict() == coconut
+
+
+def test_a_missing_or_foreign_method_setting_is_named():
+    written = format_for(MethodConfig(name="coconut"), 1, "paper").to_dict()
+    with pytest.raises(ConfigError, match=r"coconut.json: the \"prompt\" object lacks max_latent_stage, settings "
+                                          r"of method coconut"):
+        PromptFormat.from_dict({k: v for k, v in written.items() if k != "max_latent_stage"}, "coconut.json")
+    with pytest.raises(ConfigError, match="num_latent is no setting of method coconut"):
+        PromptFormat(method="coconut", stage=0, question_template=QUESTION, answer_marker="= ", max_new_tokens=8,
+                     scoring="release", options={"num_latent": 3})
+    with pytest.raises(AttributeError, match="of method cot has no 'thoughts_per_step'"):
+        PromptFormat(method="cot", stage=0, question_template=QUESTION, answer_marker="= ", max_new_tokens=8,
+                     scoring="release").thoughts_per_step
 
 
 # -- asking an exported model -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`coconut eval gsm8k_codi model.codi_checkpoint=...`: a checkpoint as the CODI release saves it
+"""`coconut eval gsm8k_codi model.release_checkpoint=...`: a checkpoint as the CODI release saves it
 (tests/fixtures/codi_release/release_checkpoint) evaluated by the project's test loop on a tiny data file, without
 training and without ckpt=; and the commands that must not read it refuse it."""
 
@@ -19,7 +19,7 @@ def release_overrides(root: Path) -> list[str]:
     records = [{"question": r["question"], "steps": r["cot"].split(" "), "answer": r["answer"]}
                for r in META["records"]]
     data.write_text(json.dumps(records))
-    return [f"model.codi_checkpoint={FIXTURES / 'release_checkpoint'}", f"model.name_or_path={FIXTURES / 'base_model'}",
+    return [f"model.release_checkpoint={FIXTURES / 'release_checkpoint'}", f"model.name_or_path={FIXTURES / 'base_model'}",
             f"model.lora_rank={META['lora']['lora_r']}", f"model.lora_alpha={META['lora']['lora_alpha']}",
             f"latent.projection_dim={META['codi']['prj_dim']}", f"method.num_latent={META['codi']['num_latent']}",
             f"data.train_file={data}", f"data.val_file={data}", f"data.test_file={data}", f"data.data_dir={root}",
@@ -30,7 +30,7 @@ def release_overrides(root: Path) -> list[str]:
 def test_eval_of_a_release_checkpoint_scores_its_generations(tmp_path, capsys):
     assert main(["eval", "gsm8k_codi", *release_overrides(tmp_path)]) == 0
     printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
-    assert printed["checkpoint"] == f"{FIXTURES / 'release_checkpoint'} (CODI release)"
+    assert printed["checkpoint"] == f"{FIXTURES / 'release_checkpoint'} (a checkpoint of the CODI release)"
     # The release's own test.py on these questions: "2020", "7", no number (tests/fixtures/codi_release/README.md);
     # none reaches EOS within 12 tokens, so each row is 12 language tokens and 3 thoughts.
     assert float(printed["test/acc"]) == 0.0
@@ -71,4 +71,4 @@ def test_the_release_checkpoint_is_refused_where_it_cannot_be_read(tmp_path, cap
 @pytest.mark.parametrize("missing", ["model.lora_rank=0", "latent.projection_dim=null"])
 def test_the_release_settings_are_required(tmp_path, capsys, missing):
     assert main(["eval", "gsm8k_codi", *release_overrides(tmp_path), missing, "--dry-run"]) == 2
-    assert "model.codi_checkpoint" in capsys.readouterr().err
+    assert "model.release_checkpoint" in capsys.readouterr().err
