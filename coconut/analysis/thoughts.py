@@ -42,6 +42,10 @@ class Thinking:
     # Step supervision's auxiliary decoder, where the run has one: (the thoughts it read, 1-based, the step it
     # writes from them).
     decoded: list[tuple[list[int], str]] = field(default_factory=list)
+    # The thoughts' geometry (coconut.analysis.thought_stats, for this one question): each thought's norm against
+    # the question's token embeddings, and the mean cosine between its thoughts (near 1: collapsed into one state).
+    norm_ratios: list[float] = field(default_factory=list)
+    cos_within: float | None = None
 
 
 @torch.no_grad()
@@ -88,17 +92,29 @@ def read_thoughts(engine, tokenizer, question: str, question_suffix: str, marker
         states = hidden[0, start : start + thoughts]
         readings = read_states(engine, tokenizer, states, top, graph_of(record))
         frontier = read_frontiers(engine, tokenizer, states, record, thoughts_per_step)
+        geometry = _geometry(engine, input_ids[:, :start], engine.thought_embedding(states))
     gen = engine.generate(input_ids, mask, max_new_tokens=max_new_tokens)
     n = int(gen.num_generated[0])
     text = tokenizer.decode(gen.sequences[0, :n].tolist(), skip_special_tokens=True)
     found = extract_answer(text, marker, scoring)  # as scoring reads it: around it, spaces do not count
     out = Thinking(question, readings, text.strip(), None if found is None else found.strip(), frontier=frontier)
+    if thoughts:
+        out.norm_ratios, out.cos_within = geometry
     if thoughts and step_reader is not None:
         out.decoded = step_reader(states)
     if record is not None:
         out.gold = as_decoded(tokenizer, str(record["answer"]))  # in the spacing generations decode to
         out.correct = answer_correct(text, out.gold, marker, scoring)
     return out
+
+
+def _geometry(engine, question_ids: torch.Tensor, fed: torch.Tensor) -> tuple[list[float], float | None]:
+    from coconut.analysis.thought_stats import thought_stats
+
+    token_norm = float(engine.embed(question_ids).float().norm(dim=-1).mean())
+    stats = thought_stats(fed.unsqueeze(0), torch.ones(1, len(fed), dtype=torch.bool), token_norm)
+    ratios = [float(n) / token_norm for n in fed.float().norm(dim=-1)] if token_norm > 0 else []
+    return ratios, stats.get("thoughts/cos_within")
 
 
 def reading_cells(reading: ThoughtReading) -> list[str]:
@@ -123,6 +139,9 @@ def format_thinking(t: Thinking) -> str:
         lines.append(f"thought {j}: " + " | ".join(reading_cells(reading)))
         if j <= len(under):
             lines.append(under[j - 1])
+    if t.norm_ratios:
+        within = "" if t.cos_within is None else f"; mean cosine between thoughts {t.cos_within:.2f} (1: one state)"
+        lines.append("geometry: norms / token embedding norm " + " ".join(f"{r:.2f}" for r in t.norm_ratios) + within)
     for read, step in t.decoded:
         lines.append(f"decoder reads thought{'s' if len(read) > 1 else ''} {'+'.join(map(str, read))}: {step}")
     lines.append(f"generated: {t.generated}")

@@ -96,3 +96,14 @@ def test_tensorboard_gets_the_decoders_reading(supervised_run):
     rows = table.splitlines()[2:]
     groups = cfg.method.max_thoughts // cfg.method.thoughts_per_step
     assert len(rows) == 2 * groups and rows[0].split(" | ")[1] == "1+2"
+
+
+def test_coconut_think_shows_the_thoughts_geometry(supervised_run):
+    from coconut.analysis.thoughts import format_thinking
+    from coconut.cli.think import think
+
+    cfg, _ = supervised_run
+    thinking = think(cfg.run_dir, index=0)
+    assert len(thinking.norm_ratios) == len(thinking.thoughts) and all(r > 0 for r in thinking.norm_ratios)
+    assert -1.0 <= thinking.cos_within <= 1.0
+    assert "mean cosine between thoughts" in format_thinking(thinking)
