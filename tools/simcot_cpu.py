@@ -94,6 +94,10 @@ def plot(rows: list[dict], path: Path) -> None:
                 ax.hlines(statistics.mean(values), x - 0.2, x + 0.2, color="black")
         ax.set_xticks(range(len(VARIANTS)), [v.replace("+", "\n+ ") for v in VARIANTS])
         ax.set_title(title)
+        ax.set_ylim(0, 1.02)
+        if key == "acc":  # the questions offer two names
+            ax.axhline(0.5, color="gray", linestyle="--", linewidth=1)
+            ax.text(len(VARIANTS) - 0.45, 0.51, "chance", color="gray", ha="right", va="bottom")
         ax.set_xlim(-0.6, len(VARIANTS) - 0.4)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
