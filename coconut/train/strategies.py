@@ -65,8 +65,8 @@ def build_strategy(t: TrainerConfig, model: nn.Module, unused_parameters: bool =
                    latent_passes: bool = False):
     """The Lightning strategy (a name or a Strategy object) for `t.strategy`.
 
-    unused_parameters: some parameters may get no gradient in a step (a latent projection or stop head
-    at stage 0, before any thought): DDP must be told to expect that.
+    unused_parameters: some parameters may get no gradient in a step (a latent projection, stop head or step
+    supervision's decoder at stage 0, before any thought): DDP must be told to expect that.
     latent_passes: the method calls the decoder once per thought column; with trainer.fsdp_sharding=auto FSDP
     then gathers each layer once per step instead of once per call (SHARD_GRAD_OP)."""
     if t.strategy == "fsdp":

@@ -64,8 +64,9 @@ def build_trainer(cfg: RunConfig, run_dir: RunDir, extra_callbacks=(), model=Non
         from coconut.train.icot import IcotOptimizerReset
 
         callbacks.append(IcotOptimizerReset())
-    strategy = build_strategy(t, model, unused_parameters=cfg.latent.projection or cfg.latent.stop_classifier,
-                              latent_passes=m.latent_passes)
+    # A projection, a stop head or step supervision's decoder gets no gradient at stage 0 (no thought yet).
+    unused = cfg.latent.projection or cfg.latent.stop_classifier or cfg.method.step_supervision
+    strategy = build_strategy(t, model, unused_parameters=unused, latent_passes=m.latent_passes)
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=t.precision, max_epochs=t.epochs_to_train, max_steps=-1 if t.max_steps is None else t.max_steps,

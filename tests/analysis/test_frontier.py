@@ -49,6 +49,12 @@ class FakeEngine(torch.nn.Module):
     def lm_head(self, hidden):
         return hidden
 
+    def thought_embedding(self, hidden):  # the reading's geometry line: the states fed as they are
+        return hidden
+
+    def embed(self, input_ids):
+        return torch.ones(*input_ids.shape, self.table.shape[1])
+
     def hidden_states(self, input_ids, mask):
         hidden = torch.full((1, input_ids.shape[1], self.table.shape[1]), -1e4)
         bot = input_ids[0].tolist().index(self.ids.start)  # <bot> computes thought 1, each <latent> the next

@@ -65,7 +65,7 @@ def test_the_release_checkpoint_is_refused_where_it_cannot_be_read(tmp_path, cap
     assert main(["train", "gsm8k_codi", *overrides]) == 2
     assert "not read by coconut train" in capsys.readouterr().err
     assert main(["eval", "gsm8k_codi", *overrides, "method=coconut"]) == 2
-    assert "needs method=codi" in capsys.readouterr().err
+    assert "read for methods with a release to read (codi), not method=coconut" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("missing", ["model.lora_rank=0", "latent.projection_dim=null"])

@@ -84,3 +84,15 @@ def test_two_processes_with_gradient_accumulation_match_one_process(tmp_path, ba
     assert a["global_step"] == b["global_step"] == 2 * math.ceil(64 / batch)  # 2 x 8, or 2 x (5 full + 1 of 4)
     for name, value in a["state_dict"].items():
         assert torch.allclose(value, b["state_dict"][name], atol=2e-5, rtol=1e-4), name
+
+
+def test_two_process_ddp_trains_step_supervision_through_stage_zero(tmp_path):
+    # At stage 0 there is no thought, so the auxiliary decoder gets no gradient: DDP must expect unused parameters.
+    cfg = load_config("demo_coconut", tiny_overrides(tmp_path, "trainer=ddp_cpu", "trainer.max_epochs=2",
+                                                     "method.step_supervision=true", "latent.projection=false"))
+    results = train(cfg)
+    rows = list(csv.DictReader((cfg.run_dir / "csv" / "metrics.csv").open()))
+    stepped = [float(r["train/step_loss"]) for r in rows if r.get("train/step_loss")]
+    assert stepped[0] == 0.0 and stepped[-1] > 0, "no thought at stage 0, thoughts supervised at stage 1"
+    assert results["test"]["test/thoughts"] == 1.0
+    assert (cfg.run_dir / "step_decoder" / "step_decoder.json").exists()
