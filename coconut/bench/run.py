@@ -99,6 +99,11 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
             cuda_peaks[name] = torch.cuda.max_memory_allocated() / 2**20
         bar.update()
     jacobi = _jacobi_figures(cfg, model, engine, latent_step, latent_ids, mask, labels) if cfg.jacobi_iterations else {}
+    compiled = {}
+    if cfg.compile != "none":
+        from coconut.bench.compiled import compile_figures
+
+        compiled = compile_figures(cfg, model, engine, latent_step, lambda fn: _timed(cfg, fn), latent_ids, mask, labels)
     fsdp = {}
     if cfg.fsdp_ranks:
         from coconut.bench.fsdp import fsdp_gathers
@@ -135,6 +140,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         **({"cuda_plain_peak_mb": cuda_peaks["plain"], "cuda_latent_peak_mb": cuda_peaks["latent"],
             "device_name": torch.cuda.get_device_name()} if cuda_peaks else {}),
         **jacobi,
+        **compiled,
         **fsdp,
     }
 
@@ -201,6 +207,12 @@ def format_table(result: dict) -> str:
         rows += [(f"jacobi_step_ratio_vs_sequential ({result['jacobi_iterations']} iterations)",
                   f"{result['jacobi_step_ratio_vs_sequential']:.3f}", ""),
                  ("jacobi_loss_diff_vs_sequential", f"{result['jacobi_loss_diff_vs_sequential']:.1e}", "")]
+    if "compiled_step_ratio_vs_eager" in result:
+        rows += [(f"compiled latent train step (ms), latent.compile={result['compile_mode']}",
+                  f"{result['compiled_latent_step_ms']:.0f}", ""),
+                 ("compiled_step_ratio_vs_eager", f"{result['compiled_step_ratio_vs_eager']:.3f}", ""),
+                 ("compile time, first steps (s)", f"{result['compile_warmup_s']:.0f}", ""),
+                 ("compiled_loss_diff_vs_eager", f"{result['compiled_loss_diff_vs_eager']:.1e}", "")]
     if "fsdp_all_gathers" in result:
         rows += _fsdp_rows(result)
     for name, value, target in rows:

@@ -33,12 +33,14 @@ class BenchConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast, as trainer.precision=bf16-mixed)
     jacobi_iterations: int = 0  # > 0: also time thoughts computed by this many Jacobi iterations (PCCoT)
     fsdp_ranks: int = 0  # >= 2: also count FSDP all-gathers per step over this many CPU processes (gloo)
+    compile: str = "none"  # a torch.compile mode: also time latent steps with compiled passes (latent.compile)
 
 
 # The three latent markers sit at the top of the vocabulary and ordinary tokens are drawn from [1, vocab - 3):
 # at least two of those leaves 5.
 MIN_VOCAB = 5
-CHOICES = {"arch": ("gpt2", "llama"), "device": ("cpu", "cuda"), "precision": ("fp32", "bf16")}
+CHOICES = {"arch": ("gpt2", "llama"), "device": ("cpu", "cuda"), "precision": ("fp32", "bf16"),
+           "compile": ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
 # --fsdp-ranks starts one process per rank on this machine, each building the whole model before sharding it.
 MAX_FSDP_RANKS = 64
 # name: (least value, help); the most, where there is one, in MOST
@@ -60,6 +62,8 @@ HELP = {
     "jacobi_iterations": (0, "> 0: also time thoughts computed by this many Jacobi iterations (PCCoT)"),
     "fsdp_ranks": (0, f"2 to {MAX_FSDP_RANKS}: also count FSDP all-gathers per training step, plain and latent, over this many CPU "
                       "processes (gloo), as trainer=fsdp wraps the model"),
+    "compile": (None, "also time latent steps whose passes run through torch.compile in this mode (latent.compile), "
+                      "paired with eager ones"),
 }
 MOST = {"seed": (SEED_RANGE[1], " (torch and numpy take unsigned 32-bit seeds)"),
         "fsdp_ranks": (MAX_FSDP_RANKS, " (each rank is a process on this machine holding the whole model)")}

@@ -68,6 +68,9 @@ class ModelConfig:
         return self.name_or_path is None
 
 
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class LatentConfig:
     """How the last hidden state becomes the next input embedding, and how many thoughts a row takes."""
@@ -83,6 +86,9 @@ class LatentConfig:
     jacobi_iterations: Optional[int] = None  # thoughts in parallel by this many Jacobi iterations (PCCoT); None: sequential
     stop_classifier: bool = False  # learn when to stop thinking (a classifier on the thoughts; eval.thoughts=learned)
     stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)
+    # torch.compile the decoder calls of the latent passes in this mode (default, reduce-overhead, max-autotune);
+    # null: eager. Off by default: slower on CPU, where it was measured (docs/bench.md).
+    compile: Optional[str] = None
 
     def __post_init__(self):
         require(self.projection_dim is None or (self.projection and self.projection_dim >= 1),
@@ -91,6 +97,8 @@ class LatentConfig:
                  f"latent.projection_dropout must be in [0, 1), got {self.projection_dropout}")
         require(self.jacobi_iterations is None or self.jacobi_iterations >= 1,
                  f"latent.jacobi_iterations must be >= 1 or null, got {self.jacobi_iterations}")
+        require(self.compile in COMPILE_MODES,
+                 f"latent.compile must be null or one of {', '.join(m for m in COMPILE_MODES if m)}, got {self.compile!r}")
         require(math.isfinite(self.thought_scale), f"latent.thought_scale must be a finite number, got {self.thought_scale}")
         require(math.isfinite(self.stop_loss_weight) and self.stop_loss_weight >= 0,
                  f"latent.stop_loss_weight must be a finite number >= 0, got {self.stop_loss_weight}")

@@ -15,7 +15,7 @@ import torch
 
 from coconut.config import DEFAULT_MAX_NEW_TOKENS, DecodeConfig
 from coconut.engine.alignment import right_align
-from coconut.engine.kv_cache import write_once_cache
+from coconut.engine.kv_cache import RoomCache
 from coconut.engine.soft_inputs import InputMixer
 
 
@@ -96,7 +96,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = DEFAU
     if learned_stop:
         _check_learned_stop(engine, input_ids, max_thoughts)
     spare = max_new_tokens + (max_thoughts + 1 if learned_stop else 0)
-    cache = write_once_cache(engine.model.config, room=input_ids.shape[1] + spare)
+    cache = RoomCache(engine.model.config, room=input_ids.shape[1] + spare)
     prompt = engine.run_passes(input_ids, attention_mask, cache=cache)
     layout = prompt.layout
     batch, device = input_ids.shape[0], input_ids.device

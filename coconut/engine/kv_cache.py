@@ -1,101 +1,174 @@
-"""A KV cache written once into reserved room: no copy of the cache per pass, in training or decoding.
+"""The engine's KV cache: room for the whole sequence, written by position, read as prefixes.
 
-transformers' `DynamicLayer` concatenates the whole cache with every update. In decoding that copy
-costs more than a small model's forward pass at batch 32; in training it costs memory, because
-autograd keeps each pass's concatenated keys and values for the backward pass: with n thoughts
-the cache was held once per pass (a latent step's peak memory well above a plain step's).
+transformers' `DynamicLayer` concatenates the whole cache with every update. In decoding that copy costs more
+than a small model's forward pass at batch 32; in training it costs memory, because autograd keeps each pass's
+concatenated keys and values for the backward pass (with n thoughts, the cache once per pass).
 
-Here each layer allocates room for the whole sequence once and writes every update into it. Attention
-reads the filled part through a view, which autograd saves as it is (a view shares the room's storage).
-The writes go through `.data`, an alias with its own version counter, so writing later columns does not
-invalidate the views saved by earlier passes; that is safe because a column, once written, never
-changes. Gradients reach the written keys and values through `_Filled`, which hands each pass's
-gradient back to the new columns and to the view of the columns before them.
+Here each layer allocates room for the whole sequence once (`RoomLayer`) and every update writes its columns
+into it with an ordinary in-place copy; attention reads the filled prefix as a view. Gradients flow by plain
+autograd: each write is recorded (a `CopySlices` node hands the gradient of the written columns to the new keys
+and values, and the rest to the room as it was), and each read is a view of the room as it is then.
+
+One thing autograd cannot know: a later write never touches the columns an earlier read saw (a column is
+written once). Its version counter counts every write to the room, so a prefix view saved by an earlier
+pass's attention would be refused in the backward pass. `exact_prefix_reads` makes the check itself, with
+saved-tensor hooks around the latent passes: every saved tensor keeps autograd's check except the views of the
+cache's rooms. `RoomLayer` keeps the promise: a column is never written twice while gradients may still read it
+(`crop` moves to fresh room). The hooks stand in for any saved-tensor hooks of the caller's (as the innermost
+hooks always do) during the passes, so `torch.autograd.graph.save_on_cpu` around a latent forward does not
+offload what those passes save.
+
+Compiled passes (`torch.compile`) go through as they are: the writes are ordinary operators, and the rooms are
+ordinary tensors a graph can make, write and return.
+
+The layer implements transformers' public layer interface (`CacheLayerMixin`: `update`, `get_seq_length`,
+`get_mask_sizes`); the container is transformers' `Cache`. `tests/engine/test_kv_cache.py` pins what this
+relies on, so a transformers release that changes it fails there.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
+from transformers import Cache, DynamicCache
+from transformers.cache_utils import CacheLayerMixin, DynamicLayer
 
 
-class _Filled(torch.autograd.Function):
-    """`room[..., :end, :]` once `new` fills [start, end): the gradient of the view is split between
-    `before` (the view of [0, start) an earlier update returned) and `new`."""
+class RoomLayer(CacheLayerMixin):
+    """Keys and values (B, H, room, hd) of one layer; `length` columns are filled."""
 
-    @staticmethod
-    def forward(ctx, before: torch.Tensor, new: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
-        ctx.start = before.shape[-2]
-        return room[..., : ctx.start + new.shape[-2], :]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad[..., : ctx.start, :], grad[..., ctx.start :, :], None
-
-
-class WriteOnceLayer(DynamicLayer):
-    """A `DynamicLayer` that writes into room for `room` positions (more room is made if a sequence outgrows it)."""
+    is_sliding = False
+    is_croppable = True
 
     def __init__(self, room: int):
         super().__init__()
         self.room = room
         self.length = 0
-        self._rooms: list[torch.Tensor] | None = None
+        self.left: list[torch.Tensor] = []  # rooms a move left behind: views saved from them are still read
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self._rooms = None
+        self.device = key_states.device
+        self.keys = self._new_room(key_states, max(self.room, key_states.shape[-2]))
+        self.values = self._new_room(value_states, max(self.room, value_states.shape[-2]))
         self.length = 0
+        self.is_initialized = True
 
-    def _ensure_room(self, key_states: torch.Tensor, value_states: torch.Tensor, needed: int) -> None:
-        have = 0 if self._rooms is None else self._rooms[0].shape[-2]
-        if needed <= have:
-            return
-        capacity = max(needed, self.room if self._rooms is None else needed + self.room)
-        rooms = []
-        for i, states in enumerate((key_states, value_states)):
-            room = states.new_empty(*states.shape[:-2], capacity, states.shape[-1])
-            if self.length:  # the filled part moves; views saved earlier keep the old storage alive
-                room.data[..., : self.length, :] = self._rooms[i].data[..., : self.length, :]
-            rooms.append(room)
-        self._rooms = rooms
+    @staticmethod
+    def _new_room(states: torch.Tensor, capacity: int) -> torch.Tensor:
+        # Columns past `length` are never read (views are prefixes), so they need no zeros.
+        return states.new_empty(*states.shape[:-2], capacity, states.shape[-1])
 
-    def update(self, key_states, value_states, *args, **kwargs):
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         start, end = self.length, self.length + key_states.shape[-2]
-        self._ensure_room(key_states, value_states, end)
-        views = []
-        for room, new, before in zip(self._rooms, (key_states, value_states), (self.keys, self.values)):
-            room.data[..., start:end, :] = new.detach()
-            tracked = new.requires_grad or (start > 0 and before.requires_grad)
-            if torch.is_grad_enabled() and tracked:
-                views.append(_Filled.apply(room[..., :0, :] if start == 0 else before, new, room))
-            else:
-                views.append(room[..., :end, :])
+        if end > self.keys.shape[-2]:
+            self._move(end + self.room)
+        self.keys[..., start:end, :] = key_states
+        self.values[..., start:end, :] = value_states
         self.length = end
-        self.keys, self.values = views
-        return self.keys, self.values
+        return self.keys[..., :end, :], self.values[..., :end, :]
+
+    def _move(self, capacity: int) -> None:
+        """Into fresh room of `capacity` columns: the filled part is copied (a recorded copy, so gradients
+        reach it), and views saved from the old room keep reading the old storage."""
+        moved = []
+        for old in (self.keys, self.values):
+            new = self._new_room(old, capacity)
+            new[..., : self.length, :] = old[..., : self.length, :]
+            moved.append(new)
+        self._replace(*moved)
+
+    def _replace(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        self.left += [self.keys, self.values]
+        self.keys, self.values = keys, values
 
     def get_seq_length(self) -> int:
         return self.length if self.is_initialized else 0
 
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.get_seq_length() + query_length, 0
+
+    def get_max_length(self) -> int:
+        return -1  # grows when a sequence outruns its room
+
     def crop(self, tokens_to_remove: int) -> None:
-        super().crop(tokens_to_remove)
-        if self.is_initialized:  # into fresh room: later writes must not overwrite columns a backward still reads
-            keys, values = self.keys, self.values
-            self._rooms, self.length = None, 0
-            self.update(keys, values)
+        """Forget the last `-tokens_to_remove` columns (transformers' convention: a negative count)."""
+        if tokens_to_remove > 0:
+            raise ValueError(f"crop takes a negative count of columns to remove, got {tokens_to_remove}")
+        if tokens_to_remove == 0 or not self.is_initialized:
+            return
+        self.length = max(self.length + tokens_to_remove, 0)
+        if self.keys.requires_grad:  # a backward pass may still read the dropped columns: never overwrite them
+            self._move(self.keys.shape[-2])
 
     def reset(self) -> None:
-        super().reset()
-        self._rooms = None
+        self.keys = self.values = None
+        self.left = []
         self.length = 0
+        self.is_initialized = False
+
+    # Beam search and batch surgery make new room (copies of the rows), as transformers' own layers do.
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        if self.is_initialized:
+            index = beam_idx.to(self.keys.device)
+            self._replace(self.keys.index_select(0, index), self.values.index_select(0, index))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self._replace(self.keys[indices, ...], self.values[indices, ...])
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self._replace(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
 
 
-def write_once_cache(config, room: int) -> DynamicCache:
-    """A cache with room for `room` positions per layer; layers of other kinds (sliding windows) are kept."""
-    cache = DynamicCache(config=config)
-    cache.layers = [WriteOnceLayer(room) if type(layer) is DynamicLayer else layer for layer in cache.layers]
-    return cache
+class RoomCache(Cache):
+    """transformers' `Cache` container over `RoomLayer`s."""
+
+    def __init__(self, config, room: int):
+        self._known: tuple[torch.Tensor, ...] = ()
+        self._storages: set[int] = set()
+        # The layer kinds the model needs, as its `DynamicCache` would build them: sliding windows keep theirs.
+        kinds = DynamicCache(config=config).layers
+        if kinds:
+            super().__init__(layers=[RoomLayer(room) if type(layer) is DynamicLayer else layer for layer in kinds])
+        else:
+            super().__init__(layer_class_to_replicate=lambda: RoomLayer(room))
+
+    def room_storages(self) -> set[int]:
+        """The storages of every room the layers have held (rooms left by a move still back saved views)."""
+        rooms = tuple(t for layer in self.layers if isinstance(layer, RoomLayer) and layer.is_initialized
+                      for t in (layer.keys, layer.values, *layer.left))
+        if len(rooms) != len(self._known) or any(a is not b for a, b in zip(rooms, self._known)):
+            self._known = rooms
+            self._storages.update(t.untyped_storage().data_ptr() for t in rooms)
+        return self._storages
+
+
+@contextlib.contextmanager
+def exact_prefix_reads(cache: RoomCache):
+    """While recording a latent forward over `cache`: autograd's version check for the tensors saved for the
+    backward pass, except for views of the cache's rooms (later passes write other columns of the same storage).
+
+    The check is made when a tensor is read back: a compiled pass makes its room inside the graph and saves
+    views of it before the layer holds it, so only then is it known to be a room."""
+    if not torch.is_grad_enabled() or not isinstance(cache, RoomCache):
+        yield
+        return
+
+    def pack(tensor):
+        return tensor, tensor._version
+
+    def unpack(packed):
+        tensor, version = packed
+        if tensor._version != version and tensor.untyped_storage().data_ptr() not in cache.room_storages():
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [{tensor.type()} {list(tensor.shape)}] is at version {tensor._version}; expected "
+                f"version {version} instead")
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield

@@ -26,9 +26,9 @@ from transformers import Cache
 
 from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
-from coconut.engine.kv_cache import write_once_cache
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
 from coconut.engine.projection import build_projection
+from coconut.engine.kv_cache import RoomCache, exact_prefix_reads
 from coconut.engine.stop_head import StopHead
 from coconut.engine.thought_attention import thought_attention
 
@@ -77,12 +77,16 @@ class LatentReasoner(nn.Module):
         stop_classifier: add a `StopHead` that decides when to emit `<|end-latent|>`.
         jacobi_iterations: compute the thoughts in parallel by this many Jacobi iterations (PCCoT,
             see `coconut.engine.jacobi`); None: one cached pass per thought.
+        compile_mode: run every cached decoder call (prefix, thought and final passes, decoding steps) through
+            `torch.compile` in this mode ("default", "reduce-overhead", ...), with dynamic shapes and no graph
+            breaks allowed; None: eager.
     """
 
     def __init__(self, model: nn.Module, latent_id: int, start_id: int, end_id: int, eos_id: int,
                  pad_id: int | None = None, latent_projection: bool = False, thought_scale: float = 1.0,
                  stop_classifier: bool = False, jacobi_iterations: int | None = None,
-                 projection_dim: int | None = None, projection_dropout: float = 0.0, projection_norm: bool = True):
+                 projection_dim: int | None = None, projection_dropout: float = 0.0, projection_norm: bool = True,
+                 compile_mode: str | None = None):
         super().__init__()
         ids = {"latent_id": latent_id, "start_id": start_id, "end_id": end_id, "eos_id": eos_id}
         for name, value in ids.items():
@@ -94,6 +98,8 @@ class LatentReasoner(nn.Module):
             raise ValueError(f"LatentReasoner: jacobi_iterations must be >= 1 or None, got {jacobi_iterations}")
         self.model = model
         self.jacobi_iterations = jacobi_iterations
+        self.compile_mode = compile_mode
+        self._compiled = None  # the compiled decoder call, made at the first pass (never pickled: see __getstate__)
         self.sync = None  # a coconut.engine.lockstep.RankSync under FSDP: equal decoder calls on every rank
         self.latent_id, self.start_id, self.end_id, self.eos_id = latent_id, start_id, end_id, eos_id
         self.pad_id = eos_id if pad_id is None else pad_id
@@ -172,13 +178,26 @@ class LatentReasoner(nn.Module):
 
     def cached_pass(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:
         """One decoder call over some columns, appending them to `cache`; their last hidden states."""
-        if self._layer_capture is None:
-            return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                                cache=cache, use_cache=True).last_hidden_state
-        out = self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                           cache=cache, use_cache=True, output_hidden_states=True)
-        self._layer_capture[:] = [out.hidden_states]  # the last call is the final pass
+        call = self._decoder_call if self.compile_mode is None else self._compiled_call()
+        out = call(embeds, attention_mask, position_ids, cache, self._layer_capture is not None)
+        if self._layer_capture is not None:
+            self._layer_capture[:] = [out.hidden_states]  # the last call is the final pass
         return out.last_hidden_state
+
+    def _decoder_call(self, embeds, attention_mask, position_ids, cache, all_layers: bool):
+        return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                            cache=cache, use_cache=True, output_hidden_states=all_layers)
+
+    def _compiled_call(self):
+        if self._compiled is None:
+            # Dynamic shapes: a pass's width and the cache's length change from column to column and batch to batch.
+            self._compiled = torch.compile(self._decoder_call, mode=self.compile_mode, dynamic=True, fullgraph=True)
+        return self._compiled
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: the live engine keeps its compiled call
+        state["_compiled"] = None
+        return state
 
     # -- the latent forward ---------------------------------------------------------------------
 
@@ -187,19 +206,20 @@ class LatentReasoner(nn.Module):
         layout = align_thoughts(input_ids, attention_mask, self.latent_id, self.start_id, self.end_id, self.pad_id,
                                 position_ids)
         embeds = self.embed(layout.input_ids)  # (B, W, d)
-        cache = write_once_cache(self.model.config, room=embeds.shape[1]) if cache is None else cache
+        cache = RoomCache(self.model.config, room=embeds.shape[1]) if cache is None else cache
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
         count = self.passes_needed(layout.thought_columns)
         most = self.sync.most(count) if self.sync is not None else None
-        if layout.thought_columns == 0:
-            hidden = self.cached_pass(embeds, layout.attention_mask, layout.position_ids, cache)
-        elif self.jacobi_iterations is not None:
-            from coconut.engine.jacobi import jacobi_thoughts
+        with exact_prefix_reads(cache):
+            if layout.thought_columns == 0:
+                hidden = self.cached_pass(embeds, layout.attention_mask, layout.position_ids, cache)
+            elif self.jacobi_iterations is not None:
+                from coconut.engine.jacobi import jacobi_thoughts
 
-            hidden = jacobi_thoughts(self, embeds, layout, cache, self.jacobi_iterations)
-        else:
-            hidden = self._sequential_thoughts(embeds, layout, cache)
+                hidden = jacobi_thoughts(self, embeds, layout, cache, self.jacobi_iterations)
+            else:
+                hidden = self._sequential_thoughts(embeds, layout, cache)
         passes = Passes(hidden, cache, layout, count)
         if most is not None:
             from coconut.engine.lockstep import idle_passes

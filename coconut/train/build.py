@@ -145,7 +145,7 @@ def build_engine(cfg: RunConfig, tokenizer):
                                            jacobi_iterations=latent.jacobi_iterations,
                                            projection_dim=latent.projection_dim,
                                            projection_dropout=latent.projection_dropout,
-                                           projection_norm=latent.projection_norm)
+                                           projection_norm=latent.projection_norm, compile_mode=latent.compile)
     if cfg.trainer.activation_checkpointing:
         from coconut.train.strategies import enable_mlp_checkpointing
 

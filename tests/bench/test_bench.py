@@ -92,3 +92,16 @@ def test_bench_counts_fsdp_all_gathers_with_two_ranks():
     assert f"| FSDP FULL_SHARD, 2 ranks, 3 units: all-gathers per step, plain / latent (4 passes) | {plain} / {latent} |" \
         in table
     assert "latent <= plain + 2 ok" in table
+
+
+def test_bench_times_compiled_passes(aot_eager):
+    """--compile: compiled steps against eager ones, the compile time apart, the same loss (aot_eager here)."""
+    cfg = BenchConfig(layers=1, width=32, heads=2, vocab=64, batch=4, question=6, thoughts=3, after=3,
+                      repeats=1, generate_questions=2, compile="default")
+    result = run_bench(cfg, progress=False)
+    check_consistent(result, cfg)
+    check_timing_ratio(result, "compiled_step_ratio_vs_eager")
+    assert result["compile_mode"] == "default" and result["compile_warmup_s"] > 0 and aot_eager
+    assert 0.0 <= result["compiled_loss_diff_vs_eager"] < 1e-5
+    table = format_table(result)
+    assert f"| compiled_step_ratio_vs_eager | {result['compiled_step_ratio_vs_eager']:.3f} |" in table

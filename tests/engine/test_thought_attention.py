@@ -1,12 +1,15 @@
 """The single-column attention kernel of thought passes (coconut.engine.thought_attention) against the attention
 written out plainly (softmax of the scaled scores, dropout, the values), with dropout on, where the kernel runs:
 values and gradients equal under one seed, for plain and grouped-query heads, with boolean and additive masks. A
-kernel that scaled its softmax, dropped other entries or read the wrong heads would fail here."""
+kernel that scaled its softmax, dropped other entries or read the wrong heads would fail here. Without dropout it
+equals SDPA, and the engine switches to it only while training an SDPA model."""
 
 import pytest
 import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from coconut.engine.thought_attention import single_query_attention
+from coconut.engine.thought_attention import single_query_attention, thought_attention
+from tests.helpers import tiny_model
 
 
 class Module(torch.nn.Module):
@@ -61,3 +64,46 @@ def test_without_dropout_or_with_several_columns_sdpa_answers():
 
     want, _ = sdpa_attention_forward(Module(), query, key, value, None, dropout=0.0, scaling=0.5)
     torch.testing.assert_close(out, want)
+
+
+@pytest.mark.parametrize("kv_heads, mask_kind", [(4, "bool"), (2, "bool"), (2, "float"), (4, None)])
+def test_single_query_attention_equals_sdpa(kv_heads, mask_kind):
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(3, 4, 1, 8, generator=g, requires_grad=True)
+    k = torch.randn(3, kv_heads, 6, 8, generator=g, requires_grad=True)
+    v = torch.randn(3, kv_heads, 6, 8, generator=g, requires_grad=True)
+    keep = torch.ones(3, 1, 1, 6, dtype=torch.bool)
+    keep[0, ..., :2] = False  # a padded row
+    mask = {None: None, "bool": keep, "float": torch.zeros(3, 1, 1, 6).masked_fill(~keep, -1e30)}[mask_kind]
+    module = torch.nn.Module()
+    module.num_key_value_groups = 4 // kv_heads
+    outs = [f(module, q, k, v, mask, scaling=0.3)[0] for f in (single_query_attention, sdpa_attention_forward)]
+    grads = [torch.autograd.grad((o * torch.arange(o.numel()).view_as(o)).sum(), (q, k, v)) for o in outs]
+    assert outs[0].shape == outs[1].shape == (3, 1, 4, 8)
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+    for got, want in zip(*grads):
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_thought_attention_switches_sdpa_models_only_while_training():
+    model = tiny_model("llama")
+    with thought_attention(model.config):
+        assert model.config._attn_implementation == "coconut_single_query_sdpa"
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad(), thought_attention(model.config):
+        assert model.config._attn_implementation == "sdpa"
+    model.config._attn_implementation = "eager"
+    with thought_attention(model.config):
+        assert model.config._attn_implementation == "eager"
+
+
+def test_thought_attention_gives_every_sub_config_back_its_own():
+    from transformers import LlavaConfig
+
+    config = LlavaConfig()
+    config._attn_implementation = "sdpa"
+    config.vision_config._attn_implementation = "eager"
+    with thought_attention(config):
+        assert config.text_config._attn_implementation == "coconut_single_query_sdpa"
+    assert (config._attn_implementation, config.text_config._attn_implementation,
+            config.vision_config._attn_implementation) == ("sdpa", "sdpa", "eager")
