@@ -87,7 +87,7 @@ class LatentConfig:
     stop_classifier: bool = False  # learn when to stop thinking (a classifier on the thoughts; eval.thoughts=learned)
     stop_loss_weight: float = 1.0  # its loss, added to the LM loss (it reads detached thoughts)
     # torch.compile the decoder calls of the latent passes in this mode (default, reduce-overhead, max-autotune);
-    # null: eager. Off by default: slower on CPU, where it was measured (docs/bench.md).
+    # null: eager (the default until it measures faster: `coconut bench --compile default`).
     compile: Optional[str] = None
 
     def __post_init__(self):
