@@ -172,3 +172,22 @@ def exact_prefix_reads(cache: RoomCache):
 
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         yield
+
+
+def check_windows(cache: Cache, attention_mask: torch.Tensor) -> None:
+    """Refuse a batch that a sliding-window layer would read wrongly: its window counts columns, not positions,
+    so masked columns inside a row (where rows were moved to line up their thoughts) would shorten the window
+    and the thoughts would see other tokens than the plain model over the same text. Padding before or after
+    a row is harmless."""
+    if not any(getattr(layer, "is_sliding", False) for layer in cache.layers):
+        return
+    attended = attention_mask.bool()
+    started = attended.long().cumsum(1) > 0
+    unfinished = attended.flip(1).long().cumsum(1).flip(1) > 0
+    holes = (started & unfinished & ~attended).any(1)
+    if holes.any():
+        row = int(holes.nonzero()[0])
+        raise ValueError(
+            f"row {row}: this model has sliding-window attention layers, whose window counts columns; lining up "
+            f"the batch's thoughts left masked columns inside the row, so the latent passes would not equal the "
+            f"model's own. Batch rows with the same question length and thought count, or use batch size 1")

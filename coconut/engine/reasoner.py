@@ -28,7 +28,7 @@ from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
 from coconut.engine.projection import build_projection
-from coconut.engine.kv_cache import RoomCache, exact_prefix_reads
+from coconut.engine.kv_cache import RoomCache, check_windows, exact_prefix_reads
 from coconut.engine.stop_head import StopHead
 from coconut.engine.thought_attention import thought_attention
 
@@ -207,6 +207,7 @@ class LatentReasoner(nn.Module):
                                 position_ids)
         embeds = self.embed(layout.input_ids)  # (B, W, d)
         cache = RoomCache(self.model.config, room=embeds.shape[1]) if cache is None else cache
+        check_windows(cache, layout.attention_mask)
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
         count = self.passes_needed(layout.thought_columns)

@@ -10,7 +10,8 @@ from transformers.cache_utils import CacheLayerMixin, DynamicLayer
 from coconut.bench.memory import PeakTensorMemory
 from coconut.engine.kv_cache import RoomCache, RoomLayer, exact_prefix_reads
 from coconut.engine.models import tiny_causal_lm
-from tests.helpers import END, EOS, LATENT, START, engine_for, tiny_model
+from tests.helpers import (END, EOS, LATENT, PAD, START, VOCAB, check_against_recompute, engine_for, ragged_batch,
+                           tiny_model)
 
 CHUNKS = (3, 1, 1, 2)  # a prefix, two thought columns, a suffix: with room 5 the suffix outgrows the room
 
@@ -154,6 +155,35 @@ def test_a_sliding_window_layer_stays_transformers():
                            sliding_window=4, max_window_layers=1, layer_types=["full_attention", "sliding_attention"])
     kinds = [type(layer) for layer in RoomCache(model.config, room=8).layers]
     assert kinds[0] is RoomLayer and kinds[1] is not RoomLayer and kinds[1] is not DynamicLayer
+
+
+
+def _sliding_model():
+    torch.manual_seed(5)
+    return tiny_causal_lm("qwen2", vocab_size=VOCAB, layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64,
+                          max_positions=128, eos_id=EOS, pad_id=PAD, tie_embeddings=False, use_sliding_window=True,
+                          sliding_window=4, max_window_layers=1,
+                          layer_types=["full_attention", "sliding_attention"]).eval()
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_model_with_a_sliding_window_layer_equals_the_recompute_row_by_row(seed):
+    # The sliding layer (transformers' own) drops keys older than its window of 4 while the room layer keeps all:
+    # the thoughts see exactly what the whole sequence's sliding mask lets them see.
+    model = _sliding_model()
+    examples, batch = ragged_batch(seed, batch=1)
+    assert sum(t == LATENT for t in examples[0][0]) > 0
+    check_against_recompute(engine_for(model), model, examples, batch)
+
+
+def test_a_ragged_batch_is_refused_where_a_sliding_window_would_count_its_holes():
+    # Lined up, the rows get masked columns inside them; a window counted in columns would then cover fewer of a
+    # row's tokens than the model's own (the loss differed by 8e-3 before this was refused).
+    model = _sliding_model()
+    _, (ids, mask, labels) = ragged_batch(5, batch=4, side="right")
+    with pytest.raises(ValueError, match="row 0: this model has sliding-window attention layers"):
+        engine_for(model)(ids, mask, labels)
+    engine_for(tiny_model("qwen2"))(ids, mask, labels)  # the same batch, no sliding layer: taken
 
 
 # -- memory ------------------------------------------------------------------------------------------------------

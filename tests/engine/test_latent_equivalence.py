@@ -79,3 +79,15 @@ def test_zero_thoughts_is_the_plain_model(arch):
     got = engine(ids, mask, labels)
     assert torch.allclose(got.logits, want.logits, atol=1e-6)
     assert torch.allclose(got.loss, want.loss, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_eager_attention_reads_the_cache_as_exactly(arch):
+    # A model loaded with attn_implementation="eager" (architectures without SDPA) runs transformers' eager kernel
+    # over the cache's prefix views: the same exactness as SDPA, gradients included.
+    model = tiny_model(arch, seed=2)
+    model.set_attn_implementation("eager")
+    assert model.config._attn_implementation == "eager"
+    engine = engine_for(model)
+    examples, (ids, mask, labels) = ragged_batch(2, batch=4, side="left")
+    check_against_recompute(engine, model, examples, (ids, mask, labels))
