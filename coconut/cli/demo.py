@@ -45,14 +45,14 @@ def demo_configs(overrides: list[str], seed: int) -> dict:
 
 
 def check_budget(cfgs: dict) -> None:
-    """Equal training: the same epochs, batches, batch size and stage schedule for every method (only the
-    samples differ); an edited experiment file that breaks this would make the table unfair."""
+    """Equal training: the same epochs, batches, batch size, batching and stage schedule for every method (only
+    the samples differ); an edited experiment file that breaks this would make the table unfair."""
     t = {n: c.trainer for n, c in cfgs.items()}
     shape = {n: (t[n].max_epochs, t[n].limit_train_batches, t[n].first_stage_epochs, t[n].epochs_per_stage,
-                 cfgs[n].data.batch_size) for n in cfgs}
+                 cfgs[n].data.batch_size, cfgs[n].data.batch_by_length) for n in cfgs}
     if len(set(shape.values())) != 1:
         raise ConfigError(f"the demo's runs must share trainer.max_epochs, limit_train_batches, first_stage_epochs, "
-                          f"epochs_per_stage and data.batch_size; got {shape}")
+                          f"epochs_per_stage, data.batch_size and data.batch_by_length; got {shape}")
 
 
 def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[str, object, bool]]:

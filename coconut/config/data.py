@@ -46,6 +46,11 @@ class DataConfig:
     # evened out by repeating the first samples of the epoch's order (the release's DistributedSampler).
     # true drops the partial batch (and, under DDP, the samples that do not divide over the ranks).
     drop_last: bool = False
+    # Training batches of similar length (coconut.data.length_batches): the epoch's shuffled samples are sorted by
+    # length within pools of 64 batches and the batches shuffled, so little of a batch is padding. Every sample is
+    # still trained once an epoch; false shuffles and batches as the release does. Methods whose samples follow
+    # the batch (iCoT) keep their own order.
+    batch_by_length: bool = False
     num_workers: int = 0
     max_length: Optional[int] = None  # default: the model's context
     drop_too_long: bool = False

@@ -107,3 +107,16 @@ class EvalCollator:
         batch.update({f"prompt_{k}": v for k, v in prompts.items() if k != "num_thoughts"})
         batch["answers"] = [answer for _, answer in items]
         return batch
+
+
+class WeightedEvalCollator:
+    """Evaluation batches of (sample, answer, weight): the EvalCollator's batch with the weights beside it (0 for
+    a question repeated only to even out the ranks)."""
+
+    def __init__(self, collate: EvalCollator):
+        self.collate = collate
+
+    def __call__(self, items):
+        batch = self.collate([(sample, answer) for sample, answer, _ in items])
+        batch["weights"] = torch.tensor([weight for _, _, weight in items], dtype=torch.float32)
+        return batch

@@ -7,7 +7,9 @@ index and the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 from coconut.data.errors import DataError  # re-exported: callers catch it from here
@@ -20,6 +22,10 @@ FORMATS = (".json", ".jsonl", ".txt")
 # The markers the methods insert themselves: one inside the text would be read as a thought (or a pause) by the
 # engine, and fail or mislead at the first training step, far from the record that holds it.
 RESERVED_TOKENS = LATENT_TOKENS + (PAUSE,)
+# The last files parsed, by format and content: a run reads each split file three times (its provenance, the
+# tokenizer's words, the tokenised records), and parsing and checking a large file takes seconds each time.
+_PARSED: OrderedDict = OrderedDict()
+_PARSED_KEPT = 3  # a run's train, val and test files
 
 
 def _check_text(text: str, file, index: int, field: str) -> None:
@@ -98,8 +104,22 @@ def _json(text: str, path: Path, index: int | None = None, lineno: int | None = 
 
 
 def parse_records(path, data: bytes) -> list[dict]:
-    """The checked records of a file's bytes (`path`: its name, for the format and the messages)."""
-    path = Path(path)
+    """The checked records of a file's bytes (`path`: its name, for the format and the messages).
+
+    Bytes parsed a moment ago are not parsed again: the list is new, its record dicts are the ones returned
+    before, which callers read and do not modify."""
+    key = (Path(path).suffix.lower(), hashlib.sha256(data).digest())
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return list(_PARSED[key])
+    records = _parse(Path(path), data)
+    _PARSED[key] = records
+    while len(_PARSED) > _PARSED_KEPT:
+        _PARSED.popitem(last=False)
+    return list(records)
+
+
+def _parse(path: Path, data: bytes) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise DataError(path, None, None, f"unknown format {suffix!r} (expected .json, .jsonl or iCoT .txt)")

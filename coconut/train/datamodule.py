@@ -10,6 +10,7 @@ of (epoch, batch index, batches per epoch): see coconut.methods.icot_schedule.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -17,13 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
 from coconut.config import DataConfig, MethodConfig, StageSchedule
-from coconut.data.collate import EvalCollator, LatentCollator
+from coconut.data.collate import EvalCollator, LatentCollator, WeightedEvalCollator
 from coconut.data.curriculum import build_sample, icot_sample
 from coconut.data.files import ensure_data
+from coconut.data.length_batches import grouped_by_length
 from coconut.methods.icot_schedule import EpochPlan, epoch_is_final, plan_epoch, scheduled_removal
 from coconut.data.scoring import as_decoded
 from coconut.data.tokenize import TEXT_FORMATS, as_tokenized_record, load_tokenized
@@ -60,6 +61,9 @@ class CurriculumDataModule(L.LightningDataModule):
         """Tokenise the splits `stage` reads, once each: evaluating a checkpoint does not tokenise the training
         set (a run's saved tokenizer hashes differently from the one built in memory, so `datasets` would)."""
         self._files = ensure_data(self.data)
+        if self.data.batch_by_length and self.batch_dependent and stage in (None, "fit"):
+            log.warning("data.batch_by_length: %s batches keep their own order (each batch's removal follows its "
+                        "place in the epoch)", self.method.name)
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": (self.test_split,)}.get(stage, tuple(self._files))
         for split in wanted:
             self._load(split)
@@ -74,7 +78,8 @@ class CurriculumDataModule(L.LightningDataModule):
         columns = ["question_ids", "step_ids", "answer_ids", "answer_start"]
         ids = rows.select_columns(columns).to_dict()  # by column: 5x faster
         records = [as_tokenized_record(dict(zip(ids, row))) for row in zip(*ids.values())]
-        answers = [as_decoded(self.tokenizer, answer) for answer in rows["answer"]]
+        decoded: dict[str, str] = {}  # answers repeat (names, yes and no): each distinct one decoded once
+        answers = [decoded.get(a) or decoded.setdefault(a, as_decoded(self.tokenizer, a)) for a in rows["answer"]]
         if split == "train":  # the records a method leaves out of training (CODI's release: too long, negative answers)
             m = method_named(self.method.name)
             kept = [i for i, (r, a) in enumerate(zip(records, answers)) if m.trains_on(self.method, a, _tokens(r))]
@@ -128,10 +133,13 @@ class CurriculumDataModule(L.LightningDataModule):
             samples = [icot_sample(records[i], n, self.ids, stage) for i, n in zip(plan.order, plan.removed)]
         else:
             rng = random.Random(self.seed * 1_000_003 + epoch)
-            samples = [build_sample(r, self.method, stage, self.ids, rng) for r in self.splits["train"]]
+            with _collector_paused():
+                samples = [build_sample(r, self.method, stage, self.ids, rng) for r in self.splits["train"]]
             # Shuffled here, not by the loader: a sampler's generator advances whenever Lightning creates an
             # iterator, which differs between a fresh and a resumed run.
             rng.shuffle(samples)
+            if self.data.batch_by_length:
+                samples = grouped_by_length(samples, self.data.batch_size * self._world_size(), rng)
         loader = ResumableLoader(samples, batch_size=self.data.batch_size, shuffle=False,
                                  sampler=self._rank_slice(samples), collate_fn=self.collate,
                                  num_workers=self.data.num_workers, drop_last=self.data.drop_last)
@@ -248,19 +256,6 @@ class CurriculumDataModule(L.LightningDataModule):
         return self.eval_loader(self.test_split)
 
 
-class WeightedEvalCollator:
-    """Evaluation batches of (sample, answer, weight): the EvalCollator's batch with the weights beside it (0 for
-    a question repeated only to even out the ranks)."""
-
-    def __init__(self, collate: EvalCollator):
-        self.collate = collate
-
-    def __call__(self, items):
-        batch = self.collate([(sample, answer) for sample, answer, _ in items])
-        batch["weights"] = torch.tensor([weight for _, _, weight in items], dtype=torch.float32)
-        return batch
-
-
 def train_batches(examples: int, world_size: int, batch_size: int, drop_last: bool) -> int:
     """Training batches each rank's loader yields: as DistributedSampler shares the examples (padded up to a
     multiple of the ranks, or cut down with drop_last) and DataLoader batches them (the last one partial, or
@@ -279,6 +274,20 @@ def limit_batches(batches: int, limit: int | float | None) -> int:
     if not 0 <= limit <= 1:
         limit = int(limit)
     return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while an epoch's samples are built: each sample is a handful of new
+    lists, none of them cyclic, and the collector would otherwise walk every live object (the tokenised records
+    included) again and again as they pile up."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _cot_length(record) -> int:

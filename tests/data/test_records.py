@@ -249,3 +249,22 @@ def test_metadata_nested_past_the_bound_names_its_field(tmp_path):
     deep = {**GOOD, "meta": json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))}
     with pytest.raises(DataError, match=f"record 1: field 'meta': nested more than {MAX_DEPTH} levels deep"):
         load_records(write_json(tmp_path, [GOOD, deep]))
+
+
+def test_the_same_bytes_are_checked_once_and_other_bytes_anew(tmp_path, monkeypatch):
+    import coconut.data.records as records_module
+
+    checked = []
+    real = records_module.check_record
+    monkeypatch.setattr(records_module, "check_record", lambda r, p, i: checked.append(i) or real(r, p, i))
+    path = tmp_path / "train.json"
+    write_records([{"question": "q0", "steps": ["s"], "answer": "a"},
+                   {"question": "q1", "steps": ["s"], "answer": "b"}], path)
+    first = load_records(path)
+    again = load_records(path)
+    assert checked == [0, 1], "read a second time: not parsed and checked again"
+    assert again == first and again is not first, "a new list each time"
+    again.pop()
+    assert len(load_records(path)) == 2, "what a caller does to its list does not reach the next one"
+    write_records([{"question": "q2", "steps": ["s"], "answer": "c"}], path)
+    assert [r["question"] for r in load_records(path)] == ["q2"] and checked == [0, 1, 0]

@@ -205,3 +205,13 @@ def test_text_holding_a_special_token_of_the_tokenizer_is_refused(tmp_path, fiel
     with pytest.raises(DataError) as err:
         load_tokenized(path, tok, COMPACT_FORMAT, cache_dir=tmp_path / "cache")
     assert str(err.value).startswith(f"{path}: record 2: field '{field}': contains {tok.eos_token}, a special token")
+
+
+def test_the_word_vocabulary_is_what_the_pre_tokenizer_splits_off_each_text():
+    # words_of splits at spaces and pre-tokenizes each distinct piece once; the words must be those of the
+    # pre-tokenizer over every whole text, whatever the whitespace and punctuation.
+    from coconut.data.word_tokenizer import _pre_tokenizer, words_of
+
+    texts = ["Every c1 is a c2.", "a\x1cb c", "x\u00a0y,z", "  two  spaces\tand\ttabs\n", "", " ", "(p)[q] ### 12,5"]
+    pre = _pre_tokenizer()
+    assert words_of(texts) == {word for text in texts for word, _ in pre.pre_tokenize_str(text)}

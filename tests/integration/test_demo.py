@@ -106,3 +106,8 @@ def test_the_demo_refuses_runs_of_unequal_training_before_anything_trains(tmp_pa
     cfgs["demo_no_cot"].trainer.max_epochs += 2
     with pytest.raises(ConfigError, match="must share trainer.max_epochs"):
         check_budget(cfgs)
+    cfgs["demo_no_cot"].trainer.max_epochs -= 2
+    check_budget(cfgs)
+    cfgs["demo_cot"].data.batch_by_length = False
+    with pytest.raises(ConfigError, match="data.batch_by_length"):
+        check_budget(cfgs)

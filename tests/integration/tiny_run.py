@@ -14,9 +14,9 @@ TINY = [
 ]
 # demo_coconut starts from demo_cot's stage-0 checkpoint on phrase-rendered data and is tested at its last
 # checkpoint, with stage mixing; the tiny runs train the whole curriculum from scratch on compact data, without
-# mixing, tested at the best.
+# mixing, batched as the release batches (not by length), tested at the best.
 FROM_SCRATCH = ["model.init_from=null", "trainer.start_epoch=0", "data.render=null", "eval.checkpoint=best",
-                "method.uniform_prob=0.0"]
+                "method.uniform_prob=0.0", "data.batch_by_length=false"]
 
 
 def tiny_overrides(root: Path, *extra: str) -> list[str]:

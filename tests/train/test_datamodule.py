@@ -162,3 +162,37 @@ def test_each_stage_tokenises_only_the_splits_it_reads(tiny_system):
     testing.setup("test")
     assert set(testing.splits) == {"test"} and testing.test_split == "test"
     assert len(testing.eval_items("val")) == 24 and set(testing.splits) == {"test", "val"}, "loaded on first use"
+
+
+def test_batches_by_length_hold_the_same_samples_with_less_padding(tiny_system, fake_trainer):
+    pad_counts, orders = {}, {}
+    for grouped in (False, True):
+        _, _, datamodule, _ = tiny_system(f"data.batch_by_length={str(grouped).lower()}")
+        pad = datamodule.collate.pad_id
+
+        def epoch_rows(epoch):
+            fake_trainer(datamodule, epoch=epoch)
+            batches = list(datamodule.train_dataloader())
+            rows = [tuple(t for t in row.tolist() if t != pad) for b in batches for row in b["input_ids"]]
+            return rows, sum(int((b["input_ids"] == pad).sum()) for b in batches)
+
+        orders[grouped], pad_counts[grouped] = epoch_rows(3)
+        assert epoch_rows(3)[0] == orders[grouped], "seeded by (seed, epoch): a resumed epoch replays"
+    assert sorted(orders[True]) == sorted(orders[False]), "every sample once an epoch, as without grouping"
+    assert orders[True] != orders[False]
+    assert pad_counts[True] < pad_counts[False] / 2, f"padding tokens: {pad_counts}"
+
+
+def test_batches_by_length_group_a_whole_step_over_the_ranks(tiny_system, fake_trainer):
+    # Grouped by the samples of one optimizer step: 2 ranks in batches of 16 train, step by step, the batches of 32
+    # a single process trains, so an effective batch trains the same whatever the number of devices.
+    def batches(batch_size, world_size, rank):
+        _, _, datamodule, _ = tiny_system("data.batch_by_length=true", f"data.batch_size={batch_size}")
+        pad = datamodule.collate.pad_id
+        fake_trainer(datamodule, epoch=3, world_size=world_size, global_rank=rank)
+        return [sorted(tuple(t for t in row.tolist() if t != pad) for row in b["input_ids"])
+                for b in datamodule.train_dataloader()]
+
+    single = batches(32, 1, 0)
+    ranks = [batches(16, 2, r) for r in (0, 1)]
+    assert [sorted(a + b) for a, b in zip(*ranks)] == single
