@@ -78,8 +78,9 @@ class CurriculumDataModule(L.LightningDataModule):
         columns = ["question_ids", "step_ids", "answer_ids", "answer_start"]
         ids = rows.select_columns(columns).to_dict()  # by column: 5x faster
         records = [as_tokenized_record(dict(zip(ids, row))) for row in zip(*ids.values())]
-        decoded: dict[str, str] = {}  # answers repeat (names, yes and no): each distinct one decoded once
-        answers = [decoded.get(a) or decoded.setdefault(a, as_decoded(self.tokenizer, a)) for a in rows["answer"]]
+        gold = rows["answer"]
+        decoded = {a: as_decoded(self.tokenizer, a) for a in set(gold)}  # answers repeat: each decoded once
+        answers = [decoded[a] for a in gold]
         if split == "train":  # the records a method leaves out of training (CODI's release: too long, negative answers)
             m = method_named(self.method.name)
             kept = [i for i, (r, a) in enumerate(zip(records, answers)) if m.trains_on(self.method, a, _tokens(r))]
