@@ -61,8 +61,8 @@ readme-bench: $(VENV)/.installed  ## re-measure the benchmark tables in docs/ben
 readme-demo: $(VENV)/.installed  ## copy the last make demo's table, plot and thought reading into README.md
 	$(PY) tools/update_readme.py demo
 
-# One seed unless SEEDS is given on the command line (its default above is the tables').
-demo: $(VENV)/.installed  ## the whole idea on a CPU in minutes: CoT, COCONUT, No-CoT at equal steps; runs/demo/results.md ([SEEDS=0,1,2] [OVERWRITE=true])
+# The command's own three seeds unless SEEDS is given on the command line (SEEDS=0: one seed, a third of the time).
+demo: $(VENV)/.installed  ## the whole idea on a CPU: CoT, COCONUT, No-CoT at equal steps, 3 seeds; runs/demo/results.md ([SEEDS=0] [OVERWRITE=true])
 	$(VENV)/bin/coconut demo $(if $(OVERWRITE),overwrite=$(OVERWRITE),) \
 		$(if $(filter command line environment,$(origin SEEDS)),seeds=$(SEEDS),)
 

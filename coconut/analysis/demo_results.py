@@ -15,9 +15,7 @@ import math
 COT_ROW, LATENT_ROW, NO_COT_ROW = "cot", "coconut", "no_cot"
 
 COT_AT_LEAST = 0.90
-LATENT_WITHIN = 0.03  # COCONUT's fully latent stage: at most this far below CoT
-LATENT_TOKEN_SHARE = 0.40  # ... with at most this share of CoT's generated tokens
-NO_COT_BELOW = 0.05  # "clearly below": No-CoT at least this far under both
+LATENT_TOKEN_SHARE = 0.40  # COCONUT's fully latent stage: at most this share of CoT's generated tokens
 
 
 def margin95(acc: float, n: int) -> float:
@@ -64,39 +62,81 @@ def _line(row: dict) -> str:
             f"({row['language_tokens']:.1f} + {row['thoughts']:.1f}) | {share} |")
 
 
-def targets(rows: list[dict]) -> list[tuple[str, bool]]:
-    """(what, met) for each target the final rows can be checked against."""
-    by_key = {r["key"]: r for r in rows}
+def _by_key(rows: list[dict]) -> dict:
+    return {r["key"]: r for r in rows}
+
+
+def targets(rows: list[dict], per_seed: list[list[dict]] | None = None) -> list[tuple[str, bool | None]]:
+    """(what, met) for each target the final rows can be checked against; met is None where one seed cannot say.
+
+    The demo's claim is the paper's ProsQA one: COCONUT's fully latent stage above both CoT and No-CoT. It holds
+    when COCONUT's mean is above each baseline's by more than the larger of the two standard deviations over
+    seeds, and COCONUT is above both on every seed."""
+    by_key = _by_key(rows)
     cot, latent, no_cot = by_key.get(COT_ROW), by_key.get(LATENT_ROW), by_key.get(NO_COT_ROW)
     out = []
-    if cot:
-        out.append((f"CoT >= {COT_AT_LEAST:.2f}: {cot['accuracy']:.3f}", cot["accuracy"] >= COT_AT_LEAST))
+    if cot and latent and no_cot:
+        out.append(_above_both(latent, (cot, no_cot), per_seed or []))
     if cot and latent:
-        gap = latent["accuracy"] - cot["accuracy"]
-        out.append((f"COCONUT fully latent within {LATENT_WITHIN * 100:.0f} points of CoT or better: "
-                    f"{gap * 100:+.1f} points", gap >= -LATENT_WITHIN))
         out.append((f"COCONUT's generated tokens <= {LATENT_TOKEN_SHARE:.1f} of CoT's: {latent['token_share']:.2f}",
                     latent["token_share"] is not None and latent["token_share"] <= LATENT_TOKEN_SHARE))
-    if no_cot and cot and latent:
-        lower = min(cot["accuracy"], latent["accuracy"])
-        out.append((f"No-CoT clearly below both (by {NO_COT_BELOW * 100:.0f} points or more): No-CoT "
-                    f"{no_cot['accuracy']:.3f} against {lower:.3f}", lower - no_cot["accuracy"] >= NO_COT_BELOW))
+    if cot:
+        out.append((f"CoT >= {COT_AT_LEAST:.2f}: {cot['accuracy']:.3f}", cot["accuracy"] >= COT_AT_LEAST))
     return out
+
+
+def _above_both(latent: dict, baselines: tuple[dict, ...], per_seed: list[list[dict]]) -> tuple[str, bool | None]:
+    what = "COCONUT fully latent above CoT and No-CoT by more than the seeds' spread, on every seed: "
+    gaps = [(b["label"], latent["accuracy"] - b["accuracy"]) for b in baselines]
+    if len(per_seed) < 2:
+        said = ", ".join(f"{gap * 100:+.1f} points over {name}" for name, gap in gaps)
+        return what + f"needs two seeds or more (make demo SEEDS=0,1,2); this seed: {said}", None
+    met, said = True, []
+    for base, (name, gap) in zip(baselines, gaps):
+        spread = max(latent["accuracy_std"], base["accuracy_std"])
+        wins = sum(_by_key(rows)[LATENT_ROW]["accuracy"] > _by_key(rows)[base["key"]]["accuracy"] for rows in per_seed)
+        met = met and gap > spread and wins == len(per_seed)
+        said.append(f"{gap * 100:+.1f} points over {name} (std {spread * 100:.1f}), above it on {wins} of "
+                    f"{len(per_seed)} seeds")
+    return what + "; ".join(said), met
+
+
+def seed_table(per_seed: dict[str, list[dict]]) -> list[str]:
+    """Each seed's final rows side by side, and on how many seeds each pair of methods keeps the means' order:
+    an order that changes with the seed is not a result, however the means fall."""
+    finals = [r for r in next(iter(per_seed.values())) if r["final"]]
+    lines = ["| seed | " + " | ".join(r["label"] for r in finals) + " |", "|---" * (len(finals) + 1) + "|"]
+    for seed, rows in per_seed.items():
+        acc = _by_key(rows)
+        lines.append(f"| {seed} | " + " | ".join(f"{acc[r['key']]['accuracy']:.3f}" for r in finals) + " |")
+    mean = {r["key"]: sum(_by_key(rows)[r["key"]]["accuracy"] for rows in per_seed.values()) for r in finals}
+    orders = []
+    for i, a in enumerate(finals):
+        for b in finals[i + 1:]:
+            hi, lo = (a, b) if mean[a["key"]] >= mean[b["key"]] else (b, a)
+            kept = sum(_by_key(rows)[hi["key"]]["accuracy"] > _by_key(rows)[lo["key"]]["accuracy"]
+                       for rows in per_seed.values())
+            orders.append(f"{_short(hi)} > {_short(lo)} on {kept} of {len(per_seed)}")
+    return lines + ["", "The means' order, seed by seed: " + "; ".join(orders) + "."]
 
 
 def format_table(results: dict) -> str:
     rows, seeds = results["rows"], results["seeds"]
     spread = (f"mean +- std over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else
               f"seed {seeds[0]}; +- in parentheses is the 95 % interval over the test questions")
+    machines = results.get("machines") or ["not recorded"]
+    per_seed = results.get("per_seed") or {}
     lines = [
         f"Test accuracy on {results['test_questions']} generated questions ({results['data']}), {spread}. "
         f"Every method trained {results['budget_steps']} optimizer steps of {results['batch_size']} samples on "
         f"the same data and is tested at its final checkpoint. Generated tokens = language tokens (without the "
-        f"end of sequence) + continuous thoughts. Wall time {results['seconds']['total']} s.",
+        f"end of sequence) + continuous thoughts. Wall time {results['seconds']['total']} s. "
+        f"Trained on: {'; '.join(machines)}.",
         "",
         "| method | training steps | accuracy | generated tokens (language + thoughts) | tokens / CoT's |",
         "|---|---|---|---|---|",
         *[_line(r) for r in rows if r["final"]],
+        *(["", *seed_table(per_seed)] if len(per_seed) > 1 else []),
         "",
         "COCONUT's curriculum on the way (its checkpoint at the end of each stage; stage 0 is the CoT run's, where "
         "COCONUT starts from):",
@@ -106,9 +146,13 @@ def format_table(results: dict) -> str:
         *[_line(r) for r in rows if not r["final"]],
         "",
         "The demo's targets:",
-        *[f"- {'met' if met else 'NOT met'}: {what}" for what, met in targets(rows)],
+        *[f"- {_status(met)}: {what}" for what, met in targets(rows, list(per_seed.values()))],
     ]
     return "\n".join(lines)
+
+
+def _status(met: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not checked"}[met]
 
 
 def _short(row: dict) -> str:

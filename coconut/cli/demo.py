@@ -9,8 +9,10 @@ For each seed:
 Every method is tested at its final checkpoint, COCONUT also at the end of each stage; then the table, the
 targets, the accuracy-against-tokens plot (PNG and TensorBoard) and one question's thoughts read back.
 
-A finished run of the same config is reused (`make demo SEEDS=0,1,2` after `make demo` trains seeds 1 and 2
-only); any other run in a folder is refused before the first step unless overwrite=true.
+Three seeds by default (each seed's result is printed as it finishes; `seeds=0` trains one). A finished run of
+the same config is reused (a second `make demo` trains nothing, `make demo SEEDS=0,1,2,3` only seed 3); any
+other run in a folder is refused before the first step unless overwrite=true. The table says which machines
+trained its runs (each run's run.json records them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from coconut.experiment import load_config, to_yaml
 from coconut.run_dir import RunDir
 
 RUNS = ("demo_cot", "demo_coconut", "demo_no_cot")  # in training order: COCONUT starts from the CoT run
+# Three seeds by default: one seed's ordering of small models trained from scratch is not a result, and the
+# table's targets compare the methods' gaps with the spread over seeds.
+DEFAULT_SEEDS = (0, 1, 2)
 
 
 def seeded(name: str, seed: int) -> str:
@@ -70,23 +75,41 @@ def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[
     return jobs
 
 
-def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int] = (0,)) -> dict:
+def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int] = DEFAULT_SEEDS) -> dict:
     """Train (or reuse) every run, test the rows, write runs/demo/results.{md,json}, the plot and a reading."""
     from coconut.train.run import train
 
     started = time.time()
     seeds, overrides = list(seeds), list(overrides)
     jobs = plan(seeds, overrides, overwrite)
-    for name, cfg, reuse in jobs:
-        if reuse:
-            print(f"demo: reusing the finished run {cfg.run_dir} (overwrite=true trains it again)")
-        else:
-            print(f"demo: training {cfg.run_dir}")
-            train(cfg, overwrite=overwrite)
     runs = len(RUNS)  # plan() lists each seed's runs together, in RUNS order
-    per_seed = [seed_rows({name: cfg for name, cfg, _ in jobs[i * runs : (i + 1) * runs]}) for i in range(len(seeds))]
-    first = jobs[0][1]
-    return write_results(per_seed, seeds, first, jobs, time.time() - started)
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        seed_jobs = jobs[i * runs : (i + 1) * runs]
+        for name, cfg, reuse in seed_jobs:
+            if reuse:
+                print(f"demo: reusing the finished run {cfg.run_dir} (overwrite=true trains it again)")
+            else:
+                print(f"demo: seed {seed} ({i + 1} of {len(seeds)}): training {cfg.run_dir}")
+                train(cfg, overwrite=overwrite)
+        per_seed.append(seed_rows({name: cfg for name, cfg, _ in seed_jobs}))
+        finals = ", ".join(f"{r['label']} {r['accuracy']:.3f}" for r in per_seed[-1] if r["final"])
+        print(f"demo: seed {seed} done after {time.time() - started:.0f} s: {finals}")
+    return write_results(per_seed, seeds, jobs[0][1], jobs, time.time() - started)
+
+
+def machines(jobs) -> list[str]:
+    """Where the runs were trained, one line per distinct machine, from each attempt in their run.json."""
+    from coconut.machine import label
+
+    seen = []
+    for _, cfg, _ in jobs:
+        marker = RunDir(cfg.run_dir).marker
+        attempts = json.loads(marker.read_text()).get("attempts", []) if marker.exists() else []
+        for attempt in attempts:
+            if label(attempt.get("machine")) not in seen:
+                seen.append(label(attempt.get("machine")))
+    return seen
 
 
 def seed_rows(cfgs: dict) -> list[dict]:
@@ -141,7 +164,7 @@ def write_results(per_seed: list[list[dict]], seeds: list[int], cfg, jobs, secon
     results = {
         "rows": rows, "per_seed": dict(zip(map(str, seeds), per_seed)), "seeds": seeds, "test_questions": n_test,
         "data": f"{cfg.data.generator}{render}", "budget_steps": rows[0]["train_steps"],
-        "batch_size": cfg.data.batch_size, "runs": [str(c.run_dir) for _, c, _ in jobs],
+        "batch_size": cfg.data.batch_size, "runs": [str(c.run_dir) for _, c, _ in jobs], "machines": machines(jobs),
         "seconds": {"total": round(seconds)}, "plot": str(out_dir / "accuracy_vs_tokens.png"),
     }
     table = format_table(results)

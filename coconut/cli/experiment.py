@@ -9,9 +9,9 @@ def run_command(args) -> int:
 
     options = args.options
     if args.command == "demo":
-        from coconut.cli.demo import run_demo
+        from coconut.cli.demo import DEFAULT_SEEDS, run_demo
 
-        run_demo(args.overrides, overwrite=options.get("overwrite", False), seeds=options.get("seeds", (0,)))
+        run_demo(args.overrides, overwrite=options.get("overwrite", False), seeds=options.get("seeds", DEFAULT_SEEDS))
         return 0
     if args.command == "quickstart":
         from coconut.cli.quickstart import QUICKSTART, check_folder, where_to_look

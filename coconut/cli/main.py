@@ -143,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_think_arguments(think_parser)
     demo = commands.add_parser("demo", help="the whole idea end to end on a CPU in minutes (make demo)",
                                description="Generate prosqa-mini with phrase steps; train CoT, COCONUT (from CoT's "
-                                           "stage 0) and No-CoT for the same number of steps; test each at its final "
-                                           "checkpoint; print and save the table, the plot and one question's "
-                                           "thoughts.",
+                                           "stage 0) and No-CoT for the same number of steps, for each seed; test each "
+                                           "at its final checkpoint; print and save the table (mean +- std, each "
+                                           "seed, the targets), the plot and one question's thoughts.",
                                epilog=options_help("demo"))
     demo.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every demo run")
     return parser

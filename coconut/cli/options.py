@@ -126,7 +126,7 @@ OPTIONS = {o.key: o for o in (
     Option("questions", _integer(1), "N", "how many questions to analyse (default: all)"),
     Option("what", _analyses, "search,decoding,stop", "which analyses (default: all)"),
     Option("prefix", _text, "WORD", "the frontier probe's step prefix (default: read from the data)"),
-    Option("seeds", _seeds, "0,1,2", "train every run for each seed, report mean +- std (default: 0)"),
+    Option("seeds", _seeds, "0,1,2", "train every run for each seed, report mean +- std (default: 0,1,2)"),
 )}
 COMMAND_OPTIONS = {
     "train": ("resume", "overwrite", "resume_finished", "resume_other_run", "allow_changed_data"),

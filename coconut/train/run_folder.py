@@ -5,7 +5,8 @@ permissions); `open_run_folder` checks what can be checked before anything is bu
 lock once the run is built and checked, checks the folder again under the lock (a run started meanwhile), then
 writes the run's first files. The marker `run.json` carries the run's id (results.json repeats it, so a copied
 folder is not a second seed in a report), the sha256 of the data it started on (a resume on other data is
-refused unless allowed) and one entry per attempt.
+refused unless allowed) and one entry per attempt (when, where, on which processor and kernels, from which
+commit).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from coconut.atomic import write_json, write_text
 from coconut.config import RunConfig
 from coconut.data.errors import DataError
+from coconut.machine import describe as describe_machine
 from coconut.run_dir import RunDir
 from coconut.run_lock import RunLock, command_line
 
@@ -124,7 +126,8 @@ def commit_run_folder(cfg: RunConfig, run_dir: RunDir, request: StartRequest, fi
             marker = {"run_id": uuid.uuid4().hex, "name": cfg.name, "created": time.time(), "data": data_digests(files),
                       "attempts": []}
         marker.setdefault("attempts", []).append(
-            {"started": time.time(), "host": socket.gethostname(), "commit": commit, "resume": request.resume})
+            {"started": time.time(), "host": socket.gethostname(), "machine": describe_machine(), "commit": commit,
+             "resume": request.resume})
         write_json(run_dir.marker, marker)  # first: the folder is a coconut run from its first byte on
         write_text(run_dir.config, to_yaml(cfg))
         write_text(run_dir.git_commit, commit + "\n")

@@ -84,6 +84,7 @@ def resume_and_compare(root: Path, reference, *overrides: str) -> None:
     assert not list(cfg.run_dir.rglob(".partial-*")), "what the killed write left is gone"
     marker = json.loads((cfg.run_dir / "run.json").read_text())
     assert len(marker["attempts"]) == 2 and marker["attempts"][1]["resume"].endswith("last.ckpt")
+    assert all(a["machine"]["cpu"] and a["machine"]["kernels"] for a in marker["attempts"]), "where each ran"
     assert json.loads((cfg.run_dir / "results.json").read_text())["run_id"] == marker["run_id"]
 
 
