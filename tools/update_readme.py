@@ -3,6 +3,7 @@
 Usage:
   python tools/update_readme.py bench NAME [coconut bench arguments...]   # runs the benchmark
   python tools/update_readme.py demo [RESULTS_MD]     # copies runs/demo/results.md, its plot and think.txt
+  python tools/update_readme.py demo-table NAME RESULTS_MD   # another make demo's table (say how it was run)
   python tools/update_readme.py analysis NAME EXPERIMENT ckpt=PATH [what=...]   # runs coconut analyze
   python tools/update_readme.py report NAME RUN_DIR...                          # runs coconut report
 """
@@ -53,6 +54,10 @@ def main() -> int:
         think = (results.parent / "think.txt").read_text().strip()
         replace_block("demo:think", f"```text\n{think}\n```")
         print(table)
+    elif kind == "demo-table":
+        name, results = args[0], Path(args[1])
+        replace_block(f"demo-table:{name}", f"`{results}`:\n\n{results.read_text().strip()}")
+        print(results.read_text().strip())
     elif kind == "analysis":
         name, analyze_args = args[0], args[1:]
         out = subprocess.run([sys.executable, "-m", "coconut", "analyze", *analyze_args],
