@@ -109,11 +109,11 @@ def seed_table(per_seed: dict[str, list[dict]]) -> list[str]:
     for seed, rows in per_seed.items():
         acc = _by_key(rows)
         lines.append(f"| {seed} | " + " | ".join(f"{acc[r['key']]['accuracy']:.3f}" for r in finals) + " |")
-    mean = {r["key"]: sum(_by_key(rows)[r["key"]]["accuracy"] for rows in per_seed.values()) for r in finals}
+    total = {r["key"]: sum(_by_key(rows)[r["key"]]["accuracy"] for rows in per_seed.values()) for r in finals}
     orders = []
     for i, a in enumerate(finals):
         for b in finals[i + 1:]:
-            hi, lo = (a, b) if mean[a["key"]] >= mean[b["key"]] else (b, a)
+            hi, lo = (a, b) if total[a["key"]] >= total[b["key"]] else (b, a)
             kept = sum(_by_key(rows)[hi["key"]]["accuracy"] > _by_key(rows)[lo["key"]]["accuracy"]
                        for rows in per_seed.values())
             orders.append(f"{_short(hi)} > {_short(lo)} on {kept} of {len(per_seed)}")

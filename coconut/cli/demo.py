@@ -106,9 +106,9 @@ def machines(jobs) -> list[str]:
     for _, cfg, _ in jobs:
         marker = RunDir(cfg.run_dir).marker
         attempts = json.loads(marker.read_text()).get("attempts", []) if marker.exists() else []
-        for attempt in attempts:
-            if label(attempt.get("machine")) not in seen:
-                seen.append(label(attempt.get("machine")))
+        for line in (label(attempt.get("machine")) for attempt in attempts):
+            if line not in seen:
+                seen.append(line)
     return seen
 
 

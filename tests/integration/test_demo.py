@@ -133,3 +133,20 @@ def test_the_demo_refuses_runs_of_unequal_training_before_anything_trains(tmp_pa
     cfgs["demo_cot"].data.batch_by_length = False
     with pytest.raises(ConfigError, match="data.batch_by_length"):
         check_budget(cfgs)
+
+
+def test_the_table_names_each_machine_once_and_runs_that_recorded_none(tmp_path):
+    from types import SimpleNamespace
+
+    from coconut.cli.demo import machines
+
+    here = {"cpu": "CPU A (family 6 model 1)", "threads": 2, "kernels": "AVX512"}
+    other = {**here, "kernels": "AVX2", "kernel_variables": {"ATEN_CPU_CAPABILITY": "avx2"}}
+    jobs = []
+    for name, attempts in (("a", [here, here]), ("b", [other]), ("c", [None]), ("d", [here])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"attempts": [{"machine": m} for m in attempts]}))
+        jobs.append((name, SimpleNamespace(run_dir=tmp_path / name), False))
+    assert machines(jobs) == ["CPU A (family 6 model 1), 2 threads, AVX512 kernels",
+                              "CPU A (family 6 model 1), 2 threads, AVX2 kernels (ATEN_CPU_CAPABILITY=avx2)",
+                              "not recorded"]
