@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
 export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 
 .DEFAULT_GOAL := help
-.PHONY: help install quickstart test test-fast bench readme-bench readme-demo clean demo demo-analysis simcot-cpu tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
+.PHONY: help install quickstart test test-fast bench readme-bench readme-demo clean demo demo-avx2 demo-analysis simcot-cpu tensorboard train-prosqa train-prontoqa train-gsm8k table-prosqa table-prontoqa table-gsm8k report gpu-check screenshots
 GPUS   ?= 1
 METHOD ?= coconut
 SEEDS  ?= 0,1,2
@@ -64,6 +64,13 @@ readme-demo: $(VENV)/.installed  ## copy the last make demo's table, plot and th
 # The command's own three seeds unless SEEDS is given on the command line (SEEDS=0: one seed, a third of the time).
 demo: $(VENV)/.installed  ## the whole idea on a CPU: CoT, COCONUT, No-CoT at equal steps, 3 seeds; runs/demo/results.md ([SEEDS=0] [OVERWRITE=true])
 	$(VENV)/bin/coconut demo $(if $(OVERWRITE),overwrite=$(OVERWRITE),) \
+		$(if $(filter command line environment,$(origin SEEDS)),seeds=$(SEEDS),)
+
+# The demo with an AVX2-only processor's arithmetic (torch, MKL and oneDNN kernels) on this machine, beside
+# runs/demo on the same data: whether the table's order survives another processor (docs/demo.md).
+demo-avx2: $(VENV)/.installed  ## make demo again with an AVX2-only processor's kernels: runs/demo_avx2/results.md ([SEEDS=0,1,2])
+	ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 \
+		$(VENV)/bin/coconut demo output_dir=runs/demo_avx2 data.data_dir=runs/demo/data_phrase \
 		$(if $(filter command line environment,$(origin SEEDS)),seeds=$(SEEDS),)
 
 tensorboard: $(VENV)/.installed  ## TensorBoard over runs/ (curriculum stages, losses, accuracy, samples)
