@@ -101,11 +101,11 @@ def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int
 def machines(jobs) -> list[str]:
     """Where the runs were trained, one line per distinct machine, from each attempt in their run.json."""
     from coconut.machine import label
+    from coconut.train.run_folder import read_marker
 
     seen = []
     for _, cfg, _ in jobs:
-        marker = RunDir(cfg.run_dir).marker
-        attempts = json.loads(marker.read_text()).get("attempts", []) if marker.exists() else []
+        attempts = (read_marker(RunDir(cfg.run_dir)) or {}).get("attempts", [])
         for line in (label(attempt.get("machine")) for attempt in attempts):
             if line not in seen:
                 seen.append(line)

@@ -462,6 +462,13 @@ def test_typed_options_reach_the_commands(tmp_path, monkeypatch):
     assert main(["train", "demo_coconut", *common, f"resume={ckpt}", "overwrite=false", "resume_other_run=true"]) == 0
     assert seen["train"] == (str(ckpt), False, {"resume_other_run": True})
 
+    import coconut.cli.demo as demo
+
+    monkeypatch.setattr(demo, "run_demo", lambda overrides, overwrite=False, seeds=(): seen.update(demo=seeds))
+    assert main(["demo", *common]) == 0
+    assert seen["demo"] == (0, 1, 2), "three seeds unless told: one seed's order is not a result"
+    assert main(["demo", *common, "seeds=4"]) == 0 and seen["demo"] == (4,)
+
 
 def test_exit_codes_of_unexpected_failures_and_non_finite_losses(tmp_path, monkeypatch, capsys):
     import coconut.train.run as run
