@@ -75,6 +75,14 @@ class Method:
         trainer's last scheduled stage, for methods whose training decides it."""
         return 0
 
+    def settled_stage(self, cfg, final: int, step_counts) -> int:
+        """The first stage whose samples are the final stage's for records with these numbers of steps: a
+        curriculum over questions of at most k steps removes every step, and may pad every sample to its thoughts,
+        before its final stage."""
+        counts = set(step_counts)
+        return next(s for s in range(final + 1)
+                    if all(self.block(cfg, s, n) == self.block(cfg, final, n) for n in counts))
+
     def sample_stage(self, cfg, stage: int, num_steps: int, rng=None) -> int:
         """The stage a sample is built at: `stage`, unless the method trains others too (`rng` drives the random
         choice during training; None for evaluation and prompts, which are deterministic)."""

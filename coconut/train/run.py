@@ -125,7 +125,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     elif cfg.model.init_from:  # a resumed run has its own weights in the checkpoint
         init_weights(module, cfg.model.init_from, tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
     check_steps(cfg, datamodule)
-    complete = schedule_reaches_final_stage(cfg)
+    complete = schedule_reaches_final_stage(cfg, (len(r.steps) for r in datamodule.splits.get("train", ())))
     resumed_step = int(state.get("global_step", 0)) if state else None
     del state  # Lightning reads the checkpoint again in fit
     trainer = build_trainer(cfg, run_dir, extra_callbacks, model=module.engine.model, resumed_step=resumed_step)
@@ -144,12 +144,13 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
             lock.release()
 
 
-def schedule_reaches_final_stage(cfg: RunConfig) -> bool:
-    """Whether the schedule trains the method's final stage, where best.ckpt is chosen; if not, say which
-    checkpoint will be tested (results.json and the report say it too)."""
+def schedule_reaches_final_stage(cfg: RunConfig, step_counts) -> bool:
+    """Whether the schedule trains the final stage's samples (which settle early on records of few `step_counts`),
+    where best.ckpt is chosen; if not, say which checkpoint will be tested (results.json and the report say so)."""
     from coconut.methods import method
 
-    if not method(cfg.method.name).stepwise or cfg.trainer.last_stage >= cfg.final_stage():
+    m = method(cfg.method.name)
+    if not m.stepwise or cfg.trainer.last_stage >= m.settled_stage(cfg.method, cfg.final_stage(), step_counts):
         return True
     log.warning("the schedule ends at stage %d, before method %s's final stage %d (trainer.max_epochs=%d): no "
                 "checkpoint is chosen by validation in the final stage, so the run is tested at last.ckpt (stage %d)",

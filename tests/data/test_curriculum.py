@@ -171,3 +171,23 @@ def test_start_epoch_skips_stage_0_as_the_release_does_for_gsm8k():
     assert [e for e in range(21) if schedule.ends_stage(e)] == [2, 5, 8, 11, 14, 17, 20]
     partly = StageSchedule(epochs_per_stage=3, first_stage_epochs=6, start_epoch=4)
     assert (partly.stage(0), partly.stage(1), partly.stage(2), partly.length(0), partly.start(1)) == (0, 0, 1, 2, 2)
+
+
+@pytest.mark.parametrize("name, kw, counts, settled", [
+    ("coconut", {"pad_latent_to_max": True}, [2, 3], 3),  # every step removed and 3 thoughts from stage 3 on
+    ("coconut", {"pad_latent_to_max": True}, [2, 3, 4], 4),  # a 4-step record keeps a step until stage 4
+    ("coconut", {"pad_latent_to_max": False}, [1, 2], 2),  # unpadded: a record settles once its steps are gone
+    ("coconut", {"pad_latent_to_max": False}, [3], 3),
+    ("no_curriculum", {}, [1, 2, 3], 0),
+])
+def test_samples_settle_before_the_final_stage_on_records_of_few_steps(name, kw, counts, settled):
+    from coconut.methods import method
+
+    cfg = MethodConfig(name=name, max_latent_stage=3, **kw)
+    m = method(name)
+    final = m.final_stage(cfg, last_stage=4)
+    assert m.settled_stage(cfg, final, counts) == settled
+    # The rule the stage stands for: from it on, every record's sample is the final stage's, and not before.
+    for stage in range(final + 1):
+        same = all(m.block(cfg, stage, n) == m.block(cfg, final, n) for n in counts)
+        assert same == (stage >= settled)
