@@ -113,6 +113,25 @@ class Graph:
 
         return [h(u) for u in range(len(self.names))]
 
+    @cached_property
+    def parents(self) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in self.names]
+        for u, v in self.edges:
+            out[v].append(u)
+        return out
+
+    @cached_property
+    def depth(self) -> list[int]:
+        """Longest path down to each node from a node without parents (a person has depth 0)."""
+        memo: dict[int, int] = {}
+
+        def d(v: int) -> int:
+            if v not in memo:
+                memo[v] = 1 + max((d(u) for u in self.parents[v]), default=-1)
+            return memo[v]
+
+        return [d(v) for v in range(len(self.names))]
+
     def frontier(self, k: int) -> list[int]:
         """The nodes k steps from the root: where a search could stand after k steps."""
         return sorted(v for v, d in self.distance.items() if d == k)

@@ -12,6 +12,7 @@ from collections import Counter
 
 from coconut.data import prontoqa_stats
 from coconut.data.graph import children_lists, count_shortest_paths
+from coconut.data.option_rules import rule_rows
 
 
 def _distribution(values, top: int = 5) -> str:
@@ -67,6 +68,7 @@ def compute_stats(records: list[dict]) -> dict[str, str]:
             out["shortest paths subject->target"] = f"{statistics.mean(paths):.2f} ({_distribution(paths, top=3)})"
         if first:
             out["correct option first"] = f"{100 * statistics.mean(first):.0f} %"
+        out.update(rule_rows(graphs))
     return out
 
 
