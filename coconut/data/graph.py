@@ -66,6 +66,18 @@ def random_shortest_path(children: list[list[int]], source: int, target: int, rn
     return path[::-1]
 
 
+def longest_paths(next_nodes: list[list[int]]) -> list[int]:
+    """Per node, the most edges a path can follow from it through `next_nodes` (0 where it has none)."""
+    memo: dict[int, int] = {}
+
+    def longest(u: int) -> int:
+        if u not in memo:
+            memo[u] = 1 + max((longest(v) for v in next_nodes[u]), default=-1)
+        return memo[u]
+
+    return [longest(u) for u in range(len(next_nodes))]
+
+
 @dataclass
 class Graph:
     names: list[str]  # node id -> concept or person name
@@ -104,14 +116,7 @@ class Graph:
     @cached_property
     def height(self) -> list[int]:
         """Longest path from each node down to a leaf (a leaf has height 0)."""
-        memo: dict[int, int] = {}
-
-        def h(u: int) -> int:
-            if u not in memo:
-                memo[u] = 1 + max((h(v) for v in self.children[u]), default=-1)
-            return memo[u]
-
-        return [h(u) for u in range(len(self.names))]
+        return longest_paths(self.children)
 
     @cached_property
     def parents(self) -> list[list[int]]:
@@ -123,14 +128,7 @@ class Graph:
     @cached_property
     def depth(self) -> list[int]:
         """Longest path down to each node from a node without parents (a person has depth 0)."""
-        memo: dict[int, int] = {}
-
-        def d(v: int) -> int:
-            if v not in memo:
-                memo[v] = 1 + max((d(u) for u in self.parents[v]), default=-1)
-            return memo[v]
-
-        return [d(v) for v in range(len(self.names))]
+        return longest_paths(self.parents)
 
     def frontier(self, k: int) -> list[int]:
         """The nodes k steps from the root: where a search could stand after k steps."""
