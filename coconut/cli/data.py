@@ -63,6 +63,10 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
             gen.add_argument("--render", choices=RENDERS, default=None,
                              help="sentence form (default: words for prosqa, compact for prosqa-mini, phrase for prosqa-deep; "
                                   "phrase: a compact question, steps as short sentences)")
+        if name in ("prosqa", "prosqa-mini"):
+            gen.add_argument("--distractor", choices=("any", "matched"), default=None,
+                             help="the wrong option: any leaf of the other person (default, the release's rule) or "
+                                  "matched: as deep below its person as the answer, with as many parents")
         if name == "prosqa-deep":
             gen.add_argument("--depth", type=at_least(1, 7), default=None,
                              help="edges from the subject to the answer (default 4)")
@@ -138,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         check_out(args.out, "--out")
         check_not_a_release_name(args.out)
         records = generate(args.data_command, args.n, args.seed, getattr(args, "render", None), progress=True,
-                           depth=getattr(args, "depth", None))
+                           depth=getattr(args, "depth", None), distractor=getattr(args, "distractor", None))
         write_records(records, args.out)
         print(f"wrote {len(records)} {args.data_command} records to {args.out}")
     elif args.data_command == "stats":

@@ -30,6 +30,9 @@ class DataConfig:
     # phrase (compact question, steps as short sentences: the demo's); null = the generator's own.
     render: Optional[str] = None
     depth: Optional[int] = None  # prosqa-deep: edges from the subject to the answer; null = the generator's own (4)
+    # prosqa, prosqa-mini: the wrong option, any leaf of the other person (null, "any": the release's rule) or
+    # "matched": as deep below its person as the answer, with as many parents (no one-glance rule tells them apart).
+    distractor: Optional[str] = None
     data_dir: str = "data/${data.generator}"
     train_size: int = 20000
     val_size: int = 500
@@ -65,6 +68,9 @@ class DataConfig:
                  f"{self.generator}")
         require(self.depth is None or (self.generator == "prosqa-deep" and 1 <= self.depth <= 7),
                  f"data.depth={self.depth} applies to generator prosqa-deep, from 1 to 7 edges")
+        require(self.distractor is None or (self.generator in ("prosqa", "prosqa-mini")
+                                            and self.distractor in ("any", "matched")),
+                 f"data.distractor={self.distractor} must be any or matched, for generator prosqa or prosqa-mini")
         require(self.generator is not None or self.train_file is not None,
                  "data.train_file is required when data.generator is null")
         require(self.text_format in TEXT_FORMAT_NAMES,

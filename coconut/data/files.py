@@ -60,13 +60,16 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
                                               f"{hint + ', or ' if hint else ''}name a file of another name for "
                                               f"generated data (data.{split}_file)")
         seed = data.seed * 1000 + offset  # different seeds per split keep the splits apart
-        records = generate(data.generator, sizes[split], seed, data.render, progress=True, depth=data.depth)
+        records = generate(data.generator, sizes[split], seed, data.render, progress=True, depth=data.depth,
+                           distractor=data.distractor)
         render = f" --render {data.render}" if data.render else ""
         render += f" --depth {data.depth}" if data.depth is not None else ""
+        render += f" --distractor {data.distractor}" if data.distractor is not None else ""
         write_with_source(records, path, {
             "origin": "generated", "generator": data.generator, "seed": seed, "size": sizes[split],
             **({"render": data.render} if data.render else {}),
             **({"depth": data.depth} if data.depth is not None else {}),
+            **({"distractor": data.distractor} if data.distractor is not None else {}),
             "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed}{render} --out {path}",
         })
     return files

@@ -15,10 +15,11 @@ MARKER = "generated"
 
 
 def mark(records: list[dict], generator: str, seed: int, render: str | None = None,
-         depth: int | None = None) -> list[dict]:
+         depth: int | None = None, distractor: str | None = None) -> list[dict]:
     """The records with the marker added (the same marker in each: the generator and the file's seed)."""
     marker = {"generator": generator, "seed": seed, **({"render": render} if render else {}),
-              **({"depth": depth} if depth is not None else {})}
+              **({"depth": depth} if depth is not None else {}),
+              **({"distractor": distractor} if distractor is not None else {})}
     return [{**record, MARKER: dict(marker)} for record in records]
 
 

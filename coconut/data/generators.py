@@ -14,15 +14,20 @@ GENERATORS = ("prosqa", "prosqa-mini", "prosqa-deep", "prontoqa")
 
 
 def generate(name: str, n: int, seed: int, render: str | None = None, progress: bool = False,
-             depth: int | None = None) -> list[dict]:
+             depth: int | None = None, distractor: str | None = None) -> list[dict]:
     """`n` records of generator `name`, the same for the same seed, each marked as generated.
-    depth: prosqa-deep's edges from the subject to the answer (None: its default)."""
+    depth: prosqa-deep's edges from the subject to the answer (None: its default); distractor: prosqa and
+    prosqa-mini's choice of the wrong option, "any" or "matched" (None: "any")."""
     if depth is not None and name != "prosqa-deep":
         raise ValueError(f"depth applies to prosqa-deep, not {name}")
-    return mark(_records(name, n, seed, render, progress, depth), name, seed, render, depth)
+    if distractor is not None and name not in ("prosqa", "prosqa-mini"):
+        raise ValueError(f"distractor applies to prosqa and prosqa-mini, not {name}")
+    records = _records(name, n, seed, render, progress, depth, distractor)
+    return mark(records, name, seed, render, depth, distractor)
 
 
-def _records(name: str, n: int, seed: int, render: str | None, progress: bool, depth: int | None) -> list[dict]:
+def _records(name: str, n: int, seed: int, render: str | None, progress: bool, depth: int | None,
+             distractor: str | None) -> list[dict]:
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
     if n < 1:
@@ -43,4 +48,6 @@ def _records(name: str, n: int, seed: int, render: str | None, progress: bool, d
     options = dict(prosqa.MINI) if name == "prosqa-mini" else {}
     if render is not None:
         options["render"] = render
+    if distractor is not None:
+        options["distractor"] = distractor
     return prosqa.generate(n, seed, prosqa.ProsQAConfig(**options), progress=progress)

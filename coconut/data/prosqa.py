@@ -21,6 +21,7 @@ from coconut.data.names import PROSQA_CONCEPTS, PROSQA_PEOPLE
 
 
 RENDERS = ("words", "compact", "phrase")
+DISTRACTORS = ("any", "matched")
 
 
 @dataclass
@@ -42,12 +43,18 @@ class ProsQAConfig:
     # "words" (the released format), "compact" (one token per name and symbol) or "phrase" (a compact question,
     # steps as short sentences, `every c1 is a c7 .`, so that a continuous thought replaces a whole phrase).
     render: str = "words"
+    # "any": the distractor is any leaf of the other person (the release's rule); "matched": a leaf as deep below a
+    # person as the answer and with as many parents, so that no one-glance rule (coconut/data/option_rules.py)
+    # tells the two options apart and only following the edges does.
+    distractor: str = "any"
     people: tuple[str, ...] = PROSQA_PEOPLE
     concepts: tuple[str, ...] = PROSQA_CONCEPTS
 
     def __post_init__(self):
         if self.render not in RENDERS:
             raise ValueError(f"render must be one of {', '.join(RENDERS)}, got {self.render!r}")
+        if self.distractor not in DISTRACTORS:
+            raise ValueError(f"distractor must be one of {', '.join(DISTRACTORS)}, got {self.distractor!r}")
         if not 2 <= self.min_nodes <= self.max_nodes:
             raise ValueError(f"need 2 <= min_nodes <= max_nodes, got {self.min_nodes}, {self.max_nodes}")
         if not 1 <= self.min_steps <= self.max_steps:
@@ -138,6 +145,10 @@ def make_record(rng: random.Random, cfg: ProsQAConfig, max_tries: int = 1000) ->
             continue
         if cfg.step_accept is not None and rng.random() >= cfg.step_accept.get(steps, 1.0):
             continue
+        if cfg.distractor == "matched":
+            theirs = [v for v in theirs if depth[v] == depth[target] and len(parents[v]) == len(parents[target])]
+            if not theirs:
+                continue
         return render(rng, cfg, parents, root, target, rng.choice(theirs), path)
     raise RuntimeError(f"no graph with a {cfg.min_steps}-{cfg.max_steps} step answer in {max_tries} draws; loosen the config")
 

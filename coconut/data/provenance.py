@@ -82,7 +82,7 @@ def file_provenance(path) -> dict:
         entry.update({k: v for k, v in source.items() if k not in ("sha256", "records")})
         entry.setdefault("origin", "generated")
     elif (marked := generated_origin(path, records, digests)) is not None:  # the sidecar is lost, the mark is not
-        entry.update(origin="generated", **{k: v for k, v in marked[1].items() if k in ("generator", "seed", "render", "depth")})
+        entry.update(origin="generated", **{k: v for k, v in marked[1].items() if k in ("generator", "seed", "render", "depth", "distractor")})
     else:
         entry["origin"] = "provided"
     return entry

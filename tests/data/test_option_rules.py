@@ -36,3 +36,32 @@ def test_stats_print_each_rule_for_records_with_a_distractor_only():
     accuracy, _ = rule_accuracy([Graph.from_record(r) for r in records], DEEPER)
     assert rows["one-glance rule: the deeper option (longest chain from a person)"].startswith(f"{100 * accuracy:.0f} %")
     assert rule_rows([{k: v for k, v in r.items() if k != "neg_target"} for r in records]) == {}
+
+
+def test_a_matched_distractor_leaves_every_rule_at_chance_and_the_default_does_not():
+    from coconut.data.generators import generate
+
+    matched = generate("prosqa-mini", 200, seed=5, render="phrase", distractor="matched")
+    plain = generate("prosqa-mini", 200, seed=5, render="phrase")
+    for rule in RULES.values():
+        assert rule_accuracy([Graph.from_record(r) for r in matched], rule) == (0.5, 1.0)
+    assert rule_accuracy([Graph.from_record(r) for r in plain], DEEPER)[0] > 0.6
+    assert matched[0]["generated"]["distractor"] == "matched" and "distractor" not in plain[0]["generated"]
+    assert generate("prosqa-mini", 20, seed=5, distractor="any") == [
+        {**r, "generated": {**r["generated"], "distractor": "any"}} for r in generate("prosqa-mini", 20, seed=5)]
+
+
+def test_bad_distractor_settings_are_refused():
+    import pytest
+
+    from coconut.config import ConfigError
+    from coconut.data.generators import generate
+    from coconut.experiment import load_config
+
+    with pytest.raises(ValueError, match="distractor applies to prosqa and prosqa-mini, not prontoqa"):
+        generate("prontoqa", 2, seed=0, distractor="matched")
+    with pytest.raises(ValueError, match="distractor must be one of any, matched"):
+        prosqa.ProsQAConfig(distractor="near")
+    with pytest.raises(ConfigError, match="data.distractor=near must be any or matched"):
+        load_config("demo_cot", ["data.distractor=near"])
+    assert load_config("demo_cot", ["data.distractor=matched"]).data.distractor == "matched"
