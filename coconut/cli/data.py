@@ -65,7 +65,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
                                   "phrase: a compact question, steps as short sentences)")
         if name in ("prosqa", "prosqa-mini"):
             gen.add_argument("--distractor", choices=("any", "matched"), default=None,
-                             help="the wrong option: any leaf of the other person (default, the release's rule) or "
+                             help="the wrong option: any leaf of the other person (default) or "
                                   "matched: as deep below its person as the answer, with as many parents")
         if name == "prosqa-deep":
             gen.add_argument("--depth", type=at_least(1, 7), default=None,

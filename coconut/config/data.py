@@ -30,7 +30,7 @@ class DataConfig:
     # phrase (compact question, steps as short sentences: the demo's); null = the generator's own.
     render: Optional[str] = None
     depth: Optional[int] = None  # prosqa-deep: edges from the subject to the answer; null = the generator's own (4)
-    # prosqa, prosqa-mini: the wrong option, any leaf of the other person (null, "any": the release's rule) or
+    # prosqa, prosqa-mini: the wrong option, any leaf of the other person (null or "any") or
     # "matched": as deep below its person as the answer, with as many parents (no one-glance rule tells them apart).
     distractor: Optional[str] = None
     data_dir: str = "data/${data.generator}"

@@ -43,7 +43,7 @@ class ProsQAConfig:
     # "words" (the released format), "compact" (one token per name and symbol) or "phrase" (a compact question,
     # steps as short sentences, `every c1 is a c7 .`, so that a continuous thought replaces a whole phrase).
     render: str = "words"
-    # "any": the distractor is any leaf of the other person (the release's rule); "matched": a leaf as deep below a
+    # "any": the distractor is any leaf of the other person (the default); "matched": a leaf as deep below a
     # person as the answer and with as many parents, so that no one-glance rule (coconut/data/option_rules.py)
     # tells the two options apart and only following the edges does.
     distractor: str = "any"
