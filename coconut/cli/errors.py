@@ -147,7 +147,12 @@ def _close_progress_bars() -> None:
     message does not land on it, and no frame is drawn after the message."""
     std = sys.modules.get("tqdm.std")
     for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        # A Ctrl-C inside the bar's constructor, after its first frame but before it set its clock, leaves a bar
+        # that close() does not end (it thinks nothing was drawn): its line is ended here.
+        drawn_half_built = getattr(bar, "sp", None) is not None and not hasattr(bar, "last_print_t")
         bar.close()
+        if drawn_half_built:
+            bar.fp.write("\n")
 
 
 def _silence_stdout() -> None:

@@ -63,9 +63,14 @@ def test_ctrl_c_while_generating_data_is_one_line_exit_130_and_writes_nothing(tm
                              stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "generating\n", child.stderr.read()
-        time.sleep(0.5)
+        # Until the progress bar has moved: the signal lands in the generating loop, not in the lazy imports
+        # before it (on a loaded machine half a second may not reach the loop).
+        seen, deadline = b"", time.monotonic() + 60
+        while b"q/s]" not in seen and time.monotonic() < deadline:
+            seen += os.read(child.stderr.fileno(), 4096)
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=60)
+        err = seen.decode() + err
     finally:
         if child.poll() is None:
             child.kill()
@@ -113,3 +118,22 @@ def test_sigterm_outside_training_is_one_line_and_exit_143(tmp_path):
     assert child.returncode == 143, err[-2000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "coconut data prosqa: stopped by SIGTERM"
     assert list(tmp_path.iterdir()) == [], "no output, whole or part"
+
+
+@pytest.mark.parametrize("half_built", [False, True])
+def test_the_failure_line_starts_on_a_line_of_its_own_after_a_progress_bar(half_built, capsys):
+    """A Ctrl-C can land inside tqdm's constructor after its first frame and before it sets its clock: close() then
+    writes nothing, and the message would follow the frame on the same line."""
+    import io
+
+    from tqdm.auto import tqdm
+
+    from coconut.cli.errors import report
+
+    out = io.StringIO()
+    bar = tqdm(total=10, file=out, disable=False, mininterval=0)
+    if half_built:
+        del bar.last_print_t  # where the interrupt left it
+    assert report(KeyboardInterrupt(), "data prosqa", debug=False) == 130
+    assert out.getvalue().endswith("\n") and "\r" in out.getvalue()
+    assert capsys.readouterr().err == "coconut data prosqa: interrupted\n"
