@@ -9,7 +9,7 @@ import sys
 from coconut.bench.settings import at_least
 from coconut.config.data import MAX_GENERATED
 from coconut.data.generators import GENERATORS
-from coconut.data.prosqa import RENDERS
+from coconut.data.prosqa import DISTRACTORS, RENDERS
 from coconut.data.release import DATASETS
 
 
@@ -64,7 +64,7 @@ def add_data_commands(parser: argparse.ArgumentParser) -> None:
                              help="sentence form (default: words for prosqa, compact for prosqa-mini, phrase for prosqa-deep; "
                                   "phrase: a compact question, steps as short sentences)")
         if name in ("prosqa", "prosqa-mini"):
-            gen.add_argument("--distractor", choices=("any", "matched"), default=None,
+            gen.add_argument("--distractor", choices=DISTRACTORS, default=None,
                              help="the wrong option: any leaf of the other person (default) or "
                                   "matched: as deep below its person as the answer, with as many parents")
         if name == "prosqa-deep":
