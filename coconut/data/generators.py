@@ -26,6 +26,23 @@ def generate(name: str, n: int, seed: int, render: str | None = None, progress: 
     return mark(records, name, seed, render, depth, distractor)
 
 
+def settings(name: str, render: str | None = None, depth: int | None = None,
+             distractor: str | None = None) -> dict:
+    """The options that shape generator `name`'s records, each filled in with the generator's default where it is
+    None: two option sets with equal settings draw the same distribution (prontoqa has none)."""
+    if name == "prontoqa":
+        return {}
+    from coconut.data import prosqa
+
+    if name == "prosqa-deep":
+        from coconut.data import prosqa_deep
+
+        default = prosqa_deep.DeepConfig()
+        return {"render": render or default.names.render, "depth": default.min_depth if depth is None else depth}
+    default_render = prosqa.MINI["render"] if name == "prosqa-mini" else prosqa.ProsQAConfig.render
+    return {"render": render or default_render, "distractor": distractor or prosqa.ProsQAConfig.distractor}
+
+
 def _records(name: str, n: int, seed: int, render: str | None, progress: bool, depth: int | None,
              distractor: str | None) -> list[dict]:
     if name not in GENERATORS:
