@@ -35,3 +35,33 @@ def aot_eager(monkeypatch):
     torch._dynamo.reset()
     yield graphs
     torch._dynamo.reset()
+
+
+def _ignored_by_the_kernel() -> set[int]:
+    """The signals the kernel ignores for this process (Linux: SigIgn in /proc/self/status), which a library's C
+    code may set without Python's signal module knowing; empty elsewhere."""
+    try:
+        status = open("/proc/self/status").read()
+    except OSError:
+        return set()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return {signum for signum in range(1, 64) if mask >> (signum - 1) & 1}
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """Fails the test that leaves the process's SIGINT or SIGTERM handler changed, in Python or in the kernel: an
+    ignored SIGINT is inherited by every subprocess a later test starts, whose Ctrl-C then does nothing."""
+    import signal
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {signum: signal.getsignal(signum) for signum in watched}
+    ignored = _ignored_by_the_kernel() & set(watched)
+    yield
+    after = {signum: signal.getsignal(signum) for signum in watched}
+    changed = {signal.Signals(s).name: (before[s], after[s]) for s in watched if after[s] != before[s]}
+    newly_ignored = sorted(signal.Signals(s).name for s in (_ignored_by_the_kernel() & set(watched)) - ignored)
+    for signum in watched:
+        signal.signal(signum, before[signum])  # the next tests start as this one did (the kernel's record too)
+    assert not changed, f"the test left signal handlers changed (before, after): {changed}"
+    assert not newly_ignored, f"the test left {newly_ignored} ignored by the kernel, unknown to Python's signal module"
