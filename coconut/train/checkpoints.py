@@ -87,15 +87,21 @@ def load_weights(module, state: dict, path) -> None:
 NEW_HEADS = ("engine.projection.", "engine.stop_head.", "step_decoder.")
 
 
-def init_weights(module, path, init_id: int | None = None) -> None:
+def init_weights(module, path, init_id: int | None = None, tokenizer=None, init_token: str | None = None) -> None:
     """Start a run from another run's weights (`model.init_from`); new latent heads keep their init.
 
     A CoT run embeds no new tokens, so its vocabulary is smaller than a COCONUT run's: its rows are loaded
     and the new rows copy row `init_id` of the loaded weights (`model.init_token`), which is the order the
-    release follows on GSM8k (load the CoT weights, then initialise the new tokens from "<<")."""
+    release follows on GSM8k (load the CoT weights, then initialise the new tokens from "<<"). With `tokenizer`
+    (this run's), `init_id` defaults to the id of `init_token` (or of its end of sequence), and the checkpoint's
+    run must have numbered its tokens the same (`check_same_vocabulary`)."""
     if not Path(path).exists():
         raise CheckpointError(f"model.init_from={path}: no such file; train the run it comes from first "
                               "(coconut table does so in order: CoT before COCONUT)")
+    if tokenizer is not None:
+        check_same_vocabulary(path, tokenizer)
+        if init_id is None:
+            init_id = tokenizer.convert_tokens_to_ids(init_token or tokenizer.eos_token)
     state = check_checkpoint(path)
     weights = dict(state["state_dict"])
     own = module.state_dict()
@@ -114,6 +120,30 @@ def init_weights(module, path, init_id: int | None = None) -> None:
             f"unexpected {len(unexpected)}, e.g. {unexpected[:2]}); it must come from a run with the same model "
             "and tokenizer"
         )
+
+
+def check_same_vocabulary(path, tokenizer) -> None:
+    """CheckpointError when the run that saved checkpoint `path` (RUN/checkpoints/X.ckpt, its tokenizer in
+    RUN/tokenizer) gave any of its tokens another id than `tokenizer` does: each embedding row would be loaded as
+    another token's, and the shapes alone cannot tell (a word tokenizer numbers the words of its own data, so two
+    data sets with as many words fit each other's embeddings). A checkpoint outside a run folder is not checked."""
+    from transformers import PreTrainedTokenizerFast
+
+    saved = Path(path).parent.parent / "tokenizer" / "tokenizer.json"
+    if Path(path).parent.name != "checkpoints" or not saved.is_file():
+        return
+    theirs = PreTrainedTokenizerFast(tokenizer_file=str(saved)).get_vocab()
+    mine = tokenizer.get_vocab()
+    differ = sorted((i, token) for token, i in theirs.items() if mine.get(token) != i)
+    if not differ:
+        return
+    first, token = differ[0]
+    here = next((t for t, i in mine.items() if i == first), None)
+    raise CheckpointError(
+        f"model.init_from={path}: its run's tokenizer ({saved.parent}) numbers {len(differ)} of its {len(theirs)} "
+        f"tokens otherwise than this run's (id {first} is {token!r} there, {here!r} here), so its embedding rows "
+        f"would be loaded as other tokens'; start from a run whose tokenizer has the same tokens (a word "
+        f"tokenizer is built from its data's words: the same data, or data of the same words)")
 
 
 STAGE_KEY = "curriculum_stage"  # written into every checkpoint by CoconutModule.on_save_checkpoint

@@ -37,8 +37,7 @@ def dev_run(cfg: RunConfig, request, extra_callbacks=()) -> dict:
         module, datamodule, _ = build_system(cfg, tokenizer)
         datamodule.setup("fit")
         if cfg.model.init_from:
-            init_weights(module, cfg.model.init_from,
-                         tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
+            init_weights(module, cfg.model.init_from, tokenizer=tokenizer, init_token=cfg.model.init_token)
         check_steps(cfg, datamodule)
         stage = cfg.trainer.last_stage
         datamodule.freeze_stage(stage)  # training, validation and test all at the last stage of the schedule

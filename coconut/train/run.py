@@ -123,7 +123,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     if resume:
         check_fits(module, state, resume)
     elif cfg.model.init_from:  # a resumed run has its own weights in the checkpoint
-        init_weights(module, cfg.model.init_from, tokenizer.convert_tokens_to_ids(cfg.model.init_token or tokenizer.eos_token))
+        init_weights(module, cfg.model.init_from, tokenizer=tokenizer, init_token=cfg.model.init_token)
     check_steps(cfg, datamodule)
     complete = schedule_reaches_final_stage(cfg, (len(r.steps) for r in datamodule.splits.get("train", ())))
     resumed_step = int(state.get("global_step", 0)) if state else None

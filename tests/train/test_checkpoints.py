@@ -76,3 +76,39 @@ def test_eval_stage_is_at_most_the_methods_final_stage():
     check_eval_stage(cot, 0)
     with pytest.raises(ConfigError, match=r"^stage=1: .* the largest stage allowed is 0$"):
         check_eval_stage(cot, 1)
+
+
+def run_checkpoint(tmp_path, tokenizer):
+    """A checkpoint in a run folder's layout (RUN/checkpoints/x.ckpt), RUN/tokenizer holding `tokenizer`."""
+    run = tmp_path / "run"
+    tokenizer.save_pretrained(run / "tokenizer")
+    (run / "checkpoints").mkdir()
+    return saved(run / "checkpoints")
+
+
+def words(*texts):
+    from coconut.data.word_tokenizer import build_word_tokenizer
+
+    return build_word_tokenizer([{"question": text, "steps": [], "answer": "x"} for text in texts])
+
+
+def test_model_init_from_a_run_that_numbered_its_words_otherwise_is_refused_before_any_weight_loads(tmp_path):
+    from coconut.train.checkpoints import check_same_vocabulary
+
+    path = run_checkpoint(tmp_path, words("b c d"))
+    other = words("b c e")  # as many words (the embeddings' shapes fit), one of them another
+    assert len(other) == len(words("b c d"))
+    with pytest.raises(CheckpointError, match=r"x\.ckpt: its run's tokenizer \(.*run/tokenizer\) numbers 1 of its "
+                                              r"\d+ tokens otherwise than this run's \(id 5 is 'd' there, 'e' here\)"):
+        init_weights(None, path, tokenizer=other)  # no module is touched: the check comes first
+    check_same_vocabulary(path, words("d c b"))  # the same words, given in another order: the same ids
+
+
+def test_a_checkpoint_outside_a_run_folder_or_without_its_tokenizer_is_not_checked(tmp_path):
+    from coconut.train.checkpoints import check_same_vocabulary
+
+    check_same_vocabulary(saved(tmp_path), words("b c e"))
+    path = run_checkpoint(tmp_path, words("b c d"))
+    for file in (tmp_path / "run" / "tokenizer").iterdir():
+        file.unlink()
+    check_same_vocabulary(path, words("b c e"))
