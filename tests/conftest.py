@@ -2,6 +2,7 @@
 the shared helpers import as `tests.helpers`, `tests.shared_data` and `tests.integration.tiny_run`."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,7 +42,7 @@ def _ignored_by_the_kernel() -> set[int]:
     """The signals the kernel ignores for this process (Linux: SigIgn in /proc/self/status), which a library's C
     code may set without Python's signal module knowing; empty elsewhere."""
     try:
-        status = open("/proc/self/status").read()
+        status = Path("/proc/self/status").read_text()
     except OSError:
         return set()
     mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
@@ -62,6 +63,7 @@ def signal_handlers_restored():
     changed = {signal.Signals(s).name: (before[s], after[s]) for s in watched if after[s] != before[s]}
     newly_ignored = sorted(signal.Signals(s).name for s in (_ignored_by_the_kernel() & set(watched)) - ignored)
     for signum in watched:
-        signal.signal(signum, before[signum])  # the next tests start as this one did (the kernel's record too)
+        if before[signum] is not None:  # None: set outside Python, which cannot put it back
+            signal.signal(signum, before[signum])  # the next tests start as this one did (the kernel's record too)
     assert not changed, f"the test left signal handlers changed (before, after): {changed}"
     assert not newly_ignored, f"the test left {newly_ignored} ignored by the kernel, unknown to Python's signal module"

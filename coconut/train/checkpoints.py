@@ -93,7 +93,7 @@ def init_weights(module, path, init_id: int | None = None, tokenizer=None, init_
     A CoT run embeds no new tokens, so its vocabulary is smaller than a COCONUT run's: its rows are loaded
     and the new rows copy row `init_id` of the loaded weights (`model.init_token`), which is the order the
     release follows on GSM8k (load the CoT weights, then initialise the new tokens from "<<"). With `tokenizer`
-    (this run's), `init_id` defaults to the id of `init_token` (or of its end of sequence), and the checkpoint's
+    (this run's), `init_id` defaults to the id of `init_token` (or of the tokenizer's end of sequence), and the checkpoint's
     run must have numbered its tokens the same (`check_same_vocabulary`)."""
     if not Path(path).exists():
         raise CheckpointError(f"model.init_from={path}: no such file; train the run it comes from first "
