@@ -64,7 +64,7 @@ def _analyses(cfg, ckpt, state, what, questions, split, prefix, stage) -> tuple[
     from coconut.train.checkpoints import checkpoint_stage, load_weights
 
     module, datamodule, tokenizer = build_system(cfg)
-    load_weights(module, state, ckpt)
+    load_weights(module, state, ckpt, tokenizer)
     use_gpu = torch.cuda.is_available() and cfg.trainer.accelerator not in ("cpu",)
     module.to("cuda" if use_gpu else "cpu").eval()
     stage = checkpoint_stage(state, cfg.trainer.schedule) if stage is None else stage

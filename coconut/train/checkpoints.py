@@ -58,8 +58,11 @@ def check_contents(state: dict, path) -> None:
                                   "(stage<k>.ckpt), or train again with a lower optim.lr or optim.grad_clip")
 
 
-def check_fits(module, state: dict, path) -> None:
-    """The checkpoint's tensors are this model's, with the same shapes; else one line naming the first that is not."""
+def check_fits(module, state: dict, path, tokenizer=None) -> None:
+    """The checkpoint's tensors are this model's, with the same shapes; else one line naming the first that is not.
+    With `tokenizer` (this run's), the checkpoint's run must have numbered its tokens the same."""
+    if tokenizer is not None:
+        check_same_vocabulary(path, tokenizer, f"checkpoint {path}")
     own = module.state_dict()
     saved = state["state_dict"]
     for key, tensor in saved.items():
@@ -77,8 +80,8 @@ def check_fits(module, state: dict, path) -> None:
         )
 
 
-def load_weights(module, state: dict, path) -> None:
-    check_fits(module, state, path)  # load_state_dict would raise a many-line RuntimeError on a shape
+def load_weights(module, state: dict, path, tokenizer=None) -> None:
+    check_fits(module, state, path, tokenizer)  # load_state_dict would raise a many-line RuntimeError on a shape
     module.load_state_dict(state["state_dict"])
 
 
@@ -99,7 +102,7 @@ def init_weights(module, path, init_id: int | None = None, tokenizer=None, init_
         raise CheckpointError(f"model.init_from={path}: no such file; train the run it comes from first "
                               "(coconut table does so in order: CoT before COCONUT)")
     if tokenizer is not None:
-        check_same_vocabulary(path, tokenizer)
+        check_same_vocabulary(path, tokenizer, f"model.init_from={path}")
         if init_id is None:
             init_id = tokenizer.convert_tokens_to_ids(init_token or tokenizer.eos_token)
     state = check_checkpoint(path)
@@ -122,11 +125,12 @@ def init_weights(module, path, init_id: int | None = None, tokenizer=None, init_
         )
 
 
-def check_same_vocabulary(path, tokenizer) -> None:
+def check_same_vocabulary(path, tokenizer, what: str | None = None) -> None:
     """CheckpointError when the run that saved checkpoint `path` (RUN/checkpoints/X.ckpt, its tokenizer in
     RUN/tokenizer) gave any of its tokens another id than `tokenizer` does: each embedding row would be loaded as
     another token's, and the shapes alone cannot tell (a word tokenizer numbers the words of its own data, so two
-    data sets with as many words fit each other's embeddings). A checkpoint outside a run folder is not checked."""
+    data sets with as many words fit each other's embeddings). A checkpoint outside a run folder is not checked.
+    `what` names the checkpoint in the message (default: checkpoint PATH)."""
     from transformers import PreTrainedTokenizerFast
 
     saved = Path(path).parent.parent / "tokenizer" / "tokenizer.json"
@@ -140,7 +144,7 @@ def check_same_vocabulary(path, tokenizer) -> None:
     first, token = differ[0]
     here = next((t for t, i in mine.items() if i == first), None)
     raise CheckpointError(
-        f"model.init_from={path}: its run's tokenizer ({saved.parent}) numbers {len(differ)} of its {len(theirs)} "
+        f"{what or f'checkpoint {path}'}: its run's tokenizer ({saved.parent}) numbers {len(differ)} of its {len(theirs)} "
         f"tokens otherwise than this run's (id {first} is {token!r} there, {here!r} here), so its embedding rows "
         f"would be loaded as other tokens'; start from a run whose tokenizer has the same tokens (a word "
         f"tokenizer is built from its data's words: the same data, or data of the same words)")

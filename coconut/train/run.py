@@ -121,7 +121,7 @@ def train(cfg: RunConfig, resume: str | None = None, extra_callbacks=(), overwri
     module, datamodule, _ = build_system(cfg, tokenizer)
     datamodule.setup("fit")
     if resume:
-        check_fits(module, state, resume)
+        check_fits(module, state, resume, tokenizer)
     elif cfg.model.init_from:  # a resumed run has its own weights in the checkpoint
         init_weights(module, cfg.model.init_from, tokenizer=tokenizer, init_token=cfg.model.init_token)
     check_steps(cfg, datamodule)
@@ -289,8 +289,8 @@ def evaluate(cfg: RunConfig, ckpt: str | None, stage: int | None = None, split: 
         if ckpt is None:
             raise ConfigError("evaluate: give a checkpoint (ckpt) or model.release_checkpoint")
         state = check_checkpoint(ckpt)
-        module, datamodule, _ = build_system(cfg)
-        load_weights(module, state, ckpt)
+        module, datamodule, tokenizer = build_system(cfg)
+        load_weights(module, state, ckpt, tokenizer)
         datamodule.setup("test")
         datamodule.freeze_stage(stage if stage is not None else checkpoint_stage(state, cfg.trainer.schedule))
     tester = single_device_tester(cfg)

@@ -104,6 +104,17 @@ def test_model_init_from_a_run_that_numbered_its_words_otherwise_is_refused_befo
     check_same_vocabulary(path, words("d c b"))  # the same words, given in another order: the same ids
 
 
+def test_resuming_evaluating_or_analysing_a_checkpoint_of_another_vocabulary_is_refused_before_it_loads(tmp_path):
+    from coconut.train.checkpoints import check_fits, load_weights
+
+    path = run_checkpoint(tmp_path, words("b c d"))
+    state = check_checkpoint(path)
+    for read in (check_fits, load_weights):  # resume (check_fits); eval and analyze (load_weights)
+        with pytest.raises(CheckpointError, match=r"^checkpoint .*x\.ckpt: its run's tokenizer .* \(id 5 is 'd' there, "
+                                                  r"'e' here\)"):
+            read(None, state, path, words("b c e"))
+
+
 def test_a_checkpoint_outside_a_run_folder_or_without_its_tokenizer_is_not_checked(tmp_path):
     from coconut.train.checkpoints import check_same_vocabulary
 
