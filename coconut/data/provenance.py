@@ -10,9 +10,11 @@ else `provided` (a file the user put there).
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
-from coconut.atomic import write_text
+from coconut.atomic import TEMP_PREFIX, write_text
 from coconut.config import DataConfig
 from coconut.data.generated import generated_by
 from coconut.data.records import load_records, write_records
@@ -28,12 +30,17 @@ def sidecar_path(path) -> Path:
 
 def write_with_source(records: list[dict], path, source: dict) -> None:
     """Write records and their sidecar. The records go to a temporary file first and are renamed into place
-    last, after the sidecar, so a crash leaves at most a sidecar without its file (the file is made again)."""
+    last, after the sidecar, so a crash leaves at most a sidecar without its file (the file is made again). The
+    temporary file's name is this call's own: two runs generating the same missing file at once (a sweep started
+    in parallel on a shared file system) each rename a whole file of their own into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.stem}.staged{path.suffix}")  # same suffix: write_records picks the format by it
-    write_records(records, staged)
+    # The same suffix: write_records picks the format by it.
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    staged = Path(name)
     try:
+        write_records(records, staged)
         source = {**source, "records": len(records), "sha256": file_digests(staged)[0]}
         write_text(sidecar_path(path), json.dumps(source, indent=1) + "\n")
         staged.replace(path)

@@ -192,3 +192,27 @@ def test_a_table1_run_takes_released_and_provided_files(tmp_path, monkeypatch):
     write(folder / "prosqa_test.json")
     files = ensure_data(DataConfig(generator="prosqa", allow_generated=False, data_dir=str(folder)))
     assert files["train"] == train and files["val"] == folder / "prosqa_valid.json"
+
+
+def test_two_runs_generating_the_same_file_at_once_each_put_a_whole_file_in_place(tmp_path, monkeypatch):
+    """A second writer starts and finishes while the first is between its records and its rename (two runs of a
+    sweep started at once): neither loses its staged file to the other, and what lies there is whole."""
+    import coconut.data.provenance as provenance
+    from coconut.data.generators import generate
+    from coconut.data.records import load_records
+
+    path = tmp_path / "train.json"
+    first, second = generate("prosqa-mini", 5, 0), generate("prosqa-mini", 7, 1)
+    real = provenance.file_digests
+    calls = []
+
+    def digests_then_the_other_run(file):
+        calls.append(file)
+        if len(calls) == 1:  # the first writer has staged its records; the second one runs whole now
+            provenance.write_with_source(second, path, {"origin": "generated"})
+        return real(file)
+
+    monkeypatch.setattr(provenance, "file_digests", digests_then_the_other_run)
+    provenance.write_with_source(first, path, {"origin": "generated"})
+    assert load_records(path) == first  # the first writer renamed last: its own records, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json", "train.json.source.json"]  # nothing staged left
