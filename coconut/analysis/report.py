@@ -15,9 +15,11 @@ method's final stage, is marked in the table.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
+from coconut.atomic import write_text, write_with
 from coconut.methods import METHODS
 from coconut.analysis.run_results import METHOD_LABELS, ReportError, RunResult, distinct_runs, read_run
 from coconut.run_dir import RunDir
@@ -151,11 +153,12 @@ CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", 
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({**r, "seeds": " ".join(map(str, r["seeds"]))})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "seeds": " ".join(map(str, r["seeds"]))})
+    write_text(path, text.getvalue())
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -178,7 +181,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("test accuracy %")
         ax.set_title(f"{d} (hollow squares: the paper)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda out: fig.savefig(out, dpi=110, format="png"))
     plt.close(fig)
 
 
@@ -199,7 +202,7 @@ def report(paths, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out_dir / "results_table.md", "csv": out_dir / "results_table.csv",
              "plot": out_dir / "results_table.png"}
-    files["markdown"].write_text(to_markdown(rows) + "\n")
+    write_text(files["markdown"], to_markdown(rows) + "\n")  # each file whole or not at all
     write_csv(rows, files["csv"])
     plot(rows, files["plot"])
     return {"rows": rows, "runs": [r.run_dir for r in runs], "skipped": skipped,

@@ -15,6 +15,7 @@ import json
 import logging
 from pathlib import Path
 
+from coconut.atomic import write_with
 from coconut.config import ConfigError, RunConfig
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def _save_figures(figures: dict, out_dir: Path, tensorboard_dir: Path) -> None:
     writer = SummaryWriter(str(tensorboard_dir))
     try:
         for name, fig in figures.items():
-            fig.savefig(out_dir / f"{name}.png", dpi=110)
+            write_with(out_dir / f"{name}.png", lambda out, fig=fig: fig.savefig(out, dpi=110, format="png"))
             writer.add_figure(f"analysis/{name}", fig, close=True)
     finally:
         writer.close()

@@ -21,6 +21,7 @@ import json
 import time
 from pathlib import Path
 
+from coconut.atomic import write_json, write_text, write_with
 from coconut.config import ConfigError
 from coconut.experiment import load_config, to_yaml
 from coconut.run_dir import RunDir
@@ -170,8 +171,8 @@ def write_results(per_seed: list[list[dict]], seeds: list[int], cfg, jobs, secon
     table = format_table(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_plot(rows, out_dir, cfg.data.generator)
-    (out_dir / "results.md").write_text(table + "\n")
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text(out_dir / "results.md", table + "\n")  # whole or not at all: a Ctrl-C here keeps the last table
+    write_json(out_dir / "results.json", results)
     print("\n" + table)
     print(f"\nwritten: {out_dir / 'results.md'}, {out_dir / 'results.json'}, plot {results['plot']}")
     print(f"TensorBoard: make tensorboard   (or: tensorboard --logdir {out_dir})")
@@ -187,7 +188,7 @@ def save_plot(rows: list[dict], out_dir: Path, data: str) -> None:
     from coconut.analysis.demo_results import figure
 
     fig = figure(rows, title=f"make demo on {data}")
-    fig.savefig(out_dir / "accuracy_vs_tokens.png", dpi=120)
+    write_with(out_dir / "accuracy_vs_tokens.png", lambda out: fig.savefig(out, dpi=120, format="png"))
     writer = SummaryWriter(str(out_dir / "summary"))
     try:
         writer.add_figure("demo/accuracy_vs_tokens", fig, close=True)
@@ -202,4 +203,4 @@ def print_thinking(run_dir, out_dir: Path) -> None:
 
     text = format_thinking(think(run_dir, index=0))
     print(f"\nThe fully latent COCONUT model on test question 0 (coconut think {run_dir}):\n{text}")
-    (out_dir / "think.txt").write_text(text + "\n")
+    write_text(out_dir / "think.txt", text + "\n")
