@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coconut.engine.lockstep import idle_passes
 from coconut.markers import IGNORE_INDEX
 from coconut.methods.step_supervision import STEP_LOSS_PER
 
@@ -37,19 +38,30 @@ class StepDecoder(nn.Module):
 
     def forward(self, engine, hidden: torch.Tensor, sources: torch.Tensor, targets: torch.Tensor):
         """(the step loss averaged over the thoughts that have a step, the per-thought losses (G,), zero where
-        none) from the engine's last hidden states `hidden` (B, T, d), in the batch's columns."""
+        none) from the engine's last hidden states `hidden` (B, T, d), in the batch's columns.
+
+        One decoder call per thought that has a step. Under FSDP (the engine has a `sync`) every rank makes as
+        many as the busiest: a rank whose batch holds fewer thoughts (shorter chains, stage 0, a sample at
+        another stage) adds idle calls, else its wrapped layers would wait for gathers the others never make."""
         losses = torch.zeros(sources.shape[1], device=hidden.device)
-        if sources.shape[1] == 0:  # no thought in the batch (stage 0)
-            return losses.sum(), losses
-        vectors = thought_vectors(engine, hidden, sources)  # (B, G, c, d)
-        for g in range(sources.shape[1]):
-            step = targets[:, g]
-            rows = (step != IGNORE_INDEX).any(dim=1)
-            if rows.any():
-                losses[g] = self.thought_loss(engine, vectors[rows, g], step[rows])
-        supervised = (targets != IGNORE_INDEX).any(dim=2).any(dim=0)
-        loss = losses.sum() / supervised.sum().clamp(min=1)
-        return loss, losses
+        supervised = (targets != IGNORE_INDEX).any(dim=2)  # (B, G): rows with thought g's step
+        groups = [g for g in range(sources.shape[1]) if supervised[:, g].any()]
+        idle = self._idle_calls(engine, hidden, len(groups))
+        if groups:
+            vectors = thought_vectors(engine, hidden, sources)  # (B, G, c, d)
+            for g in groups:
+                rows = supervised[:, g]
+                losses[g] = self.thought_loss(engine, vectors[rows, g], targets[rows, g])
+        loss = losses.sum() / supervised.any(dim=0).sum().clamp(min=1)
+        return (loss if idle is None else loss + idle), losses
+
+    def _idle_calls(self, engine, hidden: torch.Tensor, calls: int) -> torch.Tensor | None:
+        """A zero tied to the idle decoder calls this rank needs to match the busiest rank (None without a sync)."""
+        sync = getattr(engine, "sync", None)
+        if sync is None:
+            return None
+        extra = sync.most(calls) - calls
+        return idle_passes(self.decoder.base_model, extra, hidden.new_zeros(1, 1, hidden.shape[-1])) if extra else None
 
     def thought_loss(self, engine, vectors: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
         """The loss of one thought over the rows that have its step: `vectors` (R, c, d), `step` (R, L)."""
