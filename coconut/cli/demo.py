@@ -24,7 +24,7 @@ from pathlib import Path
 from coconut.atomic import write_json, write_text, write_with
 from coconut.config import ConfigError
 from coconut.experiment import load_config, to_yaml
-from coconut.run_dir import RunDir
+from coconut.run_dir import RunDir, RunFolderError
 
 RUNS = ("demo_cot", "demo_coconut", "demo_no_cot")  # in training order: COCONUT starts from the CoT run
 # Three seeds by default: one seed's ordering of small models trained from scratch is not a result, and the
@@ -69,11 +69,46 @@ def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[
         check_budget(cfgs)
         for name, cfg in cfgs.items():
             run = RunDir(cfg.run_dir, output_dir=cfg.output_dir)
-            reuse = not overwrite and run.is_finished() and run.config.read_text() == to_yaml(cfg)
+            finished = not overwrite and run.is_finished()
+            differs = config_difference(run, cfg) if finished else None
+            reuse = finished and differs is None
             if not reuse:
-                run.check_free(overwrite=overwrite)
+                try:
+                    run.check_free(overwrite=overwrite)
+                except RunFolderError as err:
+                    if differs is None:
+                        raise
+                    raise RunFolderError(f"{err}; it is not reused because {differs}") from None
             jobs.append((name, cfg, reuse))
     return jobs
+
+
+def config_difference(run: RunDir, cfg) -> str | None:
+    """None when the run in `run` was trained with `cfg`: its config.yaml read with this version's schema (a setting
+    added since takes its default, which keeps the earlier behaviour) is `cfg`; else the first setting that differs."""
+    try:
+        then = flat(load_config(str(run.config)))
+    except ConfigError as err:
+        return f"its config.yaml does not load with this version ({err})"
+    now = flat(cfg)
+    for key in sorted(then.keys() | now.keys()):
+        if then.get(key, "(unset)") != now.get(key, "(unset)"):
+            return f"its config has {key}={then.get(key, '(unset)')} where this demo's has {now.get(key, '(unset)')}"
+    return None
+
+
+def flat(cfg) -> dict:
+    """The config's shown settings as dotted keys."""
+    import yaml
+
+    out, todo = {}, [("", yaml.safe_load(to_yaml(cfg)))]
+    while todo:
+        prefix, value = todo.pop()
+        if isinstance(value, dict) and value:
+            todo += [(f"{prefix}{k}.", v) for k, v in value.items()]
+        else:
+            out[prefix[:-1]] = value
+    return out
 
 
 def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int] = DEFAULT_SEEDS) -> dict:

@@ -9,6 +9,7 @@ from coconut.analysis.demo_results import aggregate, format_table, margin95, see
 from coconut.cli.demo import run_demo
 from coconut.cli.main import main
 from coconut.machine import label
+from coconut.run_dir import RunFolderError
 from tests.integration.tiny_run import TINY
 
 pytestmark = pytest.mark.slow
@@ -56,6 +57,19 @@ def test_demo_trains_every_method_for_the_same_steps_and_reads_thoughts(tmp_path
     table = (out / "results.md").read_text()
     assert "mean +- std over seeds 0, 1" in table and "| seed | CoT |" in table
     assert "The means' order, seed by seed: " in table and table.count(" of 2;") == 2, "three pairs of methods"
+
+    # A run of an earlier version, whose config.yaml lacks a setting added since, is read with the setting's default
+    # (the earlier behaviour) and reused; a run whose setting differs is refused, naming it, before anything trains.
+    config = out / "demo_cot" / "config.yaml"
+    assert "  distractor: null\n" in config.read_text()
+    config.write_text(config.read_text().replace("  distractor: null\n", ""))
+    run_demo(demo_overrides(tmp_path), seeds=(0,))
+    assert (out / "demo_cot" / "results.json").stat().st_mtime_ns == before
+    config.write_text(config.read_text().replace("batch_by_length: true", "batch_by_length: false"))
+    with pytest.raises(RunFolderError, match=r"demo_cot already holds a finished run .*; it is not reused because its "
+                                             r"config has data\.batch_by_length=False where this demo's has True"):
+        run_demo(demo_overrides(tmp_path), seeds=(0,))
+    assert (out / "demo_cot" / "results.json").stat().st_mtime_ns == before
 
 
 def check_think_command(tmp_path, capsys):
