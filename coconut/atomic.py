@@ -33,6 +33,26 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the kernel says it (Linux), else set and put back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def creation_mode(folder: bool = False) -> int:
+    """The permissions `open()` or `mkdir` would give a new file or folder here (0o666 or 0o777 less the umask).
+    Temporary files and folders are made private (0o600, 0o700); what is renamed into place gets these instead, so
+    that a run written on a shared file system is readable to whom the user's umask allows, as any file is."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
 @contextmanager
 def replacing(path) -> Iterator[BinaryIO]:
     """Open a binary stream whose bytes replace `path` when the block ends without an error; on an error (a full
@@ -41,6 +61,7 @@ def replacing(path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
     try:
+        os.chmod(tmp, creation_mode())
         with os.fdopen(handle, "wb") as out:
             yield out
             out.flush()
@@ -79,6 +100,7 @@ def replace_folder(path, fill: Callable[[Path], None]) -> None:
     new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}."))
     old = None
     try:
+        os.chmod(new, creation_mode(folder=True))
         fill(new)
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.old."))

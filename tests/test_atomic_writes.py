@@ -3,6 +3,7 @@ never leaves a half table, plot or results file where a good one was.
 
 Read from the source: a call that writes a file (write_text, write_bytes, open for writing, savefig, json.dump,
 torch.save) appears only inside `write_with(...)` or in the modules named below, each of which writes its own way.
+And what is written whole gets the permissions any new file would, not its temporary file's private ones.
 """
 
 import re
@@ -48,3 +49,27 @@ def test_the_modules_that_write_their_own_way_exist():
                                   'json.dump(d, f)', 'torch.save(s, p)'])
 def test_the_pattern_finds_each_kind_of_write(line):
     assert WRITES.search(line)
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                           (0o002, 0o664, 0o775)])
+def test_files_and_folders_written_whole_get_the_permissions_the_umask_gives_any_new_file(tmp_path, umask, file_mode,
+                                                                                         folder_mode):
+    """Their temporary files are private (mkstemp, mkdtemp); renamed into place, a run's results, checkpoints and
+    exports must be as readable as any file the user makes, or a team's shared runs folder hides them."""
+    import os
+    import stat
+
+    from coconut.atomic import replace_folder, write_json, write_text
+
+    before = os.umask(umask)
+    try:
+        write_text(tmp_path / "results.md", "x\n")
+        write_json(tmp_path / "run.json", {"a": 1})
+        replace_folder(tmp_path / "export", lambda folder: (folder / "config.json").write_text("{}"))
+        (tmp_path / "plain.txt").write_text("made by open()")
+    finally:
+        os.umask(before)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert mode == {"results.md": file_mode, "run.json": file_mode, "export": folder_mode,
+                    "plain.txt": file_mode}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
+from coconut.atomic import creation_mode
 from coconut.data.release import RELEASES, ReleaseFile, file_digests, mismatch
 
 CHUNK = 1 << 20
@@ -64,6 +65,7 @@ def fetch_file(url: str, path: Path, release: ReleaseFile, timeout: float = 60.0
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, creation_mode())  # mkstemp's file is private; the data set is as readable as any new file
         with os.fdopen(handle, "wb") as out:
             _copy(url, out, release, timeout, progress, path)
         problem = mismatch(tmp, release, file_digests(tmp))

@@ -75,6 +75,9 @@ def test_download_writes_the_checked_files_and_nothing_else(served, tmp_path):
     assert {p.name: p.read_bytes() for p in paths} == contents
     assert listing(out) == ["a.json", "b.txt"], "no temporary file is left beside them"
     assert server.requested == ["/a.json", "/b.txt"], "each file is fetched from BASE_URL/<its remote name>"
+    from coconut.atomic import creation_mode
+
+    assert {p.stat().st_mode & 0o777 for p in paths} == {creation_mode()}, "as readable as any new file, not private"
 
 
 def test_a_checksum_mismatch_writes_nothing_and_keeps_the_old_file(served, tmp_path):
