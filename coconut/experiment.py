@@ -165,3 +165,28 @@ def shown(cfg: RunConfig) -> dict:
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config as YAML, showing only the fields that apply to this run."""
     return OmegaConf.to_yaml(OmegaConf.create(shown(cfg)))
+
+
+def settings(cfg: RunConfig) -> dict:
+    """The settings `to_yaml` shows, as dotted keys (`optim.lr`)."""
+    import yaml
+
+    out, todo = {}, [("", yaml.safe_load(to_yaml(cfg)))]
+    while todo:
+        prefix, value = todo.pop()
+        if isinstance(value, dict) and value:
+            todo += [(f"{prefix}{k}.", v) for k, v in value.items()]
+        else:
+            out[prefix[:-1]] = value
+    return out
+
+
+def changes_since(config_file, cfg: RunConfig) -> list[tuple[str, object, object]]:
+    """(key, then, now) for every setting in which `cfg` differs from a run's saved config.yaml, read with this
+    version's schema: a setting added since takes its default, which keeps the earlier behaviour, so it is no change.
+    ConfigError when the file no longer loads."""
+    then, now = settings(load_config(str(config_file))), settings(cfg)
+    missing = "(unset)"
+    return [(key, then.get(key, missing), now.get(key, missing)) for key in sorted(then.keys() | now.keys())
+            if then.get(key, missing) != now.get(key, missing)]
+

@@ -19,6 +19,8 @@
     results.json                 test metrics of the chosen checkpoint (and the split tested), written last
     results.before-resume-<k>.json, export.before-resume-<k>/   a finished run's results, moved aside when it
                                  was continued with resume_finished=true
+    config.before-resume-<k>.yaml  the run's config before attempt k resumed it with other settings (run.json's
+                                 attempt k names them)
     analysis/<checkpoint>/       coconut analyze
 
 A run folder belongs to one run, written by one process at a time. `coconut train` checks everything (config,
@@ -52,7 +54,7 @@ MARKER = "run.json"
 RUN_FILES = {MARKER, LOCK_NAME, "config.yaml", "git_commit.txt", "tokenizer", CHECKPOINTS, TENSORBOARD, CSV_LOGS,
              PROFILER, MLFLOW, WANDB, "export", "results.json", "accuracy_vs_tokens.csv", "accuracy_vs_tokens.png",
              "analysis", "transitions.csv", "transitions.png", "step_decoder"}
-_MOVED_ASIDE = re.compile(r"^(results|export)\.before-resume-\d+(\.json)?$")
+_MOVED_ASIDE = re.compile(r"^(results\.before-resume-\d+\.json|export\.before-resume-\d+|config\.before-resume-\d+\.yaml)$")
 
 
 class RunFolderError(ConfigError):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from coconut.atomic import write_json, write_text, write_with
 from coconut.config import ConfigError
-from coconut.experiment import load_config, to_yaml
+from coconut.experiment import changes_since, load_config
 from coconut.run_dir import RunDir, RunFolderError
 
 RUNS = ("demo_cot", "demo_coconut", "demo_no_cot")  # in training order: COCONUT starts from the CoT run
@@ -84,31 +84,16 @@ def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[
 
 
 def config_difference(run: RunDir, cfg) -> str | None:
-    """None when the run in `run` was trained with `cfg`: its config.yaml read with this version's schema (a setting
-    added since takes its default, which keeps the earlier behaviour) is `cfg`; else the first setting that differs."""
+    """None when the run in `run` was trained with `cfg` (`changes_since` finds no setting that differs), else the
+    first setting that differs."""
     try:
-        then = flat(load_config(str(run.config)))
+        changed = changes_since(run.config, cfg)
     except ConfigError as err:
         return f"its config.yaml does not load with this version ({err})"
-    now = flat(cfg)
-    for key in sorted(then.keys() | now.keys()):
-        if then.get(key, "(unset)") != now.get(key, "(unset)"):
-            return f"its config has {key}={then.get(key, '(unset)')} where this demo's has {now.get(key, '(unset)')}"
-    return None
-
-
-def flat(cfg) -> dict:
-    """The config's shown settings as dotted keys."""
-    import yaml
-
-    out, todo = {}, [("", yaml.safe_load(to_yaml(cfg)))]
-    while todo:
-        prefix, value = todo.pop()
-        if isinstance(value, dict) and value:
-            todo += [(f"{prefix}{k}.", v) for k, v in value.items()]
-        else:
-            out[prefix[:-1]] = value
-    return out
+    if not changed:
+        return None
+    key, then, now = changed[0]
+    return f"its config has {key}={then} where this demo's has {now}"
 
 
 def run_demo(overrides: list[str] = (), overwrite: bool = False, seeds: list[int] = DEFAULT_SEEDS) -> dict:

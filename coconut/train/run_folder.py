@@ -125,9 +125,13 @@ def commit_run_folder(cfg: RunConfig, run_dir: RunDir, request: StartRequest, fi
         if marker is None or request.resume_other_run:
             marker = {"run_id": uuid.uuid4().hex, "name": cfg.name, "created": time.time(), "data": data_digests(files),
                       "attempts": []}
-        marker.setdefault("attempts", []).append(
-            {"started": time.time(), "host": socket.gethostname(), "machine": describe_machine(), "commit": commit,
-             "resume": request.resume})
+        attempts = marker.setdefault("attempts", [])
+        attempts.append({"started": time.time(), "host": socket.gethostname(), "machine": describe_machine(),
+                         "commit": commit, "resume": request.resume})
+        if request.resume and not request.resume_other_run:
+            changed = keep_earlier_config(cfg, run_dir, len(attempts))
+            if changed:
+                attempts[-1]["changed"] = {key: [then, now] for key, then, now in changed}
         write_json(run_dir.marker, marker)  # first: the folder is a coconut run from its first byte on
         write_text(run_dir.config, to_yaml(cfg))
         write_text(run_dir.git_commit, commit + "\n")
@@ -137,3 +141,25 @@ def commit_run_folder(cfg: RunConfig, run_dir: RunDir, request: StartRequest, fi
         lock.release()
         raise
     return lock, marker
+
+
+def keep_earlier_config(cfg: RunConfig, run_dir: RunDir, attempt: int) -> list[tuple[str, object, object]]:
+    """A resume with settings other than the run's (`coconut.experiment.changes_since`): the run's config.yaml is
+    kept as config.before-resume-<attempt>.yaml before the new one replaces it, and a warning names the settings, so
+    a run trained under two configs says so. Returns the changes (none: nothing is written)."""
+    from coconut.config import ConfigError
+    from coconut.experiment import changes_since
+
+    if not run_dir.config.is_file():
+        return []
+    try:
+        changed = changes_since(run_dir.config, cfg)
+    except ConfigError as err:
+        changed = [("config.yaml", f"does not load with this version: {err}", "this run's config")]
+    if changed:
+        kept = run_dir.root / f"config.before-resume-{attempt}.yaml"
+        write_text(kept, run_dir.config.read_text())
+        log.warning("resuming with settings other than the run's: %s; its earlier config is kept as %s",
+                    ", ".join(f"{key} {then} -> {now}" for key, then, now in changed), kept.name)
+    return changed
+

@@ -216,6 +216,38 @@ def test_a_resume_on_changed_data_is_refused_unless_allowed(tmp_path, caplog):
     check_same_data(cfg, run, cfg.data.files(), StartRequest())  # a new run: nothing to compare
 
 
+def test_a_resume_with_other_settings_keeps_the_earlier_config_and_names_what_changed(tmp_path, caplog):
+    from coconut.experiment import load_config, to_yaml
+    from coconut.train.run_folder import StartRequest, commit_run_folder
+
+    def config(*extra):
+        return load_config("demo_coconut", [f"output_dir={tmp_path / 'runs'}", f"data.data_dir={tmp_path}", *extra])
+
+    first = config()
+    run = RunDir(first.run_dir)
+    run.root.mkdir(parents=True)
+    run.marker.write_text(json.dumps({"run_id": "0" * 32, "attempts": [{"started": 0}]}))
+    # Saved by an earlier version: without data.distractor, which has been added since (its default: no change).
+    run.config.write_text(to_yaml(first).replace("  distractor: null\n", ""))
+    run.checkpoints.mkdir()
+    run.last_checkpoint.write_bytes(b"a checkpoint")
+    resume = StartRequest(resume=str(run.last_checkpoint))
+    lock, _ = commit_run_folder(config(), run, resume, {}, "abc", None)
+    lock.release()
+    assert not list(run.root.glob("config.before-resume-*")) and "changed" not in json.loads(run.marker.read_text())[
+        "attempts"][-1], "the same settings: nothing kept, nothing named"
+    earlier = run.config.read_text()
+    lock, _ = commit_run_folder(config("optim.lr=0.5", "trainer.max_epochs=20"), run, resume, {}, "abc", None)
+    lock.release()
+    assert (run.root / "config.before-resume-3.yaml").read_text() == earlier
+    assert "lr: 0.5" in run.config.read_text()
+    attempt = json.loads(run.marker.read_text())["attempts"][-1]
+    assert attempt["changed"] == {"optim.lr": [first.optim.lr, 0.5], "trainer.max_epochs": [16, 20]}
+    assert "resuming with settings other than the run's: optim.lr" in caplog.text
+    assert "config.before-resume-3.yaml" in caplog.text
+    run.check_start(resume.resume)  # the kept config is one of the run's files
+
+
 # -- the metrics history ----------------------------------------------------------------------------
 
 
