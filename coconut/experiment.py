@@ -167,7 +167,7 @@ def to_yaml(cfg: RunConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(shown(cfg)))
 
 
-def settings(cfg: RunConfig) -> dict:
+def dotted_settings(cfg: RunConfig) -> dict:
     """The settings `to_yaml` shows, as dotted keys (`optim.lr`)."""
     import yaml
 
@@ -185,7 +185,7 @@ def changes_since(config_file, cfg: RunConfig) -> list[tuple[str, object, object
     """(key, then, now) for every setting in which `cfg` differs from a run's saved config.yaml, read with this
     version's schema: a setting added since takes its default, which keeps the earlier behaviour, so it is no change.
     ConfigError when the file no longer loads."""
-    then, now = settings(load_config(str(config_file))), settings(cfg)
+    then, now = dotted_settings(load_config(str(config_file))), dotted_settings(cfg)
     missing = "(unset)"
     return [(key, then.get(key, missing), now.get(key, missing)) for key in sorted(then.keys() | now.keys())
             if then.get(key, missing) != now.get(key, missing)]
