@@ -39,6 +39,12 @@ INCOMPLETE_MARK = "‡"
 INCOMPLETE_NOTE = (f"{INCOMPLETE_MARK} includes runs whose schedule ended before the method's final stage: they "
                    "tested last.ckpt, a checkpoint of an earlier stage (results.json says \"schedule_complete\": "
                    "false); train more epochs for the method's result.")
+CHANGED_MARK = "\u00a7"
+CHANGED_NOTE = (f"{CHANGED_MARK} includes runs resumed with other settings than they started with: trained under two "
+                "configs (run.json's attempts name the settings; the earlier config is config.before-resume-<k>.yaml).")
+# (row key, mark, note) of each footnote a row can carry.
+FOOTNOTES = (("val_runs", VAL_MARK, VAL_NOTE), ("incomplete_runs", INCOMPLETE_MARK, INCOMPLETE_NOTE),
+             ("changed_runs", CHANGED_MARK, CHANGED_NOTE))
 
 
 def find_runs(paths, skipped: list[str] | None = None) -> list[Path]:
@@ -91,6 +97,7 @@ def summarize(runs: list[RunResult]) -> list[dict]:
         out.append({"dataset": dataset, "method": shown, "runs": len(members),
                     "val_runs": sum(r.test_split == "val" for r in members),
                     "incomplete_runs": sum(r.schedule_complete is False for r in members),
+                    "changed_runs": sum(bool(r.changed_settings) for r in members),
                     "tested_checkpoints": " ".join(sorted({r.tested_checkpoint for r in members
                                                            if r.tested_checkpoint is not None})),
                     "seeds": sorted(r.seed for r in members), "acc": round(acc, 2), "acc_std": round(acc_std, 2),
@@ -124,17 +131,16 @@ def to_markdown(rows: list[dict]) -> str:
             cells.append("" if r is None or r["paper_acc"] is None else f"{r['paper_acc']:.1f}"
                          + ("" if r["paper_tokens"] is None else f" ({r['paper_tokens']:.1f})"))
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [note for key, note in (("val_runs", VAL_NOTE), ("incomplete_runs", INCOMPLETE_NOTE))
-             if any(r.get(key) for r in rows)]
+    notes = [note for key, _, note in FOOTNOTES if any(r.get(key) for r in rows)]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
 
 
 def marks(row: dict) -> str:
-    """The footnote marks of a row: some runs tested on val, some tested early (their schedule incomplete)."""
-    return "".join(f" {mark}" for key, mark in (("val_runs", VAL_MARK), ("incomplete_runs", INCOMPLETE_MARK))
-                   if row.get(key))
+    """The footnote marks of a row: some runs tested on val, some tested early (their schedule incomplete), some
+    resumed with other settings."""
+    return "".join(f" {mark}" for key, mark, _ in FOOTNOTES if row.get(key))
 
 
 def _method_rank(label: str):
@@ -147,9 +153,9 @@ def _method_rank(label: str):
 
 # val_runs: how many of the runs were tested on the val split (no test file); incomplete_runs: how many tested
 # last.ckpt because their schedule ended before the final stage; tested_checkpoints: best, last or both ("" when
-# the runs' results.json do not say).
+# the runs' results.json do not say); changed_runs: how many were resumed with other settings than they started with.
 CSV_FIELDS = ("dataset", "method", "runs", "seeds", "acc", "acc_std", "tokens", "tokens_std", "paper_acc", "paper_tokens",
-              "val_runs", "incomplete_runs", "tested_checkpoints")
+              "val_runs", "incomplete_runs", "tested_checkpoints", "changed_runs")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

@@ -45,6 +45,7 @@ class RunResult:
     identity: str = ""  # "run_id <hex>", or "sha256 <hex>" of results.json for a run written without one
     tested_checkpoint: str | None = None  # "best" or "last" (runs written before the key: None)
     schedule_complete: bool | None = None  # False: the schedule ended before the final stage, last.ckpt was tested
+    changed_settings: tuple[str, ...] = ()  # settings a resume changed (run.json's attempts), if any
 
 
 def _number(value, key: str, path: Path, low: float, high: float | None = None, what: str = "") -> float:
@@ -144,7 +145,18 @@ def read_run(run_dir: Path) -> RunResult:
         raise ReportError(f"{config_path}: not a run's config ({str(err).splitlines()[0]})") from err
     run.test_split, run.identity = results.get("test_split", "test"), identity
     run.tested_checkpoint, run.schedule_complete = results.get("tested_checkpoint"), results.get("schedule_complete")
+    run.changed_settings = changed_on_resume(RunDir(run_dir).marker)
     return run
+
+
+def changed_on_resume(marker: Path) -> tuple[str, ...]:
+    """The settings a resume changed, from run.json's attempts (`coconut.train.run_folder.keep_earlier_config`); none
+    for a run.json that is missing or unreadable (an older run), which the results alone still report."""
+    try:
+        attempts = json.loads(marker.read_text()).get("attempts", [])
+        return tuple(sorted({key for a in attempts if isinstance(a, dict) for key in a.get("changed") or {}}))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return ()
 
 
 def _from_config(cfg, run_dir: Path, acc: float, tokens: float) -> RunResult:

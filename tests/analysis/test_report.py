@@ -309,3 +309,22 @@ def test_codi_beside_its_published_accuracy(tmp_path):
     assert (row["paper_acc"], row["paper_tokens"]) == (43.7, None)
     line = next(l for l in (tmp_path / "out").rglob("*.md").__next__().read_text().splitlines() if l.startswith("| CODI"))
     assert line.endswith("| 43.7 |"), "accuracy only: CODI's paper gives no token count"
+
+
+def test_runs_resumed_with_other_settings_are_marked(tmp_path):
+    root = tmp_path / "runs"
+    changed = fake_run(root, "prosqa_coconut", 0, 0.96, 14.0)
+    (changed / "run.json").write_text(json.dumps({"run_id": uuid.uuid4().hex, "attempts": [
+        {"started": 1}, {"started": 2, "changed": {"optim.lr": [0.0001, 0.0005]}}]}))
+    same = fake_run(root, "prosqa_coconut", 1, 0.98, 14.4)
+    (same / "run.json").write_text(json.dumps({"run_id": uuid.uuid4().hex, "attempts": [{"started": 1}, {"started": 2}]}))
+    fake_run(root, "prosqa_cot", 0, 0.75, 49.0)  # no run.json (an older run): no mark
+    out = tmp_path / "out"
+    rows = {r["method"]: r for r in report([root], out)["rows"]}
+    assert (rows["COCONUT"]["changed_runs"], rows["CoT"]["changed_runs"]) == (1, 0)
+    markdown = (out / "results_table.md").read_text().splitlines()
+    assert "| COCONUT | 97.0 +- 1.4 (14.2) [2] \u00a7 | 97.0 (14.2) |" in markdown
+    assert markdown[-1].startswith("\u00a7 includes runs resumed with other settings than they started with")
+    table = {r["method"]: r for r in csv.DictReader((out / "results_table.csv").open())}
+    assert (table["COCONUT"]["changed_runs"], table["CoT"]["changed_runs"]) == ("1", "0")
+
