@@ -23,6 +23,7 @@ from pathlib import Path
 
 from coconut.atomic import write_json, write_text, write_with
 from coconut.config import ConfigError
+from coconut.data.files import check_existing
 from coconut.experiment import changes_since, load_config
 from coconut.run_dir import RunDir, RunFolderError
 
@@ -68,6 +69,7 @@ def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[
         cfgs = demo_configs(overrides, seed)
         check_budget(cfgs)
         for name, cfg in cfgs.items():
+            check_existing(cfg.data)  # data files the config would not train on: refused before any run trains
             run = RunDir(cfg.run_dir, output_dir=cfg.output_dir)
             finished = not overwrite and run.is_finished()
             differs = config_difference(run, cfg) if finished else None

@@ -32,16 +32,8 @@ def how_to_get(data: DataConfig, name: str | None = None) -> str:
 def ensure_data(data: DataConfig) -> dict[str, Path]:
     """The split files; missing ones are generated when a generator is set and data.allow_generated, else must
     exist (test may be absent without a generator). Generated files get a sidecar saying how they were made."""
-    check_links(Path(data.data_dir), "data.data_dir")
+    check_existing(data)  # every file there is checked before anything is generated
     files, sizes = data.files(), data.sizes()
-    for split, path in files.items():
-        check_links(path, f"data.{split}_file")
-    for path in files.values():  # every file there is checked before anything is generated
-        if path.exists():
-            if not data.allow_generated:
-                refuse_generated(path, data)
-            elif data.generator is not None:
-                refuse_other_distribution(path, data)
     for offset, (split, path) in enumerate(files.items()):
         if path.exists():
             continue
@@ -77,6 +69,20 @@ def ensure_data(data: DataConfig) -> dict[str, Path]:
             "command": f"coconut data {data.generator} --n {sizes[split]} --seed {seed}{render} --out {path}",
         })
     return files
+
+
+def check_existing(data: DataConfig) -> None:
+    """The checks of the split files already there, which generate and write nothing (a command that trains several
+    runs makes them for all before the first): no broken link, and each file one the config may train on."""
+    check_links(Path(data.data_dir), "data.data_dir")
+    for split, path in data.files().items():
+        check_links(path, f"data.{split}_file")
+    for path in data.files().values():
+        if path.exists():
+            if not data.allow_generated:
+                refuse_generated(path, data)
+            elif data.generator is not None:
+                refuse_other_distribution(path, data)
 
 
 def refuse_other_distribution(path: Path, data: DataConfig) -> None:

@@ -164,3 +164,15 @@ def test_the_table_names_each_machine_once_and_runs_that_recorded_none(tmp_path)
     assert machines(jobs) == ["CPU A (family 6 model 1), 2 threads, AVX512 kernels",
                               "CPU A (family 6 model 1), 2 threads, AVX2 kernels (ATEN_CPU_CAPABILITY=avx2)",
                               "not recorded"]
+
+
+def test_data_the_demo_would_not_train_on_is_refused_before_any_run_starts(tmp_path, capsys):
+    from coconut.data.errors import DataError
+    from coconut.data.files import ensure_data
+    from coconut.experiment import load_config
+
+    ensure_data(load_config("demo_cot", demo_overrides(tmp_path)).data)  # the demo's data, any distractor
+    capsys.readouterr()
+    with pytest.raises(DataError, match=r"train\.json: field 'distractor': generated with distractor any"):
+        run_demo([*demo_overrides(tmp_path), "data.distractor=matched"], seeds=(0,))
+    assert "training" not in capsys.readouterr().out and not (tmp_path / "demo").exists()
