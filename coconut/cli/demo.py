@@ -64,12 +64,14 @@ def check_budget(cfgs: dict) -> None:
 
 def plan(seeds: list[int], overrides: list[str], overwrite: bool) -> list[tuple[str, object, bool]]:
     """(name, config, reuse) for every run; every folder checked before anything trains."""
-    jobs = []
+    jobs, checked = [], set()
     for seed in seeds:
         cfgs = demo_configs(overrides, seed)
         check_budget(cfgs)
         for name, cfg in cfgs.items():
-            check_existing(cfg.data)  # data files the config would not train on: refused before any run trains
+            if repr(cfg.data) not in checked:  # the runs share their data: each data setting is checked once
+                check_existing(cfg.data)  # files the config would not train on: refused before any run trains
+                checked.add(repr(cfg.data))
             run = RunDir(cfg.run_dir, output_dir=cfg.output_dir)
             finished = not overwrite and run.is_finished()
             differs = config_difference(run, cfg) if finished else None

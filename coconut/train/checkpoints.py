@@ -133,8 +133,10 @@ def check_same_vocabulary(path, tokenizer, what: str | None = None) -> None:
     `what` names the checkpoint in the message (default: checkpoint PATH)."""
     from transformers import PreTrainedTokenizerFast
 
-    saved = Path(path).parent.parent / "tokenizer" / "tokenizer.json"
-    if Path(path).parent.name != "checkpoints" or not saved.is_file():
+    from coconut.run_dir import CHECKPOINTS, RunDir
+
+    saved = RunDir(Path(path).parent.parent).tokenizer / "tokenizer.json"
+    if Path(path).parent.name != CHECKPOINTS or not saved.is_file():
         return
     theirs = PreTrainedTokenizerFast(tokenizer_file=str(saved)).get_vocab()
     mine = tokenizer.get_vocab()
