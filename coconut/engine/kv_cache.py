@@ -14,9 +14,10 @@ written once). Its version counter counts every write to the room, so a prefix v
 pass's attention would be refused in the backward pass. `exact_prefix_reads` makes the check itself, with
 saved-tensor hooks around the latent passes: every saved tensor keeps autograd's check except the views of the
 cache's rooms. `RoomLayer` keeps the promise: a column is never written twice while gradients may still read it
-(`crop` moves to fresh room). The hooks stand in for any saved-tensor hooks of the caller's (as the innermost
-hooks always do) during the passes, so `torch.autograd.graph.save_on_cpu` around a latent forward does not
-offload what those passes save.
+(`crop` moves to fresh room). Where the caller records under saved-tensor hooks of its own
+(`torch.autograd.graph.save_on_cpu`, say), those save every tensor and the engine adds none: the innermost hooks
+are the only ones that act, and autograd makes no version check of what hooks save, so the prefix views need no
+exemption there.
 
 Compiled passes (`torch.compile`) go through as they are: the writes are ordinary operators, and the rooms are
 ordinary tensors a graph can make, write and return.
@@ -153,8 +154,9 @@ def exact_prefix_reads(cache: RoomCache):
     backward pass, except for views of the cache's rooms (later passes write other columns of the same storage).
 
     The check is made when a tensor is read back: a compiled pass makes its room inside the graph and saves
-    views of it before the layer holds it, so only then is it known to be a room."""
-    if not torch.is_grad_enabled() or not isinstance(cache, RoomCache):
+    views of it before the layer holds it, so only then is it known to be a room. Under the caller's own
+    saved-tensor hooks nothing is added (see the module's docstring)."""
+    if not torch.is_grad_enabled() or not isinstance(cache, RoomCache) or callers_saved_tensor_hooks() is not None:
         yield
         return
 
@@ -172,6 +174,12 @@ def exact_prefix_reads(cache: RoomCache):
 
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         yield
+
+
+def callers_saved_tensor_hooks():
+    """The (pack, unpack) pair of the innermost `saved_tensors_hooks` active here, or None. torch keeps no
+    public getter; `tests/engine/test_kv_cache.py` pins this one."""
+    return torch._C._autograd._top_saved_tensors_default_hooks(False)
 
 
 def check_windows(cache: Cache, attention_mask: torch.Tensor) -> None:

@@ -80,6 +80,37 @@ def test_every_other_saved_tensor_keeps_the_version_check():
         b.sum().backward()
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_the_callers_saved_tensor_hooks_save_what_the_passes_save(arch):
+    """Under the caller's hooks (offloading to CPU, say) every tensor the latent passes save goes through them,
+    the cache's prefix views included, and the gradients are the ones recorded without hooks."""
+    from coconut.engine.kv_cache import callers_saved_tensor_hooks
+
+    model = tiny_model(arch)
+    engine = engine_for(model)
+    _, (ids, mask, labels) = ragged_batch(seed=3)
+    model.zero_grad()
+    engine(ids, mask, labels).loss.backward()
+    want = {name: p.grad.clone() for name, p in model.named_parameters()}
+    packed = []
+
+    def pack(tensor):
+        packed.append((tuple(tensor.shape), tensor._base is not None))
+        return tensor.clone()  # a copy, as offloading makes: the original's later writes cannot reach it
+
+    model.zero_grad()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda saved: saved):
+        assert callers_saved_tensor_hooks()[0] is pack
+        loss = engine(ids, mask, labels).loss
+    loss.backward()
+    heads = model.config.num_key_value_heads if arch == "llama" else model.config.num_attention_heads
+    room_views = [shape for shape, is_view in packed
+                  if is_view and len(shape) == 4 and shape[:2] == (ids.shape[0], heads) and shape[2] > 1]
+    assert room_views, "the thought passes' reads of the cache went past the caller's hooks"
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, want[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_a_crop_while_recording_moves_to_fresh_room():
     """Columns a backward pass may still read are never overwritten: the same gradients as transformers' cache."""
     results = []
