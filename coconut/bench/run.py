@@ -3,6 +3,9 @@
 Figures (all medians of paired runs, so machine noise hits both sides alike):
 - train_step_ratio_vs_plain: latent forward+backward+AdamW step over a plain HF step on a
   sequence of the same length;
+- same_calls_step_ratio_vs_plain and train_step_ratio_vs_same_calls: the release's n + 1 decoder calls made
+  over the plain tokens through transformers' own cache, nothing fed back (coconut.bench.same_calls), against
+  the plain step (what the calls cost) and the latent step against it (what the engine adds);
 - generate_speedup_batched_vs_single: questions/s of batched cached generation over
   batch-size-1 generation of the same questions with the same engine;
 - generate_time_ratio_vs_hf: batched latent generation time over Hugging Face `generate` on plain
@@ -30,6 +33,7 @@ from tqdm.auto import tqdm
 from coconut.bench.builders import build_batch, build_model, make_engine
 from coconut.bench.generation import generation_figures
 from coconut.bench.memory import PeakTensorMemory
+from coconut.bench.same_calls import call_bounds, same_calls_loss
 from coconut.bench.settings import BenchConfig, bench_config_from_args
 from coconut.engine.reference import recompute_logits
 
@@ -71,6 +75,15 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    bounds = call_bounds(cfg.question, cfg.thoughts, latent_ids.shape[1])
+
+    def same_calls_step():
+        with _autocast(cfg):
+            loss = same_calls_loss(model, plain_ids, mask, labels, bounds)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
     def latent_step(which=engine):
         with _autocast(cfg):
             loss = which(latent_ids, mask, labels).loss
@@ -78,15 +91,23 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    bar = tqdm(total=2 * (cfg.repeats + 1) + 5, desc="bench", disable=not progress, leave=False)
-    timings = {"plain": [], "latent": []}
-    for i in range(cfg.repeats + 1):  # the first pair warms up caches and the optimizer state
-        for name, step in (("plain", plain_step), ("latent", latent_step)) if i % 2 else (("latent", latent_step), ("plain", plain_step)):
-            elapsed = _timed(cfg, step)
+    bar = tqdm(total=3 * (cfg.repeats + 1) + 5, desc="bench", disable=not progress, leave=False)
+    steps = {"plain": plain_step, "latent": latent_step, "same_calls": same_calls_step}
+    timings = {name: [] for name in steps}
+    for i in range(cfg.repeats + 1):  # the first round warms up caches and the optimizer state
+        order = list(steps)[i % 3:] + list(steps)[: i % 3]  # each step goes first as often as the others
+        for name in order:
+            elapsed = _timed(cfg, steps[name])
             if i:
                 timings[name].append(elapsed)
             bar.update()
     ratios = [lat / pl for lat, pl in zip(timings["latent"], timings["plain"])]
+    same_calls = {"same_calls_step_ms": 1000 * statistics.median(timings["same_calls"]),
+                  "same_calls_step_ratio_vs_plain": statistics.median(
+                      [s / pl for s, pl in zip(timings["same_calls"], timings["plain"])]),
+                  "train_step_ratio_vs_same_calls": statistics.median(
+                      [lat / s for lat, s in zip(timings["latent"], timings["same_calls"])]),
+                  "decoder_calls": len(bounds) - 1}
 
     peaks, cuda_peaks = {}, {}
     for name, step in (("plain", plain_step), ("latent", latent_step)):
@@ -131,6 +152,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
         "plain_step_ms": 1000 * statistics.median(timings["plain"]),
         "latent_step_ms": 1000 * statistics.median(timings["latent"]),
         "train_step_ratio_vs_plain": statistics.median(ratios),
+        **same_calls,
         "latent_train_tokens_per_s": cfg.batch * seq_len / statistics.median(timings["latent"]),
         "plain_peak_mb": peaks["plain"] / 2**20,
         "latent_peak_mb": peaks["latent"] / 2**20,
@@ -187,6 +209,10 @@ def format_table(result: dict) -> str:
         ("plain train step (ms)", f"{result['plain_step_ms']:.0f}", ""),
         ("latent train step (ms)", f"{result['latent_step_ms']:.0f}", ""),
         ("train_step_ratio_vs_plain", f"{result['train_step_ratio_vs_plain']:.3f}", None),
+        (f"the same {result['decoder_calls']} decoder calls through transformers' cache, nothing fed back (ms)",
+         f"{result['same_calls_step_ms']:.0f}", ""),
+        ("same_calls_step_ratio_vs_plain", f"{result['same_calls_step_ratio_vs_plain']:.3f}", ""),
+        ("train_step_ratio_vs_same_calls", f"{result['train_step_ratio_vs_same_calls']:.3f}", ""),
         ("plain peak memory (MiB)", f"{result['plain_peak_mb']:.0f}", ""),
         ("latent peak memory (MiB)", f"{result['latent_peak_mb']:.0f}", ""),
         ("peak_memory_ratio_vs_plain", f"{result['peak_memory_ratio_vs_plain']:.3f}", None),

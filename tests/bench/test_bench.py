@@ -41,6 +41,11 @@ def check_consistent(result, cfg):
         check_timing_ratio(result, key)
     assert result["generate_batched_equals_single"] is True
     assert 0.0 <= result["max_abs_diff_vs_recompute"] < 1e-5
+    assert result["decoder_calls"] == cfg.thoughts + 1
+    assert result["same_calls_step_ratio_vs_plain"] == pytest.approx(result["same_calls_step_ms"] / result["plain_step_ms"])
+    assert result["train_step_ratio_vs_same_calls"] == pytest.approx(result["latent_step_ms"] / result["same_calls_step_ms"])
+    for key in ("same_calls_step_ratio_vs_plain", "train_step_ratio_vs_same_calls"):
+        check_timing_ratio(result, key)
 
 
 def test_tiny_bench_reports_every_figure(capsys):
@@ -54,6 +59,9 @@ def test_tiny_bench_reports_every_figure(capsys):
     assert f"| train_step_ratio_vs_plain | {result['train_step_ratio_vs_plain']:.3f} |" in table
     assert f"| max_abs_diff_vs_recompute | {result['max_abs_diff_vs_recompute']:.1e} | <= 0.0001 ok |" in table
     assert "| batched tokens == single tokens | True | True |" in table
+    assert (f"| the same 3 decoder calls through transformers' cache, nothing fed back (ms) | "
+            f"{result['same_calls_step_ms']:.0f} |") in table
+    assert f"| train_step_ratio_vs_same_calls | {result['train_step_ratio_vs_same_calls']:.3f} |" in table
 
 
 def test_bench_compares_jacobi_thoughts_and_runs_bf16():
@@ -68,6 +76,37 @@ def test_bench_compares_jacobi_thoughts_and_runs_bf16():
     assert (f"| jacobi_step_ratio_vs_sequential (3 iterations) | {result['jacobi_step_ratio_vs_sequential']:.3f} |"
             in table)
     assert "cpu bf16" in table and result["config"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("thoughts", [0, 1, 4])
+def test_same_calls_compute_the_plain_models_loss(arch, thoughts):
+    """The reference step makes the latent step's decoder calls, and they compute what one plain call does:
+    the same loss and gradients (so its time is the calls' cost, not another computation's)."""
+    from coconut.bench.builders import build_batch, build_model
+    from coconut.bench.same_calls import call_bounds, same_calls_loss
+
+    cfg = BenchConfig(arch=arch, layers=2, width=32, heads=2, vocab=64, batch=3, question=5, thoughts=thoughts,
+                      after=4)
+    model = build_model(cfg).eval()
+    _, plain_ids, labels, _ = build_batch(cfg)
+    mask = torch.ones_like(plain_ids)
+    bounds = call_bounds(cfg.question, cfg.thoughts, plain_ids.shape[1])
+    assert len(bounds) - 1 == (thoughts + 1 if thoughts else 1)
+    assert bounds[0] == 0 and bounds[-1] == plain_ids.shape[1] and bounds == sorted(set(bounds))
+    if thoughts:  # the prefix ends at <|start-latent|>; one column per thought but the last
+        assert bounds[1] == cfg.question + 1 and all(b - a == 1 for a, b in zip(bounds[1:-2], bounds[2:-1]))
+    grads = []
+    for loss_of in (lambda: model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss,
+                    lambda: same_calls_loss(model, plain_ids, mask, labels, bounds)):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (want, want_grads), (got, got_grads) = grads
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_new_tokens_count_up_to_each_first_eos():
