@@ -3,12 +3,17 @@
 1. `coconut bench` at GPT-2-small shape (12 x 768, vocab 50257, batch 32, 96 question tokens + 6 thoughts
    + 32 after) in bf16: latent training tokens/s, peak memory, train_step_ratio_vs_plain, the
    batched-generation speed-up, generation against Hugging Face `generate`, and Jacobi (PCCoT) thoughts
-   against sequential ones;
-2. a short Lightning training of a tiny COCONUT model with bf16-mixed on one GPU, and with FSDP on
+   against sequential ones, and the same decoder calls through transformers' own cache (what the n + 1 calls
+   cost before the engine adds anything);
+2. the same bench with the passes compiled (`latent.compile`, `--compile`, reduce-overhead by default: CUDA
+   graphs for the launch-bound one-column passes), compiled steps paired with eager ones; a failure to
+   compile is recorded in the report and does not stop the rest;
+3. a short Lightning training of a tiny COCONUT model with bf16-mixed on one GPU, and with FSDP on
    every visible GPU (the multi-pass latent forward inside FSDP units; ranks kept in step);
-3. prints a Markdown block (with the date and the GPU) and writes everything to OUT/gpu_check.json.
+4. prints a Markdown block (with the date and the GPU) and writes everything to OUT/gpu_check.json.
 
-    python tools/gpu_check.py [--out DIR] [--tiny]     (--tiny: small shapes, also runs on a CPU, for tests)
+    python tools/gpu_check.py [--out DIR] [--tiny] [--compile MODE|none]
+    (--tiny: small shapes, also runs on a CPU, for tests; it compiles nothing unless --compile is given)
 """
 
 from __future__ import annotations
@@ -22,8 +27,7 @@ import time
 from pathlib import Path
 
 
-def bench_figures(tiny: bool, device: str) -> dict:
-    from coconut.bench.run import format_table, run_bench
+def bench_config(tiny: bool, device: str):
     from coconut.bench.settings import BenchConfig
 
     if tiny:
@@ -33,9 +37,34 @@ def bench_figures(tiny: bool, device: str) -> dict:
         cfg = BenchConfig(arch="gpt2", layers=12, width=768, heads=12, vocab=50257, batch=32, question=96, thoughts=6,
                           after=32, repeats=10, generate_questions=32, device=device, precision="bf16",
                           jacobi_iterations=6)
-    result = run_bench(cfg, progress=False)
+    return cfg
+
+
+def bench_figures(tiny: bool, device: str) -> dict:
+    from coconut.bench.run import format_table, run_bench
+
+    result = run_bench(bench_config(tiny, device), progress=False)
     result["table"] = format_table(result)
     return result
+
+
+def compiled_figures(cfg, mode: str) -> dict:
+    """The bench with compiled passes in `mode` beside eager ones, or {"error": why} when they do not compile:
+    one prepared run on a lent machine must still bring back everything else."""
+    from dataclasses import replace
+
+    from coconut.bench.run import run_bench
+
+    try:
+        result = run_bench(replace(cfg, compile=mode, jacobi_iterations=0, repeats=min(cfg.repeats, 5)),
+                           progress=False)
+    except Exception as error:  # noqa: BLE001 - reported, not raised: see the docstring
+        return {"compile_mode": mode, "error": f"{type(error).__name__}: {error}"[:2000]}
+    keep = ("compile_mode", "compiled_latent_step_ms", "compiled_step_ratio_vs_eager", "compile_warmup_s",
+            "compiled_loss_diff_vs_eager", "plain_step_ms", "latent_step_ms")
+    figures = {key: result[key] for key in keep}
+    figures["compiled_step_ratio_vs_plain"] = result["compiled_latent_step_ms"] / result["plain_step_ms"]
+    return figures
 
 
 def training_smoke(root: Path, strategy_args: list[str], device_args: list[str]) -> dict:
@@ -59,6 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/gpu_check")
     parser.add_argument("--tiny", action="store_true", help="small shapes; runs on a CPU too (for tests)")
+    parser.add_argument("--compile", default=None, help="torch.compile mode of the compiled-passes bench, or none "
+                        "(default: reduce-overhead on a GPU, none with --tiny)")
     args = parser.parse_args()
     import torch
 
@@ -74,6 +105,10 @@ def main() -> int:
               "torch": torch.__version__}
     report["bench"] = bench_figures(args.tiny, device)
     print(report["bench"]["table"], flush=True)
+    mode = args.compile or ("none" if args.tiny else "reduce-overhead")
+    if mode != "none":
+        report["compiled"] = compiled_figures(bench_config(args.tiny, device), mode)
+        print(json.dumps(report["compiled"], indent=2), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         accel = ["trainer=gpu"] if cuda else ["trainer=cpu", "trainer.precision=bf16-mixed"]
         report["bf16_training"] = training_smoke(Path(tmp) / "bf16", [], accel)
@@ -94,11 +129,22 @@ def format_report(report: dict) -> str:
              "| figure | value |", "|---|---|",
              f"| latent training tokens/s (bf16) | {b['latent_train_tokens_per_s']:.0f} |",
              f"| train_step_ratio_vs_plain | {b['train_step_ratio_vs_plain']:.3f} |",
+             f"| same_calls_step_ratio_vs_plain (the {b['decoder_calls']} decoder calls through transformers' cache) | "
+             f"{b['same_calls_step_ratio_vs_plain']:.3f} |",
+             f"| train_step_ratio_vs_same_calls | {b['train_step_ratio_vs_same_calls']:.3f} |",
              f"| peak_memory_ratio_vs_plain | {b['peak_memory_ratio_vs_plain']:.3f} |",
              f"| generate_speedup_batched_vs_single | {b['generate_speedup_batched_vs_single']:.1f} |",
              f"| generate_time_ratio_vs_hf (HF generate, same batch and length) | {b['generate_time_ratio_vs_hf']:.3f} |",
              f"| jacobi_step_ratio_vs_sequential ({b['jacobi_iterations']} iterations) | "
              f"{b['jacobi_step_ratio_vs_sequential']:.3f} |"]
+    compiled = report.get("compiled")
+    if compiled and "error" in compiled:
+        lines.append(f"| latent.compile={compiled['compile_mode']} | did not compile: {compiled['error'][:200]} |")
+    elif compiled:
+        lines += [f"| compiled latent step / plain step (latent.compile={compiled['compile_mode']}) | "
+                  f"{compiled['compiled_step_ratio_vs_plain']:.3f} |",
+                  f"| compiled_step_ratio_vs_eager | {compiled['compiled_step_ratio_vs_eager']:.3f} |",
+                  f"| compile time, first steps (s) | {compiled['compile_warmup_s']:.0f} |"]
     if "cuda_latent_peak_mb" in b:
         lines.append(f"| peak memory, plain / latent step (MiB) | {b['cuda_plain_peak_mb']:.0f} / {b['cuda_latent_peak_mb']:.0f} |")
     for key in ("bf16_training", "fsdp_training"):

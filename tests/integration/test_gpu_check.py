@@ -49,3 +49,44 @@ def test_gpu_check_tiny_runs_and_reports(tmp_path):
     assert f"| generate_time_ratio_vs_hf (HF generate, same batch and length) | {bench['generate_time_ratio_vs_hf']:.3f} |" \
         in proc.stdout
     assert f"test acc {test['test/acc']:.2f} |" in proc.stdout
+    assert f"| train_step_ratio_vs_same_calls | {bench['train_step_ratio_vs_same_calls']:.3f} |" in proc.stdout
+    assert "compiled" not in report, "--tiny compiles nothing unless asked"
+
+
+def _gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_compiled_bench_reports_its_figures_or_why_it_did_not_compile(aot_eager, monkeypatch):
+    """On a lent GPU the compiled passes are measured beside eager ones; a mode that fails to compile is reported
+    in the report's table, and the rest of the check still runs."""
+    gpu_check = _gpu_check_module()
+    cfg = gpu_check.bench_config(tiny=True, device="cpu")
+    figures = gpu_check.compiled_figures(cfg, "default")
+    assert figures["compile_mode"] == "default" and "error" not in figures
+    assert figures["compiled_step_ratio_vs_plain"] == pytest.approx(
+        figures["compiled_latent_step_ms"] / figures["plain_step_ms"])
+    assert 0.0 <= figures["compiled_loss_diff_vs_eager"] < 1e-5 and aot_eager
+
+    import coconut.bench.compiled
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cudagraphs refused a mutated input")
+
+    monkeypatch.setattr(coconut.bench.compiled, "compile_figures", broken)
+    failed = gpu_check.compiled_figures(cfg, "reduce-overhead")
+    assert failed == {"compile_mode": "reduce-overhead", "error": "RuntimeError: cudagraphs refused a mutated input"}
+    bench = {"latent_train_tokens_per_s": 1.0, "train_step_ratio_vs_plain": 1.5, "decoder_calls": 4,
+             "same_calls_step_ratio_vs_plain": 1.2, "train_step_ratio_vs_same_calls": 1.25,
+             "peak_memory_ratio_vs_plain": 1.0, "generate_speedup_batched_vs_single": 10.0,
+             "generate_time_ratio_vs_hf": 1.0, "jacobi_iterations": 3, "jacobi_step_ratio_vs_sequential": 1.0}
+    report = {"date": "2026-01-01", "gpu": "GPU", "device": "cuda", "gpus": 1, "torch": "x", "bench": bench}
+    for compiled, row in ((failed, "| latent.compile=reduce-overhead | did not compile: RuntimeError: cudagraphs"),
+                          (figures, f"| compiled latent step / plain step (latent.compile=default) | "
+                                    f"{figures['compiled_step_ratio_vs_plain']:.3f} |")):
+        assert row in gpu_check.format_report({**report, "compiled": compiled})
