@@ -1,7 +1,8 @@
 """Where a latent training step spends the time a plain step of the same length does not: torch's profiler over
 forward and backward of both (the bench's model and batch, `coconut/bench/builders.py`), per operator, and the
-time spent on per-head key/value-shaped tensors (batch, heads, columns, head size): the cache room's own
-gradient traffic (a whole room per pass, layer, keys and values) and the prefixes copied into it.
+time spent on per-head key/value-shaped tensors (batch, heads, columns, head size): attention, and the cache's
+writes and reads with their gradients. `coconut bench` separates what the engine adds from what its decoder calls
+cost (train_step_ratio_vs_same_calls).
 
   python tools/profile_latent_step.py [--vocab 64] [--batch 32] [--threads 1] [--steps 2]
 
