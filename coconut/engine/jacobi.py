@@ -20,8 +20,10 @@ def jacobi_thoughts(engine, embeds: torch.Tensor, layout: ThoughtLayout, cache, 
     cols = slice(start, start + n_cols)
     thought = layout.is_thought[:, cols].unsqueeze(-1)  # (B, n, 1)
     inputs = embeds  # the first guess of every thought: its <|latent|> token embedding
+    windows = getattr(cache, "position_windows", None)  # sliding windows counted in positions (window_masks)
+    full_mask = mask if windows is None else windows.masks(engine.model.config, embeds, mask, pos, None, record=False)
     for _ in range(iterations):
-        hidden = engine.decoder(inputs_embeds=inputs, attention_mask=mask, position_ids=pos,
+        hidden = engine.decoder(inputs_embeds=inputs, attention_mask=full_mask, position_ids=pos,
                                 use_cache=False).last_hidden_state
         # Column c's thought reads the hidden state of column c - 1, as in the sequential engine.
         fed = engine.thought_embedding(hidden[:, start - 1 : start - 1 + n_cols]).to(embeds.dtype)

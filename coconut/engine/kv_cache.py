@@ -22,6 +22,10 @@ exemption there.
 Compiled passes (`torch.compile`) go through as they are: the writes are ordinary operators, and the rooms are
 ordinary tensors a graph can make, write and return.
 
+Sliding-window layers stay transformers' own, unless a batch has masked columns inside rows: then they get room
+too and the window is counted in positions by ready-made masks (`count_windows_in_positions`,
+`coconut.engine.window_masks`).
+
 The layer implements transformers' public layer interface (`CacheLayerMixin`: `update`, `get_seq_length`,
 `get_mask_sizes`); the container is transformers' `Cache`. `tests/engine/test_kv_cache.py` pins what this
 relies on, so a transformers release that changes it fails there.
@@ -34,6 +38,8 @@ import contextlib
 import torch
 from transformers import Cache, DynamicCache
 from transformers.cache_utils import CacheLayerMixin, DynamicLayer
+
+from coconut.engine.window_masks import PositionWindows, refuse_unmasked_attention
 
 
 class RoomLayer(CacheLayerMixin):
@@ -131,12 +137,32 @@ class RoomCache(Cache):
     def __init__(self, config, room: int):
         self._known: tuple[torch.Tensor, ...] = ()
         self._storages: set[int] = set()
+        self.room = room
+        self.position_windows: PositionWindows | None = None  # see count_windows_in_positions
         # The layer kinds the model needs, as its `DynamicCache` would build them: sliding windows keep theirs.
         kinds = DynamicCache(config=config).layers
         if kinds:
             super().__init__(layers=[RoomLayer(room) if type(layer) is DynamicLayer else layer for layer in kinds])
         else:
             super().__init__(layer_class_to_replicate=lambda: RoomLayer(room))
+
+    def count_windows_in_positions(self) -> PositionWindows:
+        """Before the first pass: the sliding-window layers keep every column too, and each call's masks count
+        the window in positions (`coconut.engine.window_masks`), for a batch with masked columns inside rows."""
+        if self.get_seq_length() != 0:
+            raise RuntimeError("count_windows_in_positions: the cache already holds columns")
+        windows = {layer.sliding_window for layer in self.layers if getattr(layer, "is_sliding", False)}
+        if len(windows) != 1:
+            raise ValueError(f"expected one sliding window size among the model's layers, found {sorted(windows)}")
+        every_layer_slides = all(getattr(layer, "is_sliding", False) for layer in self.layers)
+        self.layers = [RoomLayer(self.room) if getattr(layer, "is_sliding", False) else layer for layer in self.layers]
+        self.position_windows = PositionWindows(windows.pop(), every_layer_slides)
+        return self.position_windows
+
+    def crop(self, tokens_to_remove: int) -> None:
+        super().crop(tokens_to_remove)
+        if self.position_windows is not None:
+            self.position_windows.crop(self.get_seq_length())
 
     def room_storages(self) -> set[int]:
         """The storages of every room the layers have held (rooms left by a move still back saved views)."""
@@ -182,20 +208,26 @@ def callers_saved_tensor_hooks():
     return torch._C._autograd._top_saved_tensors_default_hooks(False)
 
 
-def check_windows(cache: Cache, attention_mask: torch.Tensor) -> None:
-    """Refuse a batch that a sliding-window layer would read wrongly: its window counts columns, not positions,
-    so masked columns inside a row (where rows were moved to line up their thoughts) would shorten the window
-    and the thoughts would see other tokens than the plain model over the same text. Padding before or after
-    a row is harmless."""
+def windows_by_position(cache: Cache, attention_mask: torch.Tensor, config) -> bool:
+    """Whether this batch needs its sliding windows counted in positions, and if so switch `cache` to it: a
+    sliding-window layer counts columns, so masked columns inside a row (where rows were moved to line up their
+    thoughts) would shorten its window, and the thoughts would see other tokens than the model over the same
+    text. Padding before or after a row is harmless. A cache of another kind, or an attention implementation
+    that takes no ready-made mask, is refused."""
     if not any(getattr(layer, "is_sliding", False) for layer in cache.layers):
-        return
+        return False
     attended = attention_mask.bool()
     started = attended.long().cumsum(1) > 0
     unfinished = attended.flip(1).long().cumsum(1).flip(1) > 0
     holes = (started & unfinished & ~attended).any(1)
-    if holes.any():
+    if not holes.any():
+        return False
+    if not isinstance(cache, RoomCache):
         row = int(holes.nonzero()[0])
         raise ValueError(
             f"row {row}: this model has sliding-window attention layers, whose window counts columns; lining up "
-            f"the batch's thoughts left masked columns inside the row, so the latent passes would not equal the "
-            f"model's own. Batch rows with the same question length and thought count, or use batch size 1")
+            f"the batch's thoughts left masked columns inside the row, and a {type(cache).__name__} cannot count "
+            f"the window in positions: pass no cache (the engine makes its own) or use batch size 1")
+    refuse_unmasked_attention(config)
+    cache.count_windows_in_positions()
+    return True

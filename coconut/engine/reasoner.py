@@ -28,7 +28,7 @@ from coconut.config import DEFAULT_MAX_NEW_TOKENS
 from coconut.engine.alignment import LatentInputError, ThoughtLayout, align_thoughts, positions_from_mask
 from coconut.engine.loss import IGNORE_INDEX, causal_lm_loss
 from coconut.engine.projection import build_projection
-from coconut.engine.kv_cache import RoomCache, check_windows, exact_prefix_reads
+from coconut.engine.kv_cache import RoomCache, exact_prefix_reads, windows_by_position
 from coconut.engine.stop_head import StopHead
 from coconut.engine.thought_attention import thought_attention
 
@@ -179,6 +179,8 @@ class LatentReasoner(nn.Module):
     def cached_pass(self, embeds, attention_mask, position_ids, cache) -> torch.Tensor:
         """One decoder call over some columns, appending them to `cache`; their last hidden states."""
         call = self._decoder_call if self.compile_mode is None else self._compiled_call()
+        if (windows := getattr(cache, "position_windows", None)) is not None:  # see coconut.engine.window_masks
+            attention_mask = windows.masks(self.model.config, embeds, attention_mask, position_ids, cache)
         out = call(embeds, attention_mask, position_ids, cache, self._layer_capture is not None)
         if self._layer_capture is not None:
             self._layer_capture[:] = [out.hidden_states]  # the last call is the final pass
@@ -207,7 +209,7 @@ class LatentReasoner(nn.Module):
                                 position_ids)
         embeds = self.embed(layout.input_ids)  # (B, W, d)
         cache = RoomCache(self.model.config, room=embeds.shape[1]) if cache is None else cache
-        check_windows(cache, layout.attention_mask)
+        windows_by_position(cache, layout.attention_mask, self.model.config)
         # Agreed before any pass: under FSDP every decoder call is a collective, so the all-reduce that
         # counts them must sit at the same point of every rank's sequence of collectives.
         count = self.passes_needed(layout.thought_columns)
