@@ -1,11 +1,13 @@
 """Models with sliding-window layers in batches the engine lines up (masked columns inside rows): the window is
 counted in positions (coconut.engine.window_masks), so training, Jacobi thoughts and generation equal the model
-on each row alone, for a model mixing full and sliding layers (one mask per kind) and one where every layer
-slides (one mask), under SDPA and eager attention."""
+on each row alone, for models mixing full and sliding layers (one mask per kind: Qwen2, Gemma 3, Gemma 2 with
+its soft-capped eager attention) and one where every layer slides (one mask: Mistral), under SDPA and eager
+attention."""
 
 import pytest
 import torch
-from transformers import MistralConfig, MistralForCausalLM
+from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig,
+                          MistralForCausalLM)
 
 import coconut.engine.reasoner
 from coconut.engine.models import tiny_causal_lm
@@ -34,7 +36,25 @@ def _every_layer_slides(attention="sdpa"):
     return model.eval()
 
 
-MODELS = {"mixed": _mixed, "every layer slides": _every_layer_slides}
+def _gemma(config_class, model_class, layers):
+    def build(attention="sdpa"):
+        torch.manual_seed(7)
+        config = config_class(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=WINDOW,
+                              max_position_embeddings=128, eos_token_id=EOS, pad_token_id=PAD, bos_token_id=EOS)
+        model = model_class(config)
+        model.config._attn_implementation = attention
+        assert set(config.layer_types) == {"full_attention", "sliding_attention"}
+        return model.eval()
+    return build
+
+
+MODELS = {"mixed": _mixed, "every layer slides": _every_layer_slides,
+          "gemma3": _gemma(Gemma3TextConfig, Gemma3ForCausalLM, layers=6),  # five sliding layers, then a full one
+          "gemma2": _gemma(Gemma2Config, Gemma2ForCausalLM, layers=2)}
+# Gemma 2 soft-caps its attention scores, which SDPA cannot: eager only.
+TRAINING_CASES = [(kind, attention) for kind in MODELS for attention in ("sdpa", "eager")
+                  if (kind, attention) != ("gemma2", "sdpa")]
 
 
 def _holes(mask: torch.Tensor) -> bool:
@@ -43,8 +63,7 @@ def _holes(mask: torch.Tensor) -> bool:
     return bool((inside & ~attended).any())
 
 
-@pytest.mark.parametrize("kind", MODELS)
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("kind,attention", TRAINING_CASES)
 @pytest.mark.parametrize("seed,side", [(5, "right"), (6, "left")])
 def test_a_lined_up_batch_trains_as_each_row_alone(kind, attention, seed, side):
     model = MODELS[kind](attention)
@@ -68,7 +87,7 @@ def test_without_counting_in_positions_the_same_batch_differs(monkeypatch):
 @pytest.mark.parametrize("kind", MODELS)
 def test_jacobi_thoughts_count_the_window_in_positions(kind):
     """Enough Jacobi iterations equal the sequential engine, on a lined-up batch too."""
-    model = MODELS[kind]()
+    model = MODELS[kind]("eager" if kind == "gemma2" else "sdpa")
     _, (ids, mask, labels) = ragged_batch(6, batch=5)
     sequential = engine_for(model)(ids, mask, labels)
     jacobi = engine_for(model, jacobi_iterations=4)(ids, mask, labels)
@@ -79,7 +98,7 @@ def test_jacobi_thoughts_count_the_window_in_positions(kind):
 
 @pytest.mark.parametrize("kind", MODELS)
 def test_batched_generation_equals_each_prompt_alone(kind, monkeypatch):
-    model = MODELS[kind]()
+    model = MODELS[kind]("eager" if kind == "gemma2" else "sdpa")
     engine = engine_for(model)
     batch_prompts = prompts(seed=12)
     ids, mask, _ = pad_batch([(p, p) for p in batch_prompts], "right")
