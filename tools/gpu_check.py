@@ -61,7 +61,8 @@ def compiled_figures(cfg, mode: str) -> dict:
     except Exception as error:  # noqa: BLE001 - reported, not raised: see the docstring
         return {"compile_mode": mode, "error": f"{type(error).__name__}: {error}"[:2000]}
     keep = ("compile_mode", "compiled_latent_step_ms", "compiled_step_ratio_vs_eager", "compile_warmup_s",
-            "compiled_loss_diff_vs_eager", "plain_step_ms", "latent_step_ms")
+            "compiled_loss_diff_vs_eager", "plain_step_ms", "latent_step_ms", "cudagraph_skips",
+            "cudagraph_skip_reasons")
     figures = {key: result[key] for key in keep}
     figures["compiled_step_ratio_vs_plain"] = result["compiled_latent_step_ms"] / result["plain_step_ms"]
     return figures
@@ -144,7 +145,9 @@ def format_report(report: dict) -> str:
         lines += [f"| compiled latent step / plain step (latent.compile={compiled['compile_mode']}) | "
                   f"{compiled['compiled_step_ratio_vs_plain']:.3f} |",
                   f"| compiled_step_ratio_vs_eager | {compiled['compiled_step_ratio_vs_eager']:.3f} |",
-                  f"| compile time, first steps (s) | {compiled['compile_warmup_s']:.0f} |"]
+                  f"| compile time, first steps (s) | {compiled['compile_warmup_s']:.0f} |",
+                  f"| graphs left without CUDA graphs | {compiled['cudagraph_skips']} "
+                  f"{'; '.join(compiled['cudagraph_skip_reasons'])[:300]} |"]
     if "cuda_latent_peak_mb" in b:
         lines.append(f"| peak memory, plain / latent step (MiB) | {b['cuda_plain_peak_mb']:.0f} / {b['cuda_latent_peak_mb']:.0f} |")
     for key in ("bf16_training", "fsdp_training"):

@@ -238,7 +238,9 @@ def format_table(result: dict) -> str:
                   f"{result['compiled_latent_step_ms']:.0f}", ""),
                  ("compiled_step_ratio_vs_eager", f"{result['compiled_step_ratio_vs_eager']:.3f}", ""),
                  ("compile time, first steps (s)", f"{result['compile_warmup_s']:.0f}", ""),
-                 ("compiled_loss_diff_vs_eager", f"{result['compiled_loss_diff_vs_eager']:.1e}", "")]
+                 ("compiled_loss_diff_vs_eager", f"{result['compiled_loss_diff_vs_eager']:.1e}", ""),
+                 ("graphs left without CUDA graphs", str(result["cudagraph_skips"]),
+                  "; ".join(result["cudagraph_skip_reasons"])[:300])]
     if "fsdp_all_gathers" in result:
         rows += _fsdp_rows(result)
     for name, value, target in rows:

@@ -109,6 +109,18 @@ def test_same_calls_compute_the_plain_models_loss(arch, thoughts):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_graphs_left_without_cuda_graphs_are_counted_with_their_reasons():
+    """On a GPU, inductor logs each graph it runs without CUDA graphs; the compiled bench reports them."""
+    from torch._inductor import cudagraph_utils
+
+    from coconut.bench.compiled import cudagraph_skips
+
+    with cudagraph_skips() as skipped:
+        cudagraph_utils.log_cudagraph_skip_and_bump_counter("skipping cudagraphs due to mutated inputs (2 instances)")
+    cudagraph_utils.log_cudagraph_skip_and_bump_counter("after the block: not counted")
+    assert skipped == ["skipping cudagraphs due to mutated inputs (2 instances)"]
+
+
 def test_new_tokens_count_up_to_each_first_eos():
     from coconut.bench.generation import new_tokens
 
@@ -142,5 +154,6 @@ def test_bench_times_compiled_passes(aot_eager):
     check_timing_ratio(result, "compiled_step_ratio_vs_eager")
     assert result["compile_mode"] == "default" and result["compile_warmup_s"] > 0 and aot_eager
     assert 0.0 <= result["compiled_loss_diff_vs_eager"] < 1e-5
+    assert result["cudagraph_skips"] == 0 and result["cudagraph_skip_reasons"] == [], "no CUDA graphs asked for"
     table = format_table(result)
     assert f"| compiled_step_ratio_vs_eager | {result['compiled_step_ratio_vs_eager']:.3f} |" in table
