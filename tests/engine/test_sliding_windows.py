@@ -121,3 +121,12 @@ def test_an_attention_that_takes_no_mask_is_refused():
     _, (ids, mask, labels) = ragged_batch(5, batch=4)
     with pytest.raises(ValueError, match="attention implementation 'flash_attention_2', which takes no ready-made"):
         engine_for(model)(ids, mask, labels)
+
+
+def test_compiled_passes_take_the_ready_made_masks(aot_eager):
+    """`latent.compile` on a lined-up batch: the masks go into the compiled call as arguments, no graph break."""
+    model = _mixed()
+    examples, batch = ragged_batch(5, batch=5)
+    engine = engine_for(model, compile_mode="default")
+    check_against_recompute(engine, model, examples, batch)
+    assert engine._compiled is not None and aot_eager
