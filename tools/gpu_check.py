@@ -10,7 +10,8 @@
    compile is recorded in the report and does not stop the rest;
 3. a short Lightning training of a tiny COCONUT model with bf16-mixed on one GPU, and with FSDP on
    every visible GPU (the multi-pass latent forward inside FSDP units; ranks kept in step);
-4. prints a Markdown block (with the date and the GPU) and writes everything to OUT/gpu_check.json.
+4. prints a Markdown block (with the date and the GPU); OUT/gpu_check.json is rewritten after every stage, so a
+   run stopped by a time limit keeps what it measured.
 
     python tools/gpu_check.py [--out DIR] [--tiny] [--compile MODE|none]
     (--tiny: small shapes, also runs on a CPU, for tests; it compiles nothing unless --compile is given)
@@ -104,21 +105,30 @@ def main() -> int:
     report = {"date": datetime.date.today().isoformat(), "device": device,
               "gpu": torch.cuda.get_device_name() if cuda else None, "gpus": torch.cuda.device_count(),
               "torch": torch.__version__}
+
+    def save() -> None:  # after every stage: a run cut short by its time limit still leaves what it measured
+        from coconut.atomic import write_text
+
+        write_text(out / "gpu_check.json", json.dumps(report, indent=2, default=str) + "\n")
+
     report["bench"] = bench_figures(args.tiny, device)
     print(report["bench"]["table"], flush=True)
+    save()
     mode = args.compile or ("none" if args.tiny else "reduce-overhead")
     if mode != "none":
         report["compiled"] = compiled_figures(bench_config(args.tiny, device), mode)
         print(json.dumps(report["compiled"], indent=2), flush=True)
+        save()
     with tempfile.TemporaryDirectory() as tmp:
         accel = ["trainer=gpu"] if cuda else ["trainer=cpu", "trainer.precision=bf16-mixed"]
         report["bf16_training"] = training_smoke(Path(tmp) / "bf16", [], accel)
+        save()
         if cuda:
             devices = f"trainer.devices={torch.cuda.device_count()}"
             # FSDP keeps weights sharded outside the forward pass: a fixed thought scale instead of a measured one.
             fsdp = ["trainer=fsdp", "latent.auto_thought_scale=false", "latent.thought_scale=0.1"]
             report["fsdp_training"] = training_smoke(Path(tmp) / "fsdp", fsdp, [devices])
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    save()
     print(format_report(report))
     return 0
 
