@@ -115,7 +115,7 @@ def generate(engine, input_ids, attention_mask=None, max_new_tokens: int = DEFAU
         speaking = ~rows.thinking & ~rows.finished
         token = torch.where(speaking, logits.argmax(dim=-1), torch.full_like(rows.generated, engine.pad_id))
         token, embeds = mixer(logits, token, speaking)  # a cold stop may replace the token by the answer marker
-        if bool(rows.thinking.any()):
+        if learned_stop and bool(rows.thinking.any()):  # only a learned stop thinks while decoding (no sync else)
             stop = (engine.stop_head.probability(hidden) >= stop_threshold) | (rows.learned >= max_thoughts)
             more, closing = rows.thinking & ~stop, rows.thinking & stop
             embeds = torch.where(more.unsqueeze(-1), engine.thought_embedding(hidden).to(embeds.dtype), embeds)
