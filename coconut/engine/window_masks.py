@@ -34,8 +34,9 @@ class PositionWindows:
               record: bool = True):
         """The attention mask(s) of a call whose queries are `embeds` at `position_ids`, over the cached columns
         and its own (`attention_mask` covers both). `record`: the call writes its columns into `cache`."""
-        earlier = self.positions if cache is not None and self.positions is not None else position_ids[:, :0]
-        columns = torch.cat([earlier, position_ids.expand(embeds.shape[0], -1)], dim=1)  # every key's position
+        queries = position_ids.expand(embeds.shape[0], -1)
+        earlier = self.positions if cache is not None and self.positions is not None else queries[:, :0]
+        columns = torch.cat([earlier, queries], dim=1)  # the position of every key's column
         if record and cache is not None:
             self.positions = columns
         window = self.window

@@ -115,6 +115,16 @@ def test_batched_generation_equals_each_prompt_alone(kind, monkeypatch):
         assert n == len(want) or want[n - 1] == EOS
 
 
+def test_a_cache_that_cannot_count_in_positions_is_refused():
+    from transformers import DynamicCache
+
+    model = _mixed()
+    engine = engine_for(model)
+    _, (ids, mask, _) = ragged_batch(5, batch=4)
+    with pytest.raises(ValueError, match="row 0: .* a DynamicCache cannot count the window in positions"):
+        engine.run_passes(ids, mask, cache=DynamicCache(config=model.config))
+
+
 def test_an_attention_that_takes_no_mask_is_refused():
     model = _mixed()
     model.config._attn_implementation_internal = "flash_attention_2"  # as loaded with it (not installed here)
