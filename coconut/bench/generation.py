@@ -28,7 +28,7 @@ def generation_figures(cfg, model, engine, latent_prompts, plain_prompts, timed,
 
     runs: dict[str, list[float]] = {"batched": [], "hf": []}
     with torch.no_grad(), autocast():
-        for i in range(4):  # the first pair warms up; then alternate which side goes first
+        for i in range(cfg.repeats + 1):  # the first pair warms up; then alternate which side goes first
             for name, fn in (("batched", ours), ("hf", theirs)) if i % 2 else (("hf", theirs), ("batched", ours)):
                 elapsed = timed(fn)
                 if i:

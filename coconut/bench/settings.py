@@ -26,7 +26,7 @@ class BenchConfig:
     question: int = 96  # question tokens before <|start-latent|>
     thoughts: int = 6
     after: int = 32  # tokens after <|end-latent|>, and tokens generated
-    repeats: int = 7  # timed rounds of plain, latent and same-calls training steps
+    repeats: int = 7  # timed rounds of plain, latent and same-calls training steps, and of the two generations
     generate_questions: int = 32
     seed: int = 0
     device: str = "cpu"  # cpu | cuda
@@ -54,7 +54,8 @@ HELP = {
     "question": (1, "question tokens before <|start-latent|>"),
     "thoughts": (1, "continuous thoughts per sequence"),
     "after": (1, "answer tokens after <|end-latent|>, and tokens generated"),
-    "repeats": (1, "timed rounds of (plain, latent, same decoder calls) training steps; the medians are reported"),
+    "repeats": (1, "timed rounds of (plain, latent, same decoder calls) training steps and of (latent, HF) "
+                  "generation; the medians are reported"),
     "generate_questions": (1, "questions generated batched and one by one (at most --batch of them)"),
     "seed": (SEED_RANGE[0], "random seed of the model and the batch"),
     "device": (None, "where to run (cuda needs a visible GPU)"),
