@@ -68,28 +68,24 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> dict:
     mask = torch.ones_like(latent_ids)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
 
-    def plain_step():
+    def training_step(loss_of) -> None:
+        """Forward (under the bench's precision), backward and an AdamW step of the loss `loss_of()` computes."""
         with _autocast(cfg):
-            loss = model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss
+            loss = loss_of()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     bounds = call_bounds(cfg.question, cfg.thoughts, latent_ids.shape[1])
 
+    def plain_step():
+        training_step(lambda: model(input_ids=plain_ids, attention_mask=mask, labels=labels).loss)
+
     def same_calls_step():
-        with _autocast(cfg):
-            loss = same_calls_loss(model, plain_ids, mask, labels, bounds)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        training_step(lambda: same_calls_loss(model, plain_ids, mask, labels, bounds))
 
     def latent_step(which=engine):
-        with _autocast(cfg):
-            loss = which(latent_ids, mask, labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        training_step(lambda: which(latent_ids, mask, labels).loss)
 
     bar = tqdm(total=3 * (cfg.repeats + 1) + 5, desc="bench", disable=not progress, leave=False)
     steps = {"plain": plain_step, "latent": latent_step, "same_calls": same_calls_step}
