@@ -115,6 +115,32 @@ def test_batched_generation_equals_each_prompt_alone(kind, monkeypatch):
         assert n == len(want) or want[n - 1] == EOS
 
 
+def test_a_crop_keeps_the_recorded_positions_in_step_with_the_cache():
+    """transformers' `crop` on a cache counting windows in positions: the next call's masks read the positions of
+    the columns that are left, so its hidden states are those of the model over the shortened text."""
+    from coconut.engine.kv_cache import RoomCache
+
+    model = _mixed()
+    engine = engine_for(model)
+    _, (ids, mask, _) = ragged_batch(5, batch=4)
+    layout = coconut.engine.reasoner.align_thoughts(ids, mask, LATENT, engine.start_id, engine.end_id, PAD)
+    embeds, mask, pos = engine.embed(layout.input_ids), layout.attention_mask, layout.position_ids
+    width = layout.width
+    with torch.no_grad():
+        want = RoomCache(model.config, room=width)
+        want.count_windows_in_positions()
+        expected = engine.cached_pass(embeds[:, : width - 2], mask[:, : width - 2], pos[:, : width - 2], want)
+        cache = RoomCache(model.config, room=width)
+        cache.count_windows_in_positions()
+        engine.cached_pass(embeds[:, : width - 3], mask[:, : width - 3], pos[:, : width - 3], cache)
+        cache.crop(-2)
+        assert cache.position_windows.positions.shape[1] == cache.get_seq_length() == width - 5
+        got = engine.cached_pass(embeds[:, width - 5 : width - 2], mask[:, : width - 2], pos[:, width - 5 : width - 2],
+                                 cache)
+    real = mask[:, width - 5 : width - 2].bool()
+    torch.testing.assert_close(got[real], expected[:, width - 5 :][real], atol=1e-5, rtol=0)
+
+
 def test_a_cache_that_cannot_count_in_positions_is_refused():
     from transformers import DynamicCache
 
